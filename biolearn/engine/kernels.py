@@ -1,0 +1,370 @@
+"""Numba kernels of the engine: pure functions over flat arrays.
+
+One call of :func:`run_steps` advances the whole network by up to ``n_steps`` time steps. Each step
+follows Brian2's default schedule so that results are comparable spike for spike:
+
+1. *groups*: integrate every LIF neuron (clamped while refractory), decay θ; draw source spikes;
+2. *thresholds*: detect spikes, record them in the spike-history ring;
+3. *synapses*: deliver spikes whose delay has elapsed (only spiking presynaptic neurons touch
+   synapses) and apply pre-synaptic plasticity on arrival; then post-synaptic plasticity for the
+   neurons that spiked in this step;
+4. *resets*: v ← v_reset, start the refractory period, raise θ.
+
+Plasticity traces are stored per neuron with the step of their last update and decayed lazily
+when read, so silent neurons and synapses cost nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from biolearn.rules.stdp import (
+    DIEHL_COOK,
+    P_ETA_POST,
+    P_ETA_PRE,
+    P_INC_POST,
+    P_INC_PRE,
+    P_SET,
+    P_TAU_POST1,
+    P_TAU_POST2,
+    P_TAU_PRE,
+    P_WMAX,
+    P_WMIN,
+    PAIR_ADD,
+    PAIR_MULT,
+    SYMMETRIC,
+)
+
+# Column layout of the per-population integer table ``pop_i``.
+PI_SYN, PI_INT, PI_THETA, PI_REF, PI_REC, PI_TEACH, PI_FREEZE = 0, 1, 2, 3, 4, 5, 6
+N_PI = 7
+# Column layout of the per-population float table ``pop_f``.
+(PF_TAUM, PF_VREST, PF_VRESET, PF_VTH, PF_TAUE, PF_TAUI, PF_EE, PF_EI, PF_VFLOOR, PF_THPLUS,
+ PF_THOFF, PF_DM, PF_DE, PF_DI, PF_DTH, PF_IBIAS) = range(16)
+N_PF = 16
+# State variables a StateMonitor can record.
+VAR_V, VAR_GE, VAR_GI, VAR_THETA = 0, 1, 2, 3
+
+
+@njit(cache=True, inline="always")
+def decayed(x: float, t_last: int, t: int, tau_steps: float, table: np.ndarray) -> float:
+    """Trace value ``x`` set at step ``t_last`` seen at step ``t`` (exponential decay)."""
+    d = t - t_last
+    if d <= 0:
+        return x
+    if d < table.shape[0]:
+        return x * table[d]
+    return x * np.exp(-d / tau_steps)
+
+
+@njit(cache=True)
+def _integrate_lif(lo, hi, t, pf, pi, dt, v, ge, gi, theta, last_spike):
+    """Advance LIF neurons [lo, hi) by one step (Brian2 'euler' or exact/exponential Euler)."""
+    syn, integ, ref = pi[PI_SYN], pi[PI_INT], pi[PI_REF]
+    taum, vrest = pf[PF_TAUM], pf[PF_VREST] + pf[PF_IBIAS]  # constant input current, in mV
+    taue, taui, ee, ei = pf[PF_TAUE], pf[PF_TAUI], pf[PF_EE], pf[PF_EI]
+    dm, de, di = pf[PF_DM], pf[PF_DE], pf[PF_DI]
+    vfloor = pf[PF_VFLOOR]
+    theta_on = pi[PI_THETA] != 0 and pi[PI_FREEZE] == 0
+    dth = pf[PF_DTH]
+    # exact CUBA coupling of ge, gi into v over one step (solution of the linear system)
+    ke = taue / (taue - taum) * (de - dm) if taue != taum else dt / taum * dm
+    ki = taui / (taui - taum) * (di - dm) if taui != taum else dt / taum * dm
+    for n in range(lo, hi):
+        vv, e, g = v[n], ge[n], gi[n]
+        active = (t - last_spike[n]) >= ref
+        if syn == 0:  # current based: taum dv/dt = vrest - v + ge + gi
+            if integ == 0:
+                if active:
+                    vv = vv + dt * ((vrest - vv + e + g) / taum)
+                e = e + dt * (-e / taue)
+                g = g + dt * (-g / taui)
+            else:
+                if active:
+                    vv = vrest + (vv - vrest) * dm + e * ke + g * ki
+                e = e * de
+                g = g * di
+        else:  # conductance based: taum dv/dt = (vrest - v) + ge (ee - v) + gi (ei - v)
+            if integ == 0:
+                if active:
+                    vv = vv + dt * (((vrest - vv) + e * (ee - vv) + g * (ei - vv)) / taum)
+                e = e + dt * (-e / taue)
+                g = g + dt * (-g / taui)
+            else:
+                if active:
+                    b = (1.0 + e + g) / taum
+                    a = (vrest + e * ee + g * ei) / (1.0 + e + g)
+                    vv = a + (vv - a) * np.exp(-dt * b)
+                e = e * de
+                g = g * di
+        if vv < vfloor:
+            vv = vfloor
+        v[n], ge[n], gi[n] = vv, e, g
+        if theta_on:
+            theta[n] *= dth
+
+
+@njit(cache=True)
+def run_steps(t0, n_steps, dt, rng,
+              v, ge, gi, theta, last_spike, next_spike, rate, counts,
+              pop_lo, pop_hi, pop_kind, pop_i, pop_f,
+              sg_step, sg_gid, sg_ptr,
+              pr_pre, pr_post, pr_target, pr_delay, pr_rule, pr_on, pr_par,
+              row_ptr, rp_off, col_ptr, cp_off, csc_syn,
+              syn_pre, syn_post, syn_w, syn_delay,
+              tr_pre, tr_pre_t, tp_off, tr_post1, tr_post2, tr_post_t, to_off, dec_tab,
+              hist, hist_n, acc, has_het,
+              rec_step, rec_gid, rec_n,
+              sm_gid, sm_var, sm_every, sm_out, sm_n, sm_t0):
+    """Advance the network from step ``t0`` by ``n_steps``; return the next step to run.
+
+    Stops early (returning the step reached) if the spike record buffer could overflow, so the
+    caller can grow it and continue.
+    """
+    n_pops = pop_lo.shape[0]
+    n_proj = pr_pre.shape[0]
+    L = hist.shape[0]
+    pdt = dt / 1000.0
+    t = t0
+    t_end = t0 + n_steps
+    n_all = v.shape[0]
+    while t < t_end:
+        if rec_step.shape[0] > 0 and rec_n[0] + n_all > rec_step.shape[0]:
+            return t
+        slot = t % L
+        hist_n[slot] = 0
+        # ---- groups + thresholds -------------------------------------------------------------
+        for p in range(n_pops):
+            lo, hi, kind = pop_lo[p], pop_hi[p], pop_kind[p]
+            pi, pf = pop_i[p], pop_f[p]
+            if kind == 0:
+                if pi[PI_TEACH] != 0:  # teacher: forced Poisson firing at `rate`
+                    for n in range(lo, hi):
+                        if rate[n] > 0.0 and rng.random() < rate[n] * pdt:
+                            hist[slot, hist_n[slot]] = n
+                            hist_n[slot] += 1
+                    continue
+                _integrate_lif(lo, hi, t, pf, pi, dt, v, ge, gi, theta, last_spike)
+                vth, off, ref = pf[PF_VTH], pf[PF_THOFF], pi[PI_REF]
+                for n in range(lo, hi):
+                    if (t - last_spike[n]) >= ref and v[n] > vth + theta[n] - off:
+                        hist[slot, hist_n[slot]] = n
+                        hist_n[slot] += 1
+            elif kind == 1:
+                for n in range(lo, hi):
+                    if next_spike[n] == t:
+                        hist[slot, hist_n[slot]] = n
+                        hist_n[slot] += 1
+                        q = rate[n] * pdt
+                        next_spike[n] = t + (1 if q >= 1.0 else rng.geometric(q))
+        # spike-time generators (all SpikeSources share one time-sorted table)
+        while sg_ptr[0] < sg_step.shape[0] and sg_step[sg_ptr[0]] <= t:
+            if sg_step[sg_ptr[0]] == t:
+                hist[slot, hist_n[slot]] = sg_gid[sg_ptr[0]]
+                hist_n[slot] += 1
+            sg_ptr[0] += 1
+        # record
+        for k in range(hist_n[slot]):
+            n = hist[slot, k]
+            counts[n] += 1
+        if rec_step.shape[0] > 0:
+            for k in range(hist_n[slot]):
+                n = hist[slot, k]
+                for p in range(n_pops):
+                    if pop_lo[p] <= n < pop_hi[p]:
+                        if pop_i[p, PI_REC] != 0:
+                            rec_step[rec_n[0]] = t
+                            rec_gid[rec_n[0]] = n
+                            rec_n[0] += 1
+                        break
+        # ---- synapses: heterogeneous delays go through the accumulator ring --------------------
+        if has_het:
+            for q in range(n_proj):
+                if pr_delay[q] >= 0:
+                    continue
+                plo, phi = pop_lo[pr_pre[q]], pop_hi[pr_pre[q]]
+                olo = pop_lo[pr_post[q]]
+                tg = pr_target[q]
+                for k in range(hist_n[slot]):
+                    n = hist[slot, k]
+                    if n < plo or n >= phi:
+                        continue
+                    r = rp_off[q] + n - plo
+                    for s in range(row_ptr[r], row_ptr[r + 1]):
+                        acc[(t + syn_delay[s]) % L, tg, olo + syn_post[s]] += syn_w[s]
+            for n in range(n_all):
+                ge[n] += acc[slot, 0, n]
+                gi[n] += acc[slot, 1, n]
+                v[n] += acc[slot, 2, n]
+                acc[slot, 0, n] = 0.0
+                acc[slot, 1, n] = 0.0
+                acc[slot, 2, n] = 0.0
+        # ---- synapses: homogeneous delay, deliver on arrival + pre-synaptic plasticity -------
+        for q in range(n_proj):
+            d = pr_delay[q]
+            if d < 0:
+                continue
+            src = (t - d) % L
+            plo, phi = pop_lo[pr_pre[q]], pop_hi[pr_pre[q]]
+            olo = pop_lo[pr_post[q]]
+            tg = pr_target[q]
+            rule = pr_rule[q] if pr_on[q] != 0 else 0
+            par = pr_par[q]
+            for k in range(hist_n[src]):
+                n = hist[src, k]
+                if n < plo or n >= phi:
+                    continue
+                i = n - plo
+                r = rp_off[q] + i
+                s0, s1 = row_ptr[r], row_ptr[r + 1]
+                if tg == 0:
+                    for s in range(s0, s1):
+                        ge[olo + syn_post[s]] += syn_w[s]
+                elif tg == 1:
+                    for s in range(s0, s1):
+                        gi[olo + syn_post[s]] += syn_w[s]
+                else:
+                    for s in range(s0, s1):
+                        v[olo + syn_post[s]] += syn_w[s]
+                if rule == 0:
+                    continue
+                _on_pre(q, rule, par, i, t, s0, s1, olo, syn_post, syn_w,
+                        tr_pre, tr_pre_t, tp_off, tr_post1, tr_post2, tr_post_t, to_off,
+                        dec_tab, dt)
+        # ---- post-synaptic plasticity for neurons that spiked now ------------------------------
+        for q in range(n_proj):
+            rule = pr_rule[q] if pr_on[q] != 0 else 0
+            if rule == 0:
+                continue
+            olo, ohi = pop_lo[pr_post[q]], pop_hi[pr_post[q]]
+            for k in range(hist_n[slot]):
+                n = hist[slot, k]
+                if n < olo or n >= ohi:
+                    continue
+                _on_post(q, rule, pr_par[q], n - olo, t, col_ptr, cp_off, csc_syn, syn_pre,
+                         syn_w, tr_pre, tr_pre_t, tp_off, tr_post1, tr_post2, tr_post_t,
+                         to_off, dec_tab, dt)
+        # ---- resets -----------------------------------------------------------------------------
+        for k in range(hist_n[slot]):
+            n = hist[slot, k]
+            for p in range(n_pops):
+                if pop_lo[p] <= n < pop_hi[p]:
+                    if pop_kind[p] == 0:
+                        last_spike[n] = t
+                        if pop_i[p, PI_TEACH] == 0:
+                            v[n] = pop_f[p, PF_VRESET]
+                        th = pop_i[p, PI_THETA]
+                        if th != 0 and pop_i[p, PI_FREEZE] == 0:
+                            if th == 1:
+                                theta[n] += pop_f[p, PF_THPLUS]
+                            else:  # Hao et al. 2020: θ += θ+ · 10 / |θ − 10|
+                                den = abs(theta[n] - 10.0)
+                                if den < 1e-3:
+                                    den = 1e-3
+                                theta[n] += pop_f[p, PF_THPLUS] * 10.0 / den
+                    break
+        # ---- state monitors ----------------------------------------------------------------------
+        if sm_gid.shape[0] > 0 and (t - sm_t0) % sm_every == 0 and sm_n[0] < sm_out.shape[0]:
+            row = sm_n[0]
+            for k in range(sm_gid.shape[0]):
+                n, var = sm_gid[k], sm_var[k]
+                if var == VAR_V:
+                    sm_out[row, k] = v[n]
+                elif var == VAR_GE:
+                    sm_out[row, k] = ge[n]
+                elif var == VAR_GI:
+                    sm_out[row, k] = gi[n]
+                else:
+                    sm_out[row, k] = theta[n]
+            sm_n[0] += 1
+        t += 1
+    return t
+
+
+@njit(cache=True, inline="always")
+def _clip(w, lo, hi):
+    if w < lo:
+        return lo
+    if w > hi:
+        return hi
+    return w
+
+
+@njit(cache=True)
+def _on_pre(q, rule, par, i, t, s0, s1, olo, syn_post, syn_w,
+            tr_pre, tr_pre_t, tp_off, tr_post1, tr_post2, tr_post_t, to_off, dec_tab, dt):
+    """Pre-synaptic event of neuron ``i`` of projection ``q`` at step ``t``."""
+    tau_pre = par[P_TAU_PRE] / dt
+    tau_p1 = par[P_TAU_POST1] / dt
+    eta, wmin, wmax = par[P_ETA_PRE], par[P_WMIN], par[P_WMAX]
+    ob = to_off[q]
+    tab1 = dec_tab[q, 1]
+    for s in range(s0, s1):
+        j = ob + syn_post[s]
+        x1 = decayed(tr_post1[j], tr_post_t[j], t, tau_p1, tab1)
+        w = syn_w[s]
+        if rule == SYMMETRIC:
+            w = w + eta * x1
+            if w > wmax:
+                w = wmax
+        elif rule == PAIR_ADD or rule == DIEHL_COOK:
+            w = _clip(w - eta * x1, wmin, wmax)
+        elif rule == PAIR_MULT:
+            w = _clip(w - eta * x1 * (w - wmin), wmin, wmax)
+        syn_w[s] = w
+    k = tp_off[q] + i
+    x = decayed(tr_pre[k], tr_pre_t[k], t, tau_pre, dec_tab[q, 0])
+    tr_pre[k] = par[P_INC_PRE] if par[P_SET] != 0.0 else x + par[P_INC_PRE]
+    tr_pre_t[k] = t
+
+
+@njit(cache=True)
+def _on_post(q, rule, par, j, t, col_ptr, cp_off, csc_syn, syn_pre, syn_w,
+             tr_pre, tr_pre_t, tp_off, tr_post1, tr_post2, tr_post_t, to_off, dec_tab, dt):
+    """Post-synaptic event of neuron ``j`` of projection ``q`` at step ``t``."""
+    tau_pre = par[P_TAU_PRE] / dt
+    eta, wmin, wmax = par[P_ETA_POST], par[P_WMIN], par[P_WMAX]
+    pb = tp_off[q]
+    tab0 = dec_tab[q, 0]
+    c = cp_off[q] + j
+    jj = to_off[q] + j
+    x2 = decayed(tr_post2[jj], tr_post_t[jj], t, par[P_TAU_POST2] / dt, dec_tab[q, 2])
+    for k in range(col_ptr[c], col_ptr[c + 1]):
+        s = csc_syn[k]
+        xp = decayed(tr_pre[pb + syn_pre[s]], tr_pre_t[pb + syn_pre[s]], t, tau_pre, tab0)
+        w = syn_w[s]
+        if rule == SYMMETRIC:
+            w = w + eta * xp
+            if w > wmax:
+                w = wmax
+        elif rule == DIEHL_COOK:
+            w = _clip(w + eta * xp * x2, wmin, wmax)
+        elif rule == PAIR_ADD:
+            w = _clip(w + eta * xp, wmin, wmax)
+        elif rule == PAIR_MULT:
+            w = _clip(w + eta * xp * (wmax - w), wmin, wmax)
+        syn_w[s] = w
+    x1 = decayed(tr_post1[jj], tr_post_t[jj], t, par[P_TAU_POST1] / dt, dec_tab[q, 1])
+    inc, setm = par[P_INC_POST], par[P_SET] != 0.0
+    tr_post1[jj] = inc if setm else x1 + inc
+    tr_post2[jj] = inc if setm else x2 + inc
+    tr_post_t[jj] = t
+
+
+@njit(cache=True)
+def normalize_columns(syn_w, col_ptr, c0, n_post, csc_syn, target):
+    """Synaptic scaling: rescale each postsynaptic neuron's incoming weights to sum ``target``.
+
+    ``target`` is a scalar array of length 1 or one value per neuron (Diehl & Cook 2015, Hao et al.
+    2020: w_ij ← w_ij · target / Σ_i w_ij). Neurons whose weights sum to 0 are left unchanged.
+    """
+    for j in range(n_post):
+        c = c0 + j
+        tot = 0.0
+        for k in range(col_ptr[c], col_ptr[c + 1]):
+            tot += syn_w[csc_syn[k]]
+        if tot > 0.0:
+            f = (target[j] if target.shape[0] > 1 else target[0]) / tot
+            for k in range(col_ptr[c], col_ptr[c + 1]):
+                syn_w[csc_syn[k]] *= f

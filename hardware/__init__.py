@@ -1,0 +1,4 @@
+"""Physical substrates: conductance devices, crossbars, update schemes, optical 4f systems.
+
+Installed as ``biolearn.hardware``.
+"""
