@@ -35,7 +35,9 @@ class LIF:
     Conductance-based (``synapse="conductance"``, COBA; Diehl & Cook 2015):
     ``τm dv/dt = (v_rest − v) + ge (e_e − v) + gi (e_i − v)``, ge, gi in units of the leak
     conductance. ``integration="exact"`` integrates CUBA exactly and COBA by exponential Euler
-    (conductances frozen over a step); ``"euler"`` is forward Euler (Brian2's ``euler``).
+    (conductances frozen over a step); ``"euler"`` is forward Euler (Brian2's ``euler``);
+    ``"euler_expsyn"`` is forward Euler for v with exactly decaying ge, gi (GeNN's EXPDECAY
+    synapses, as in Hao et al.'s code).
 
     Spikes when ``v > v_thresh + θ − theta_offset`` outside the refractory period; then v = v_reset.
     Adaptive threshold: ``theta_rule="add"`` (Diehl & Cook: θ += theta_plus per spike) or ``"hao"``
@@ -71,7 +73,7 @@ class LIF:
 
     def validate(self) -> None:
         for key, allowed in (("synapse", ("current", "conductance")),
-                             ("integration", ("euler", "exact")),
+                             ("integration", ("euler", "exact", "euler_expsyn")),
                              ("theta_rule", ("none", "add", "hao"))):
             if getattr(self, key) not in allowed:
                 raise BiolearnError(f"{key}={getattr(self, key)!r} is not supported",
@@ -169,7 +171,7 @@ class SpikeMonitor:
 
 @dataclass
 class StateMonitor:
-    """Record a variable (``v``, ``ge``, ``gi`` or ``theta``) of some neurons every ``every`` steps."""
+    """Record ``v``, ``ge``, ``gi`` or ``theta`` of some neurons every ``every`` steps."""
 
     population: str
     variable: str = "v"

@@ -59,8 +59,14 @@ def decayed(x: float, t_last: int, t: int, tau_steps: float, table: np.ndarray) 
 
 
 @njit(cache=True)
-def _integrate_lif(lo, hi, t, pf, pi, dt, v, ge, gi, theta, last_spike):
-    """Advance LIF neurons [lo, hi) by one step (Brian2 'euler' or exact/exponential Euler)."""
+def _step_lif(lo, hi, t, pf, pi, dt, v, ge, gi, theta, last_spike, hist, slot, nh):
+    """Advance LIF neurons [lo, hi) by one step and detect spikes (Brian2 'groups' + 'thresholds').
+
+    Integration: 0 forward Euler (Brian2 'euler'), 1 exact (CUBA) / exponential Euler (COBA),
+    2 forward Euler for v with exactly decaying conductances (GeNN EXPDECAY). A neuron exactly at
+    rest with zero conductances is left untouched: every method maps that state to itself.
+    Returns the new number of spikes in ``hist[slot]``.
+    """
     syn, integ, ref = pi[PI_SYN], pi[PI_INT], pi[PI_REF]
     taum, vrest = pf[PF_TAUM], pf[PF_VREST] + pf[PF_IBIAS]  # constant input current, in mV
     taue, taui, ee, ei = pf[PF_TAUE], pf[PF_TAUI], pf[PF_EE], pf[PF_EI]
@@ -68,41 +74,59 @@ def _integrate_lif(lo, hi, t, pf, pi, dt, v, ge, gi, theta, last_spike):
     vfloor = pf[PF_VFLOOR]
     theta_on = pi[PI_THETA] != 0 and pi[PI_FREEZE] == 0
     dth = pf[PF_DTH]
+    vth, off = pf[PF_VTH], pf[PF_THOFF]
     # exact CUBA coupling of ge, gi into v over one step (solution of the linear system)
     ke = taue / (taue - taum) * (de - dm) if taue != taum else dt / taum * dm
     ki = taui / (taui - taum) * (di - dm) if taui != taum else dt / taum * dm
     for n in range(lo, hi):
+        if theta_on:
+            theta[n] *= dth
         vv, e, g = v[n], ge[n], gi[n]
         active = (t - last_spike[n]) >= ref
+        if e == 0.0 and g == 0.0 and vv == vrest and active:
+            if vv > vth + theta[n] - off:  # only if the threshold lies below rest
+                hist[slot, nh] = n
+                nh += 1
+            continue
         if syn == 0:  # current based: taum dv/dt = vrest - v + ge + gi
-            if integ == 0:
-                if active:
-                    vv = vv + dt * ((vrest - vv + e + g) / taum)
-                e = e + dt * (-e / taue)
-                g = g + dt * (-g / taui)
-            else:
+            if integ == 1:
                 if active:
                     vv = vrest + (vv - vrest) * dm + e * ke + g * ki
-                e = e * de
-                g = g * di
-        else:  # conductance based: taum dv/dt = (vrest - v) + ge (ee - v) + gi (ei - v)
-            if integ == 0:
-                if active:
-                    vv = vv + dt * (((vrest - vv) + e * (ee - vv) + g * (ei - vv)) / taum)
-                e = e + dt * (-e / taue)
-                g = g + dt * (-g / taui)
+                e *= de
+                g *= di
             else:
+                if active:
+                    vv = vv + dt * ((vrest - vv + e + g) / taum)
+                if integ == 0:
+                    e = e + dt * (-e / taue)
+                    g = g + dt * (-g / taui)
+                else:
+                    e *= de
+                    g *= di
+        else:  # conductance based: taum dv/dt = (vrest - v) + ge (ee - v) + gi (ei - v)
+            if integ == 1:
                 if active:
                     b = (1.0 + e + g) / taum
                     a = (vrest + e * ee + g * ei) / (1.0 + e + g)
                     vv = a + (vv - a) * np.exp(-dt * b)
-                e = e * de
-                g = g * di
+                e *= de
+                g *= di
+            else:
+                if active:
+                    vv = vv + dt * (((vrest - vv) + e * (ee - vv) + g * (ei - vv)) / taum)
+                if integ == 0:
+                    e = e + dt * (-e / taue)
+                    g = g + dt * (-g / taui)
+                else:
+                    e *= de
+                    g *= di
         if vv < vfloor:
             vv = vfloor
         v[n], ge[n], gi[n] = vv, e, g
-        if theta_on:
-            theta[n] *= dth
+        if active and vv > vth + theta[n] - off:
+            hist[slot, nh] = n
+            nh += 1
+    return nh
 
 
 @njit(cache=True)
@@ -114,6 +138,7 @@ def run_steps(t0, n_steps, dt, rng,
               row_ptr, rp_off, col_ptr, cp_off, csc_syn,
               syn_pre, syn_post, syn_w, syn_delay,
               tr_pre, tr_pre_t, tp_off, tr_post1, tr_post2, tr_post_t, to_off, dec_tab,
+              x_pre, x_post, cache_t,
               hist, hist_n, acc, has_het,
               rec_step, rec_gid, rec_n,
               sm_gid, sm_var, sm_every, sm_out, sm_n, sm_t0):
@@ -145,12 +170,8 @@ def run_steps(t0, n_steps, dt, rng,
                             hist[slot, hist_n[slot]] = n
                             hist_n[slot] += 1
                     continue
-                _integrate_lif(lo, hi, t, pf, pi, dt, v, ge, gi, theta, last_spike)
-                vth, off, ref = pf[PF_VTH], pf[PF_THOFF], pi[PI_REF]
-                for n in range(lo, hi):
-                    if (t - last_spike[n]) >= ref and v[n] > vth + theta[n] - off:
-                        hist[slot, hist_n[slot]] = n
-                        hist_n[slot] += 1
+                hist_n[slot] = _step_lif(lo, hi, t, pf, pi, dt, v, ge, gi, theta, last_spike,
+                                         hist, slot, hist_n[slot])
             elif kind == 1:
                 for n in range(lo, hi):
                     if next_spike[n] == t:
@@ -229,9 +250,17 @@ def run_steps(t0, n_steps, dt, rng,
                         v[olo + syn_post[s]] += syn_w[s]
                 if rule == 0:
                     continue
-                _on_pre(q, rule, par, i, t, s0, s1, olo, syn_post, syn_w,
-                        tr_pre, tr_pre_t, tp_off, tr_post1, tr_post2, tr_post_t, to_off,
-                        dec_tab, dt)
+                ob = to_off[q]
+                if cache_t[q, 1] != t:  # decayed post traces, once per step and projection
+                    tau1 = par[P_TAU_POST1] / dt
+                    for j in range(ob, ob + pop_hi[pr_post[q]] - olo):
+                        x_post[j] = decayed(tr_post1[j], tr_post_t[j], t, tau1, dec_tab[q, 1])
+                    cache_t[q, 1] = t
+                _on_pre(rule, par, s0, s1, ob, syn_post, syn_w, x_post)
+                kk = tp_off[q] + i
+                x = decayed(tr_pre[kk], tr_pre_t[kk], t, par[P_TAU_PRE] / dt, dec_tab[q, 0])
+                tr_pre[kk] = par[P_INC_PRE] if par[P_SET] != 0.0 else x + par[P_INC_PRE]
+                tr_pre_t[kk] = t
         # ---- post-synaptic plasticity for neurons that spiked now ------------------------------
         for q in range(n_proj):
             rule = pr_rule[q] if pr_on[q] != 0 else 0
@@ -242,9 +271,24 @@ def run_steps(t0, n_steps, dt, rng,
                 n = hist[slot, k]
                 if n < olo or n >= ohi:
                     continue
-                _on_post(q, rule, pr_par[q], n - olo, t, col_ptr, cp_off, csc_syn, syn_pre,
-                         syn_w, tr_pre, tr_pre_t, tp_off, tr_post1, tr_post2, tr_post_t,
-                         to_off, dec_tab, dt)
+                par = pr_par[q]
+                pb = tp_off[q]
+                if cache_t[q, 0] != t:  # decayed pre traces, once per step and projection
+                    tau0 = par[P_TAU_PRE] / dt
+                    for k2 in range(pb, pb + pop_hi[pr_pre[q]] - pop_lo[pr_pre[q]]):
+                        x_pre[k2] = decayed(tr_pre[k2], tr_pre_t[k2], t, tau0, dec_tab[q, 0])
+                    cache_t[q, 0] = t
+                j = n - olo
+                jj = to_off[q] + j
+                x1 = decayed(tr_post1[jj], tr_post_t[jj], t, par[P_TAU_POST1] / dt, dec_tab[q, 1])
+                x2 = decayed(tr_post2[jj], tr_post_t[jj], t, par[P_TAU_POST2] / dt, dec_tab[q, 2])
+                c = cp_off[q] + j
+                _on_post(rule, par, col_ptr[c], col_ptr[c + 1], pb, csc_syn, syn_pre, syn_w,
+                         x_pre, x2)
+                inc, setm = par[P_INC_POST], par[P_SET] != 0.0
+                tr_post1[jj] = inc if setm else x1 + inc
+                tr_post2[jj] = inc if setm else x2 + inc
+                tr_post_t[jj] = t
         # ---- resets -----------------------------------------------------------------------------
         for k in range(hist_n[slot]):
             n = hist[slot, k]
@@ -292,47 +336,31 @@ def _clip(w, lo, hi):
 
 
 @njit(cache=True)
-def _on_pre(q, rule, par, i, t, s0, s1, olo, syn_post, syn_w,
-            tr_pre, tr_pre_t, tp_off, tr_post1, tr_post2, tr_post_t, to_off, dec_tab, dt):
-    """Pre-synaptic event of neuron ``i`` of projection ``q`` at step ``t``."""
-    tau_pre = par[P_TAU_PRE] / dt
-    tau_p1 = par[P_TAU_POST1] / dt
+def _on_pre(rule, par, s0, s1, ob, syn_post, syn_w, x_post):
+    """Weight updates of synapses [s0, s1) for a pre-synaptic spike (decayed post traces given)."""
     eta, wmin, wmax = par[P_ETA_PRE], par[P_WMIN], par[P_WMAX]
-    ob = to_off[q]
-    tab1 = dec_tab[q, 1]
-    for s in range(s0, s1):
-        j = ob + syn_post[s]
-        x1 = decayed(tr_post1[j], tr_post_t[j], t, tau_p1, tab1)
-        w = syn_w[s]
-        if rule == SYMMETRIC:
-            w = w + eta * x1
-            if w > wmax:
-                w = wmax
-        elif rule == PAIR_ADD or rule == DIEHL_COOK:
-            w = _clip(w - eta * x1, wmin, wmax)
-        elif rule == PAIR_MULT:
-            w = _clip(w - eta * x1 * (w - wmin), wmin, wmax)
-        syn_w[s] = w
-    k = tp_off[q] + i
-    x = decayed(tr_pre[k], tr_pre_t[k], t, tau_pre, dec_tab[q, 0])
-    tr_pre[k] = par[P_INC_PRE] if par[P_SET] != 0.0 else x + par[P_INC_PRE]
-    tr_pre_t[k] = t
+    if rule == SYMMETRIC:  # Hao et al. 2020: w = min(w + eta·x_post, w_max)
+        for s in range(s0, s1):
+            w = syn_w[s] + eta * x_post[ob + syn_post[s]]
+            syn_w[s] = wmax if w > wmax else w
+    elif rule == PAIR_ADD or rule == DIEHL_COOK:  # w = clip(w − eta·x_post1)
+        for s in range(s0, s1):
+            syn_w[s] = _clip(syn_w[s] - eta * x_post[ob + syn_post[s]], wmin, wmax)
+    elif rule == PAIR_MULT:  # w = clip(w − eta·x_post1·(w − w_min))
+        for s in range(s0, s1):
+            w = syn_w[s]
+            syn_w[s] = _clip(w - eta * x_post[ob + syn_post[s]] * (w - wmin), wmin, wmax)
 
 
 @njit(cache=True)
-def _on_post(q, rule, par, j, t, col_ptr, cp_off, csc_syn, syn_pre, syn_w,
-             tr_pre, tr_pre_t, tp_off, tr_post1, tr_post2, tr_post_t, to_off, dec_tab, dt):
-    """Post-synaptic event of neuron ``j`` of projection ``q`` at step ``t``."""
-    tau_pre = par[P_TAU_PRE] / dt
+def _on_post(rule, par, k0, k1, pb, csc_syn, syn_pre, syn_w, x_pre, x2):
+    """Weight updates of the synapses csc_syn[k0:k1] onto a neuron that spiked.
+
+    ``x_pre`` holds decayed pre traces; ``x2`` is the neuron's post2 trace before its update."""
     eta, wmin, wmax = par[P_ETA_POST], par[P_WMIN], par[P_WMAX]
-    pb = tp_off[q]
-    tab0 = dec_tab[q, 0]
-    c = cp_off[q] + j
-    jj = to_off[q] + j
-    x2 = decayed(tr_post2[jj], tr_post_t[jj], t, par[P_TAU_POST2] / dt, dec_tab[q, 2])
-    for k in range(col_ptr[c], col_ptr[c + 1]):
+    for k in range(k0, k1):
         s = csc_syn[k]
-        xp = decayed(tr_pre[pb + syn_pre[s]], tr_pre_t[pb + syn_pre[s]], t, tau_pre, tab0)
+        xp = x_pre[pb + syn_pre[s]]
         w = syn_w[s]
         if rule == SYMMETRIC:
             w = w + eta * xp
@@ -345,11 +373,6 @@ def _on_post(q, rule, par, j, t, col_ptr, cp_off, csc_syn, syn_pre, syn_w,
         elif rule == PAIR_MULT:
             w = _clip(w + eta * xp * (wmax - w), wmin, wmax)
         syn_w[s] = w
-    x1 = decayed(tr_post1[jj], tr_post_t[jj], t, par[P_TAU_POST1] / dt, dec_tab[q, 1])
-    inc, setm = par[P_INC_POST], par[P_SET] != 0.0
-    tr_post1[jj] = inc if setm else x1 + inc
-    tr_post2[jj] = inc if setm else x2 + inc
-    tr_post_t[jj] = t
 
 
 @njit(cache=True)

@@ -101,7 +101,7 @@ class Simulation:
         dt = self.dt
         pi, pf = self.pop_i[k], self.pop_f[k]
         pi[K.PI_SYN] = 0 if p.synapse == "current" else 1
-        pi[K.PI_INT] = 0 if p.integration == "euler" else 1
+        pi[K.PI_INT] = {"euler": 0, "exact": 1, "euler_expsyn": 2}[p.integration]
         pi[K.PI_THETA] = _THETA[p.theta_rule]
         pi[K.PI_REF] = int(np.round(p.t_ref / dt))
         pf[K.PF_TAUM], pf[K.PF_VREST], pf[K.PF_VRESET] = p.tau_m, p.v_rest, p.v_reset
@@ -197,6 +197,9 @@ class Simulation:
         self.tr_post1 = np.zeros(to)
         self.tr_post2 = np.zeros(to)
         self.tr_post_t = np.zeros(to, np.int64)
+        self.x_pre = np.zeros(tp)  # per-step caches of lazily decayed traces
+        self.x_post = np.zeros(to)
+        self.cache_t = np.full((max(nq, 1), 2), -1, np.int64)
         L = max_delay + 1
         self.hist = np.zeros((L, self.n), np.int64)
         self.hist_n = np.zeros(L, np.int64)
@@ -273,7 +276,7 @@ class Simulation:
             self.next_spike[lo:hi] = nxt
 
     def set_teacher(self, name: str, rates: Any | None) -> None:
-        """Force a LIF population to fire as Poisson at ``rates`` (Hz); ``None`` restores dynamics."""
+        """Force a LIF population to fire as Poisson at ``rates`` (Hz); ``None`` restores it."""
         k = self._pop(name)
         if self.pop_kind[k] != KIND_LIF:
             raise BiolearnError(f"'{name}' is not a LIF population", "in set_teacher",
@@ -308,6 +311,7 @@ class Simulation:
         self.tr_post2[:] = 0.0
         self.hist_n[:] = 0
         self.acc[:] = 0.0
+        self.cache_t[:] = -1
 
     def reset_counts(self) -> None:
         self.counts[:] = 0
@@ -315,6 +319,43 @@ class Simulation:
     def spike_counts(self, name: str) -> np.ndarray:
         """Spikes per neuron of a population since the last :meth:`reset_counts`."""
         return self.counts[self.slice(name)].copy()
+
+    def set_recording(self, names: list[str] | None, on: bool = True) -> None:
+        """Switch spike recording of populations on or off between runs (all if ``None``)."""
+        for name in names if names is not None else list(self.pop_index):
+            k = self._pop(name)
+            self.pop_i[k, K.PI_REC] = int(bool(on))
+            if on and name not in self.recorded:
+                self.recorded.append(name)
+            if not on and name in self.recorded:
+                self.recorded.remove(name)
+        self.rec_cap = max(1 << 16, 4 * self.n) if self.recorded else 0
+
+    _STATE = ("v", "ge", "gi", "theta", "last_spike", "next_spike", "rate", "counts", "syn_w",
+              "tr_pre", "tr_pre_t", "tr_post1", "tr_post2", "tr_post_t", "hist", "hist_n", "acc",
+              "sg_ptr", "pop_i", "pr_on")
+
+    def state_dict(self) -> dict:
+        """Every mutable array, the step counter and the RNG state (for checkpoints)."""
+        d = {k: getattr(self, k).copy() for k in self._STATE}
+        d["t"] = self.t
+        d["rng"] = self.rng.bit_generator.state
+        return d
+
+    def load_state_dict(self, d: dict) -> None:
+        """Restore a :meth:`state_dict`; the network must be the one it was taken from."""
+        for k in self._STATE:
+            arr = getattr(self, k)
+            if arr.shape != np.shape(d[k]):
+                raise BiolearnError(f"checkpoint array '{k}' has shape {np.shape(d[k])}, "
+                                    f"expected {arr.shape}", "in Simulation.load_state_dict",
+                                    "resume with the same config the checkpoint was made with")
+            arr[...] = d[k]
+        self.t = int(d["t"])
+        self.cache_t[:] = -1
+        self.rng.bit_generator.state = d["rng"]
+        self.recorded = [n for n, k in self.pop_index.items() if self.pop_i[k, K.PI_REC]]
+        self.rec_cap = max(1 << 16, 4 * self.n) if self.recorded else 0
 
     # ------------------------------------------------------------------ weights
     def weights(self, name: str) -> np.ndarray:
@@ -381,6 +422,7 @@ class Simulation:
                 self.syn_pre, self.syn_post, self.syn_w, self.syn_delay,
                 self.tr_pre, self.tr_pre_t, self.tp_off, self.tr_post1, self.tr_post2,
                 self.tr_post_t, self.to_off, self.dec_tab,
+                self.x_pre, self.x_post, self.cache_t,
                 self.hist, self.hist_n, self.acc, self.has_het,
                 rec_step, rec_gid, rec_n,
                 self.sm_gid, self.sm_var, self.sm_every, sm_out, sm_n, t0)
@@ -394,7 +436,7 @@ class Simulation:
             m = (gd >= self.pop_lo[k]) & (gd < self.pop_hi[k])
             spikes[name] = (st[m] * self.dt, gd[m] - self.pop_lo[k])
         states = {}
-        for i, (m, sl) in enumerate(self.state_monitors):
+        for m, sl in self.state_monitors:
             stride = m.every // self.sm_every
             states[f"{m.population}.{m.variable}"] = sm_out[:sm_n[0]:stride, sl]
         return {"spikes": spikes, "states": states}

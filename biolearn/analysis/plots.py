@@ -1,0 +1,72 @@
+"""Figures of learned networks (matplotlib, Agg backend): receptive fields, confusion matrix,
+accuracy curves and spike rasters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def receptive_fields(w: np.ndarray, side: int = 28, max_tiles: int = 400,
+                     title: str = "") -> Any:
+    """Tile the columns of an [side², n] weight matrix as side×side images."""
+    n = min(w.shape[1], max_tiles)
+    cols = int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / cols))
+    canvas = np.full((rows * side, cols * side), np.nan)
+    for k in range(n):
+        r, c = divmod(k, cols)
+        canvas[r * side:(r + 1) * side, c * side:(c + 1) * side] = w[:, k].reshape(side, side)
+    fig, ax = plt.subplots(figsize=(min(12, 1 + cols * 0.5), min(12, 1 + rows * 0.5)))
+    im = ax.imshow(canvas, cmap="hot_r", interpolation="nearest")
+    ax.set_axis_off()
+    ax.set_title(title or f"receptive fields ({n} of {w.shape[1]} neurons)")
+    fig.colorbar(im, ax=ax, fraction=0.03)
+    return fig
+
+
+def confusion_matrix(cm: np.ndarray, title: str = "confusion matrix") -> Any:
+    cm = np.asarray(cm)
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
+            ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
+                    color="white" if norm[i, j] > 0.5 else "black")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_xticks(range(cm.shape[1]))
+    ax.set_yticks(range(cm.shape[0]))
+    ax.set_title(title)
+    return fig
+
+
+def accuracy_curve(images: list, acc: list, label: str = "running train accuracy") -> Any:
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(images, np.asarray(acc) * 100, marker=".")
+    ax.set_xlabel("training images seen")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    ax.set_title(label)
+    return fig
+
+
+def raster(spikes: dict, title: str = "") -> Any:
+    """``spikes``: {population: (times_ms, ids)} → one panel per population."""
+    pops = [p for p in spikes if len(spikes[p][0])] or list(spikes)
+    fig, axes = plt.subplots(len(pops), 1, figsize=(7, 1.6 * len(pops) + 0.6), sharex=True,
+                             squeeze=False)
+    for ax, p in zip(axes[:, 0], pops):
+        t, i = spikes[p]
+        ax.plot(t, i, "|", ms=3, color="k")
+        ax.set_ylabel(p)
+    axes[-1, 0].set_xlabel("time (ms)")
+    axes[0, 0].set_title(title)
+    return fig

@@ -1,0 +1,65 @@
+"""Classification read-outs of spiking activity and their metrics.
+
+Neuron-label assignment (Diehl & Cook 2015): each neuron takes the class for which its mean
+response over labelled presentations is highest; a presentation is classified as the class whose
+assigned neurons fire most on average.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def assign_labels(counts: np.ndarray, labels: np.ndarray, n_classes: int = 10) -> np.ndarray:
+    """counts [n_samples, n_neurons] → the class each neuron responds to most (Diehl & Cook)."""
+    counts = np.asarray(counts, np.float64)
+    labels = np.asarray(labels)
+    rates = np.zeros((n_classes, counts.shape[1]))
+    for c in range(n_classes):
+        m = labels == c
+        if m.any():
+            rates[c] = counts[m].mean(axis=0)
+    return rates.argmax(axis=0)
+
+
+def vote(counts: np.ndarray, assignments: np.ndarray, n_classes: int = 10) -> np.ndarray:
+    """Predict the class whose assigned neurons have the highest mean count (−1 if all silent)."""
+    counts = np.asarray(counts, np.float64)
+    scores = np.full((counts.shape[0], n_classes), -1.0)
+    for c in range(n_classes):
+        m = assignments == c
+        if m.any():
+            scores[:, c] = counts[:, m].mean(axis=1)
+    pred = scores.argmax(axis=1)
+    pred[counts.sum(axis=1) == 0] = -1
+    return pred
+
+
+def argmax_or_silent(counts: np.ndarray) -> np.ndarray:
+    """Class-neuron read-out: the most active output neuron, −1 when none fired."""
+    counts = np.asarray(counts)
+    pred = counts.argmax(axis=1)
+    pred[counts.sum(axis=1) == 0] = -1
+    return pred
+
+
+def confusion(pred: np.ndarray, labels: np.ndarray, n_classes: int = 10) -> np.ndarray:
+    """[true, predicted] counts; silent predictions (−1) count as errors and are left out."""
+    cm = np.zeros((n_classes, n_classes), np.int64)
+    ok = pred >= 0
+    np.add.at(cm, (np.asarray(labels)[ok], np.asarray(pred)[ok]), 1)
+    return cm
+
+
+def classification_metrics(pred: np.ndarray, labels: np.ndarray, n_classes: int = 10) -> dict:
+    """Accuracy, per-class accuracy, confusion matrix and the fraction of silent presentations."""
+    labels = np.asarray(labels)
+    pred = np.asarray(pred)
+    per_class = [float(np.mean(pred[labels == c] == c)) if np.any(labels == c) else None
+                 for c in range(n_classes)]
+    return {
+        "accuracy": float(np.mean(pred == labels)),
+        "per_class_accuracy": per_class,
+        "confusion_matrix": confusion(pred, labels, n_classes).tolist(),
+        "silent_fraction": float(np.mean(pred < 0)),
+    }

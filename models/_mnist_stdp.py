@@ -1,0 +1,344 @@
+"""Shared protocol of the STDP-on-MNIST recipes (Diehl & Cook 2015; Hao et al. 2020).
+
+Network pieces, the presentation protocol (350 ms image, exact reset instead of the 150 ms rest
+unless ``t_rest_ms`` > 0, "fewer than 5 spikes → raise intensity and present again"), checkpoints
+for ``--resume``, read-outs, figures and the spike file. The recipes in ``sym_stdp.py`` and
+``diehl_cook.py`` only choose populations, rules and constants.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from biolearn.analysis import plots, readout
+from biolearn.config import param
+from biolearn.engine import LIF, Network, PoissonSource, SpikeMonitor, connect
+
+INPUT, EXC, INH, CLS = "input", "exc", "inh", "class"
+
+
+@dataclass
+class Presentation:
+    """Image presentation protocol (Diehl & Cook 2015; Hao et al. 2020, their code)."""
+
+    dt: float = param(0.5, "time step (ms)", min=0.01, max=1.0)
+    t_present_ms: float = param(350.0, "image presentation (ms)", min=1.0)
+    t_rest_ms: float = param(0.0, "silent rest after each image (ms); 0 = exact state reset "
+                             "(equivalent to the papers' 150 ms rest, cheaper)", min=0.0)
+    min_spikes: int = param(5, "present again with higher intensity if the hidden layer fired "
+                            "fewer spikes than this", min=0)
+    intensity0: float = param(2.0, "initial input intensity: rate = pixel/8 × intensity Hz "
+                              "(2 ⇒ pixel/4, max 63.75 Hz)", min=0.0)
+    intensity_step: float = param(1.0, "intensity increment on a re-presentation", min=0.0)
+    max_intensity: float = param(32.0, "give up raising the intensity here", min=0.0)
+
+
+@dataclass
+class Output:
+    """What a run leaves on disk besides results.json."""
+
+    spikes_test_images: int = param(100, "test presentations written to spikes.h5", min=0)
+    spike_populations: list | None = param(None, "populations in spikes.h5 (None = all)")
+    checkpoint_every: int = param(5000, "training images between checkpoints (--resume)", min=1)
+    curve_every: int = param(2000, "training images per point of the running-accuracy curve",
+                             min=10)
+    figures: bool = param(True, "write PNG figures")
+
+
+def lif(name: str, n: int, p: Any, **extra: Any) -> LIF:
+    """A conductance LIF population from a params dataclass with the usual field names."""
+    keys = ("tau_m", "v_rest", "v_reset", "v_thresh", "t_ref", "tau_e", "tau_i", "e_e", "e_i")
+    kw = {k: getattr(p, k) for k in keys if hasattr(p, k)}
+    kw.update(extra)
+    return LIF(name, n, synapse="conductance", **kw)
+
+
+def add_input_and_inhibition(net: Network, n_exc: int, w_ei: float, w_ie: float) -> None:
+    """E→I one-to-one and I→E to all excitatory neurons but the partner (Diehl & Cook 2015)."""
+    net.connect(connect.one_to_one("exc_inh", EXC, INH, n_exc, w_ei, target="e"))
+    net.connect(connect.all_but_self("inh_exc", INH, EXC, n_exc, w_ie, target="i"))
+
+
+def dense_uniform(rng: np.random.Generator, shape: tuple, w_max: float) -> np.ndarray:
+    return rng.uniform(0.0, w_max, size=shape)
+
+
+def monitor_all(net: Network) -> None:
+    net.monitor(SpikeMonitor([p.name for p in net.populations]))
+
+
+class Trainer:
+    """Runs presentations on a compiled network and keeps what the run must save."""
+
+    def __init__(self, sim: Any, pres: Presentation, out: Output, hidden: str = EXC):
+        self.sim, self.pres, self.out, self.hidden = sim, pres, out, hidden
+        self.n_present = int(round(pres.t_present_ms / pres.dt))
+        self.n_rest = int(round(pres.t_rest_ms / pres.dt))
+        self.sim.set_recording(None, False)
+        self.presentations = 0  # including re-presentations
+        self.events = 0
+
+    def present(self, image: np.ndarray, before: Callable[[], None] | None = None
+                ) -> tuple[np.ndarray, dict]:
+        """Show one image; repeat with higher intensity while the hidden layer is too quiet.
+
+        Returns the counts of every population (dict) of the accepted presentation."""
+        sim, p = self.sim, self.pres
+        intensity = p.intensity0
+        hid = sim.slice(self.hidden)
+        pixels = image.reshape(-1).astype(np.float64)
+        while True:
+            if before is not None:
+                before()
+            if self.n_rest:
+                sim.set_rates(INPUT, 0.0)
+                sim.run(steps=self.n_rest)
+            else:
+                sim.reset_state()
+            sim.reset_counts()
+            sim.set_rates(INPUT, pixels * (intensity / 8.0))
+            t0 = sim.t * sim.dt
+            rec = sim.run(steps=self.n_present)
+            rec["t0"] = t0
+            self.presentations += 1
+            n_hid = int(sim.counts[hid].sum())
+            if n_hid >= p.min_spikes or intensity >= p.max_intensity:
+                return rec, {name: sim.spike_counts(name) for name in sim.pop_index}
+            intensity += p.intensity_step
+
+
+def save_checkpoint(path: Any, sim: Any, extra: dict) -> None:
+    """Atomically write the simulation state and loop position."""
+    import os
+
+    state = sim.state_dict()
+    rng = json.dumps(state.pop("rng"))
+    tmp = str(path) + ".tmp.npz"
+    np.savez(tmp, _rng=np.array(rng), _extra=np.array(json.dumps(extra)), t=state.pop("t"),
+             **state)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Any, sim: Any) -> dict:
+    with np.load(path, allow_pickle=False) as z:
+        d = {k: z[k] for k in z.files if not k.startswith("_")}
+        d["rng"] = json.loads(str(z["_rng"]))
+        d["t"] = int(d["t"])
+        extra = json.loads(str(z["_extra"]))
+    sim.load_state_dict(d)
+    return extra
+
+
+@dataclass
+class Curve:
+    """Running training accuracy: hidden-layer vote with labels assigned on the previous block."""
+
+    every: int
+    n_hidden: int
+    counts: list = field(default_factory=list)
+    labels: list = field(default_factory=list)
+    assignments: Any = None
+    points: list = field(default_factory=list)  # (images seen, accuracy)
+
+    def add(self, counts: np.ndarray, label: int, seen: int) -> None:
+        self.counts.append(counts.astype(np.int32))
+        self.labels.append(label)
+        if len(self.labels) >= self.every:
+            c, y = np.array(self.counts), np.array(self.labels)
+            if self.assignments is not None:
+                acc = float(np.mean(readout.vote(c, self.assignments) == y))
+                self.points.append((seen, acc))
+            self.assignments = readout.assign_labels(c, y)
+            self.counts, self.labels = [], []
+
+    def state(self) -> dict:
+        return {"points": self.points,
+                "assignments": None if self.assignments is None else self.assignments.tolist(),
+                "counts": np.array(self.counts).tolist(), "labels": self.labels}
+
+    def restore(self, d: dict) -> None:
+        self.points = [tuple(x) for x in d["points"]]
+        self.assignments = None if d["assignments"] is None else np.array(d["assignments"])
+        self.counts = [np.array(c, np.int32) for c in d["counts"]]
+        self.labels = list(d["labels"])
+
+
+def write_test_spikes(ctx: Any, recs: list, labels: np.ndarray, t_present: float,
+                      sizes: dict) -> dict:
+    """Write recorded test presentations to spikes.h5 (SONATA) with start times and labels.
+
+    Presentation k starts at k·t_present ms. Returns per-population spike counts written."""
+    from biolearn.io.sonata import SpikeWriter
+
+    written = {p: 0 for p in sizes}
+    with SpikeWriter(ctx.path("spikes.h5"), sizes) as wr:
+        for k, rec in enumerate(recs):
+            for pop, (t, ids) in rec["spikes"].items():
+                if pop in sizes and len(t):
+                    wr.write(pop, k * t_present + (t - rec["t0"]), ids)
+                    written[pop] += len(t)
+        wr.write_presentations("test", np.arange(len(recs)) * t_present, labels[:len(recs)],
+                               {"duration_ms": np.full(len(recs), t_present)})
+    return written
+
+
+def finish(ctx: Any, out: Output, metrics: dict, w_in: np.ndarray, curve: Curve,
+           cm: Any, rec0: Any, weights: dict, attrs: dict) -> None:
+    """Weights, figures, and a compact record of what was written."""
+    from biolearn.io.store import save_weights
+
+    save_weights(ctx.path("weights.h5"), weights, attrs)
+    if out.figures:
+        ctx.save_figure(plots.receptive_fields(w_in), "receptive_fields")
+        ctx.save_figure(plots.confusion_matrix(np.array(cm)), "confusion_matrix")
+        if curve.points:
+            xs, ys = zip(*curve.points)
+            ctx.save_figure(plots.accuracy_curve(list(xs), list(ys)), "accuracy_curve")
+        if rec0 is not None:
+            ctx.save_figure(plots.raster(rec0["spikes"], "test presentation 0"), "raster")
+    metrics.setdefault("files", sorted(p.name for p in ctx.out_dir.iterdir() if p.is_file()))
+
+
+def now() -> float:
+    return time.perf_counter()
+
+
+def as_dict(x: Any) -> dict:
+    return asdict(x)
+
+
+@dataclass
+class Phase:
+    """One training phase: how many passes, and how to switch plasticity/teachers for it."""
+
+    name: str
+    epochs: int
+    setup: Callable[[Any], None]
+    before_image: Callable[[Any, int], None]
+
+
+def run_protocol(cfg: Any, ctx: Any, sim: Any, phases: list, test_setup: Callable[[Any], None],
+                 label_setup: Callable[[Any], None] | None, n_label: int,
+                 class_pop: str | None, weights: Callable[[], dict], w_in: Callable[[], Any],
+                 attrs: dict) -> dict:
+    """Train through ``phases``, optionally label hidden neurons, test; write every output."""
+    from biolearn.data import load_mnist
+
+    p = cfg.params
+    pres, out = p.presentation, p.output
+    x_tr, y_tr, x_te, y_te = load_mnist(root=ctx.data_root, dataset=cfg.data.dataset,
+                                        n_train=cfg.data.n_train, n_test=cfg.data.n_test,
+                                        quiet=ctx.quiet)
+    tr = Trainer(sim, pres, out)
+    n_hidden = sim.slice(EXC).stop - sim.slice(EXC).start
+    curve = Curve(out.curve_every, n_hidden)
+    pos = {"phase": 0, "epoch": 0, "index": 0, "train_s": 0.0, "presentations": 0}
+    ckpt = ctx.checkpoint_path
+    if ctx.resume and ckpt.exists():
+        extra = load_checkpoint(ckpt, sim)
+        pos.update(extra["pos"])
+        curve.restore(extra["curve"])
+    total = sum(ph.epochs for ph in phases) * len(x_tr)
+    done = sum(ph.epochs for ph in phases[:pos["phase"]]) * len(x_tr) \
+        + pos["epoch"] * len(x_tr) + pos["index"]
+    bar = ctx.progress(total, "train")
+    bar.update(done)
+    t_start = now() - pos["train_s"]
+    since_ckpt = 0
+    try:
+        for k in range(pos["phase"], len(phases)):
+            ph = phases[k]
+            ph.setup(sim)
+            for e in range(pos["epoch"] if k == pos["phase"] else 0, ph.epochs):
+                order = np.random.default_rng([cfg.seed, k, e]).permutation(len(x_tr))
+                start = pos["index"] if (k == pos["phase"] and e == pos["epoch"]) else 0
+                for i in range(start, len(order)):
+                    idx = order[i]
+                    label = int(y_tr[idx])
+                    _, counts = tr.present(x_tr[idx], lambda: ph.before_image(sim, label))
+                    curve.add(counts[EXC], label, done + 1)
+                    done += 1
+                    since_ckpt += 1
+                    bar.update(1)
+                    if curve.points and done % 200 == 0:
+                        bar.set_postfix(acc=f"{curve.points[-1][1]:.3f}")
+                    if since_ckpt >= out.checkpoint_every:
+                        pos.update(phase=k, epoch=e, index=i + 1, train_s=now() - t_start)
+                        save_checkpoint(ckpt, sim, {"pos": pos, "curve": curve.state()})
+                        since_ckpt = 0
+    finally:
+        bar.close()
+    train_s = now() - t_start
+    pos.update(phase=len(phases), epoch=0, index=0, train_s=train_s)
+    save_checkpoint(ckpt, sim, {"pos": pos, "curve": curve.state()})
+
+    # ---- labelling pass (hidden neurons → classes) with frozen weights
+    assignments = curve.assignments
+    if label_setup is not None and n_label > 0:
+        label_setup(sim)
+        n_lab = min(n_label, len(x_tr))
+        cnts = np.zeros((n_lab, n_hidden), np.int32)
+        bar = ctx.progress(n_lab, "label")
+        for i in range(n_lab):
+            _, c = tr.present(x_tr[i])
+            cnts[i] = c[EXC]
+            bar.update(1)
+        bar.close()
+        assignments = readout.assign_labels(cnts, y_tr[:n_lab])
+
+    # ---- test
+    test_setup(sim)
+    n_te = len(x_te)
+    hid = np.zeros((n_te, n_hidden), np.int32)
+    cls = np.zeros((n_te, 10), np.int32)
+    recs = []
+    pops = out.spike_populations or list(sim.pop_index)
+    t0 = now()
+    bar = ctx.progress(n_te, "test")
+    for i in range(n_te):
+        record = i < out.spikes_test_images
+        sim.set_recording(pops if record else None, record)
+        rec, c = tr.present(x_te[i])
+        if record:
+            recs.append(rec)
+        hid[i] = c[EXC]
+        if class_pop is not None:
+            cls[i] = c[class_pop]
+        bar.update(1)
+    bar.close()
+    sim.set_recording(None, False)
+    test_s = now() - t0
+    y = y_te.astype(np.int64)
+    if assignments is None:
+        assignments = readout.assign_labels(hid, y)  # only if training gave none
+    vote = readout.classification_metrics(readout.vote(hid, assignments), y)
+    if class_pop is not None:
+        main = readout.classification_metrics(readout.argmax_or_silent(cls), y)
+    else:
+        main = vote
+    sizes = {name: sim.slice(name).stop - sim.slice(name).start for name in pops}
+    written = write_test_spikes(ctx, recs, y, pres.t_present_ms, sizes)
+    metrics = {
+        "test_accuracy": main["accuracy"],
+        "per_class_accuracy": main["per_class_accuracy"],
+        "confusion_matrix": main["confusion_matrix"],
+        "silent_fraction": main["silent_fraction"],
+        "test_accuracy_vote": vote["accuracy"],
+        "train_curve": [{"images": a, "accuracy": b} for a, b in curve.points],
+        "n_train_images": int(len(x_tr)),
+        "n_test_images": int(n_te),
+        "train_images_per_s": (done / train_s) if train_s > 0 else None,
+        "test_images_per_s": n_te / test_s if test_s > 0 else None,
+        "train_time_s": train_s,
+        "test_time_s": test_s,
+        "presentations_per_image": tr.presentations / max(1, done + n_te),
+        "spikes_written": written,
+    }
+    finish(ctx, out, metrics, w_in(), curve, main["confusion_matrix"],
+           recs[0] if recs else None, weights(), attrs)
+    return metrics
