@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from functools import partial
+from typing import Any
 
 import numpy as np
 
 from biolearn.analysis import plots, readout
 from biolearn.config import param
-from biolearn.engine import LIF, Network, PoissonSource, SpikeMonitor, connect
+from biolearn.engine import LIF, Network, SpikeMonitor, connect
 
 INPUT, EXC, INH, CLS = "input", "exc", "inh", "class"
 
@@ -197,7 +199,7 @@ def finish(ctx: Any, out: Output, metrics: dict, w_in: np.ndarray, curve: Curve,
         ctx.save_figure(plots.receptive_fields(w_in), "receptive_fields")
         ctx.save_figure(plots.confusion_matrix(np.array(cm)), "confusion_matrix")
         if curve.points:
-            xs, ys = zip(*curve.points)
+            xs, ys = zip(*curve.points, strict=True)
             ctx.save_figure(plots.accuracy_curve(list(xs), list(ys)), "accuracy_curve")
         if rec0 is not None:
             ctx.save_figure(plots.raster(rec0["spikes"], "test presentation 0"), "raster")
@@ -260,7 +262,7 @@ def run_protocol(cfg: Any, ctx: Any, sim: Any, phases: list, test_setup: Callabl
                 for i in range(start, len(order)):
                     idx = order[i]
                     label = int(y_tr[idx])
-                    _, counts = tr.present(x_tr[idx], lambda: ph.before_image(sim, label))
+                    _, counts = tr.present(x_tr[idx], partial(ph.before_image, sim, label))
                     curve.add(counts[EXC], label, done + 1)
                     done += 1
                     since_ckpt += 1

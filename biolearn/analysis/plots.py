@@ -63,7 +63,7 @@ def raster(spikes: dict, title: str = "") -> Any:
     pops = [p for p in spikes if len(spikes[p][0])] or list(spikes)
     fig, axes = plt.subplots(len(pops), 1, figsize=(7, 1.6 * len(pops) + 0.6), sharex=True,
                              squeeze=False)
-    for ax, p in zip(axes[:, 0], pops):
+    for ax, p in zip(axes[:, 0], pops, strict=True):
         t, i = spikes[p]
         ax.plot(t, i, "|", ms=3, color="k")
         ax.set_ylabel(p)

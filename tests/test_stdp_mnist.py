@@ -1,0 +1,183 @@
+"""The headline recipes: each mechanism against its equation, the smoke run end to end, the spike
+file, and exact resumption after an interrupt."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from biolearn.engine import LIF, Network, SpikeMonitor, SpikeSource, connect
+from biolearn.rules.stdp import SymmetricSTDP
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _mnist_root() -> str | None:
+    env = os.environ.get("BIOLEARN_DATA")
+    for cand in ([env] if env else []) + [str(ROOT.parent / "shared" / "data")]:
+        if cand and (Path(cand) / "mnist" / "train-labels-idx1-ubyte.gz").exists():
+            return cand
+    return None
+
+
+needs_mnist = pytest.mark.skipif(_mnist_root() is None,
+                                 reason="full MNIST copy not found (set BIOLEARN_DATA)")
+
+
+def _pair_change(dt_ms: float, eta: float = 0.01, inc: float = 0.1, tau: float = 20.0) -> float:
+    """Weight change of one pre/post pair at t_post − t_pre = dt_ms under symmetric STDP."""
+    net = Network(dt=0.1)
+    t_pre = 50.0
+    t_post = t_pre + dt_ms
+    net.add(SpikeSource("pre", 1, [0], [t_pre]))
+    net.add(SpikeSource("drive", 1, [0], [t_post - 0.1]))  # forces the post spike at t_post
+    net.add(LIF("post", 1, synapse="current", t_ref=1.0))
+    net.connect(connect.dense("syn", "pre", "post", np.array([[0.5]]), target="v",
+                              rule=SymmetricSTDP(eta=eta, tau=tau, inc=inc, w_max=10.0)))
+    net.connect(connect.dense("d", "drive", "post", np.array([[100.0]]), target="v"))
+    net.monitor(SpikeMonitor(["post"]))
+    sim = net.compile()
+    out = sim.run(120.0)
+    assert np.allclose(out["spikes"]["post"][0], [t_post])
+    return float(sim.weights("syn")[0, 0] - 0.5)
+
+
+@pytest.mark.parametrize("dt_ms", [-30.0, -7.5, -1.0, 1.0, 5.0, 12.3, 40.0])
+def test_symmetric_stdp_potentiates_both_orders_with_trace_shape(dt_ms):
+    # Hao et al. 2020: Δw = η·a·exp(−|Δt|/τ) whichever neuron fires first.
+    expected = 0.01 * 0.1 * np.exp(-abs(dt_ms) / 20.0)
+    assert _pair_change(dt_ms) == pytest.approx(expected, rel=1e-9)
+
+
+def test_synaptic_scaling_restores_target_sums():
+    rng = np.random.default_rng(3)
+    net = Network(dt=0.5)
+    net.add(SpikeSource("a", 50))
+    net.add(LIF("b", 7))
+    net.connect(connect.dense("w", "a", "b", rng.uniform(0, 1, (50, 7))))
+    sim = net.compile()
+    sim.normalize("w", 78.4)
+    assert np.allclose(sim.weights("w").sum(axis=0), 78.4, rtol=0, atol=1e-12)
+    target = np.arange(1.0, 8.0)
+    sim.normalize("w", target)
+    assert np.allclose(sim.weights("w").sum(axis=0), target, rtol=0, atol=1e-12)
+
+
+def test_dynamic_threshold_follows_hao_update_and_decay():
+    # θ += θ₊·10/|θ − 10| per spike; dθ/dt = −θ/τθ in between (Hao et al. code).
+    theta0, plus, tau = 20.0, 0.07, 1000.0
+    net = Network(dt=0.5)
+    net.add(SpikeSource("d", 1, [0, 0], [10.0, 60.0]))
+    net.add(LIF("n", 1, synapse="current", theta_rule="hao", theta_init=theta0, theta_plus=plus,
+                tau_theta=tau, theta_offset=20.0, t_ref=0.0))
+    net.connect(connect.dense("w", "d", "n", np.array([[100.0]]), target="v"))
+    net.monitor(SpikeMonitor())
+    sim = net.compile()
+    out = sim.run(100.0)
+    spikes = out["spikes"]["n"][0]
+    assert np.allclose(spikes, [10.5, 60.5])
+    th = theta0
+    t_prev = -0.5  # θ decays once in every step, the first one (t = 0) included
+    for ts in spikes:
+        th *= np.exp(-(ts - t_prev) / tau)
+        th += plus * 10.0 / abs(th - 10.0)
+        t_prev = ts
+    th *= np.exp(-(100.0 - 0.5 - t_prev) / tau)  # last step run is t = 99.5 ms
+    assert sim.theta[sim.slice("n")][0] == pytest.approx(th, rel=1e-9)
+
+
+def test_teacher_drives_only_the_labels_neuron():
+    net = Network(dt=0.5)
+    net.add(LIF("cls", 10))
+    sim = net.compile(seed=5)
+    rates = np.zeros(10)
+    rates[3] = 200.0
+    sim.set_teacher("cls", rates)
+    sim.run(2000.0)
+    counts = sim.spike_counts("cls")
+    assert counts[np.arange(10) != 3].sum() == 0
+    mean = 200.0 * 2.0  # Bernoulli(rate·dt) per step over 4000 steps
+    sd = np.sqrt(4000 * 0.1 * 0.9)
+    assert abs(counts[3] - mean) < 5 * sd
+
+
+def _tiny_config(tmp_path: Path, **over) -> object:
+    from biolearn.config import load_config
+
+    sets = [f"data.root={_mnist_root()}", "data.n_train=240", "data.n_test=60",
+            "params.n_exc=30", "params.output.checkpoint_every=80",
+            "params.output.spikes_test_images=10", "params.output.curve_every=60",
+            "params.output.figures=false"] + [f"{k}={v}" for k, v in over.items()]
+    return load_config(ROOT / "configs" / "stdp_mnist_smoke.yaml", sets)
+
+
+@needs_mnist
+def test_smoke_config_learns_and_writes_everything(tmp_path):
+    from biolearn.config import load_config
+    from biolearn.runner import execute
+
+    cfg = load_config(ROOT / "configs" / "stdp_mnist_smoke.yaml", [f"data.root={_mnist_root()}"])
+    res = execute(cfg, out_dir=tmp_path, quiet=True)
+    m = res["metrics"]
+    # 1000 training images, 100 hidden neurons: far above the 10% of chance.
+    assert m["test_accuracy"] > 0.35
+    assert m["test_accuracy_vote"] > 0.35
+    for name in ("results.json", "spikes.h5", "weights.h5", "receptive_fields.png",
+                 "confusion_matrix.png", "raster.png", "accuracy_curve.png"):
+        assert (tmp_path / name).exists(), name
+    cm = np.array(m["confusion_matrix"])
+    assert cm.shape == (10, 10) and cm.trace() / 300 == pytest.approx(m["test_accuracy"])
+
+
+@needs_mnist
+def test_spike_file_matches_in_memory_counts(tmp_path):
+    from biolearn.io.sonata import read_presentations, read_spikes
+    from biolearn.runner import execute
+
+    res = execute(_tiny_config(tmp_path), out_dir=tmp_path, quiet=True)
+    written = res["metrics"]["spikes_written"]
+    spikes = read_spikes(tmp_path / "spikes.h5")
+    assert set(spikes) == {"input", "exc", "inh", "class"}
+    for pop, (t, ids) in spikes.items():
+        assert len(t) == written[pop] > 0
+        assert t.min() >= 0 and t.max() < 10 * 350.0
+    with h5py.File(tmp_path / "spikes.h5", "r") as f:
+        assert f.attrs["magic"] == 0x0A7A
+    pres = read_presentations(tmp_path / "spikes.h5")
+    assert len(np.asarray(pres["test"]["labels"] if "test" in pres else pres["labels"])) == 10
+
+
+@needs_mnist
+def test_interrupt_and_resume_gives_identical_weights(tmp_path, monkeypatch):
+    from biolearn.io.store import load_weights
+    from biolearn.models import _mnist_stdp
+    from biolearn.runner import RunInterrupted, execute
+
+    full = tmp_path / "full"
+    execute(_tiny_config(full), out_dir=full, quiet=True)
+    w_full = load_weights(full / "weights.h5")
+
+    part = tmp_path / "part"
+    real = _mnist_stdp.Trainer.present
+    calls = {"n": 0}
+
+    def flaky(self, image, before=None):
+        calls["n"] += 1
+        if calls["n"] == 130:  # between the checkpoints at 80 and 160 images
+            raise KeyboardInterrupt
+        return real(self, image, before)
+
+    monkeypatch.setattr(_mnist_stdp.Trainer, "present", flaky)
+    with pytest.raises(RunInterrupted):
+        execute(_tiny_config(part), out_dir=part, quiet=True)
+    monkeypatch.setattr(_mnist_stdp.Trainer, "present", real)
+    execute(_tiny_config(part), out_dir=part, quiet=True, resume=True)
+    w_part = load_weights(part / "weights.h5")
+    arrays = w_full[0] if isinstance(w_full, tuple) else w_full
+    arrays_p = w_part[0] if isinstance(w_part, tuple) else w_part
+    for key in ("input_exc", "exc_class", "theta_exc"):
+        assert np.array_equal(np.asarray(arrays[key]), np.asarray(arrays_p[key])), key
