@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from biolearn.analysis import plots, readout
+from biolearn.analysis import readout
 from biolearn.config import param
 from biolearn.engine import LIF, Network, SpikeMonitor, connect
 
@@ -192,6 +192,7 @@ def write_test_spikes(ctx: Any, recs: list, labels: np.ndarray, t_present: float
 def finish(ctx: Any, out: Output, metrics: dict, w_in: np.ndarray, curve: Curve,
            cm: Any, rec0: Any, weights: dict, attrs: dict) -> None:
     """Weights, figures, and a compact record of what was written."""
+    from biolearn.analysis import plots
     from biolearn.io.store import save_weights
 
     save_weights(ctx.path("weights.h5"), weights, attrs)
