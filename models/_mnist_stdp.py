@@ -50,6 +50,8 @@ class Output:
     curve_every: int = param(2000, "training images per point of the running-accuracy curve",
                              min=10)
     figures: bool = param(True, "write PNG figures")
+    test_workers: int = param(2, "processes sharing the test phase (results do not depend on it)",
+                              min=1)
 
 
 def lif(name: str, n: int, p: Any, **extra: Any) -> LIF:
@@ -207,6 +209,33 @@ def finish(ctx: Any, out: Output, metrics: dict, w_in: np.ndarray, curve: Curve,
     metrics.setdefault("files", sorted(p.name for p in ctx.out_dir.iterdir() if p.is_file()))
 
 
+TEST_BLOCK = 250  # test images per RNG stream / work unit
+_TEST: Any = None  # (sim, trainer, images, populations, class pop, n recorded, seed) for workers
+
+
+def _test_block(block: tuple[int, int]) -> tuple:
+    """Present test images [lo, hi) with plasticity off; RNG seeded by (seed, lo) so results do
+    not depend on the number of worker processes."""
+    sim, tr, x, pops, class_pop, n_rec, seed = _TEST
+    lo, hi = block
+    sim.rng = np.random.default_rng([seed, 7, lo])
+    n0 = tr.presentations
+    h = np.zeros((hi - lo, sim.slice(EXC).stop - sim.slice(EXC).start), np.int32)
+    c = np.zeros((hi - lo, 10), np.int32)
+    recs = []
+    for i in range(lo, hi):
+        record = i < n_rec
+        sim.set_recording(pops if record else None, record)
+        rec, cnt = tr.present(x[i])
+        if record:
+            recs.append(rec)
+        h[i - lo] = cnt[EXC]
+        if class_pop is not None:
+            c[i - lo] = cnt[class_pop]
+    sim.set_recording(None, False)
+    return (lo, hi), h, c, recs, tr.presentations - n0
+
+
 def now() -> float:
     return time.perf_counter()
 
@@ -294,27 +323,41 @@ def run_protocol(cfg: Any, ctx: Any, sim: Any, phases: list, test_setup: Callabl
         bar.close()
         assignments = readout.assign_labels(cnts, y_tr[:n_lab])
 
-    # ---- test
+    # ---- test: blocks of images, each with its own RNG stream, spread over worker processes
     test_setup(sim)
     n_te = len(x_te)
+    pops = out.spike_populations or list(sim.pop_index)
+    blocks = [(b, min(b + TEST_BLOCK, n_te)) for b in range(0, n_te, TEST_BLOCK)]
+    global _TEST
+    _TEST = (sim, tr, x_te, pops, class_pop, out.spikes_test_images, cfg.seed)
     hid = np.zeros((n_te, n_hidden), np.int32)
     cls = np.zeros((n_te, 10), np.int32)
-    recs = []
-    pops = out.spike_populations or list(sim.pop_index)
+    recs: list = []
     t0 = now()
     bar = ctx.progress(n_te, "test")
-    for i in range(n_te):
-        record = i < out.spikes_test_images
-        sim.set_recording(pops if record else None, record)
-        rec, c = tr.present(x_te[i])
-        if record:
-            recs.append(rec)
-        hid[i] = c[EXC]
-        if class_pop is not None:
-            cls[i] = c[class_pop]
-        bar.update(1)
-    bar.close()
-    sim.set_recording(None, False)
+    workers = min(out.test_workers, len(blocks))
+    try:
+        if workers > 1:
+            import multiprocessing as mp
+
+            with mp.get_context("fork").Pool(workers) as pool:
+                results = []
+                for r in pool.imap(_test_block, blocks):
+                    results.append(r)
+                    bar.update(r[0][1] - r[0][0])
+        else:
+            results = []
+            for blk in blocks:
+                results.append(_test_block(blk))
+                bar.update(blk[1] - blk[0])
+    finally:
+        bar.close()
+        _TEST = None
+    for (lo, hi), h, c, rr, npres in results:
+        hid[lo:hi], cls[lo:hi] = h, c
+        recs.extend(rr)
+        if workers > 1:  # the workers counted in their own copies
+            tr.presentations += npres
     test_s = now() - t0
     y = y_te.astype(np.int64)
     if assignments is None:

@@ -58,72 +58,77 @@ def decayed(x: float, t_last: int, t: int, tau_steps: float, table: np.ndarray) 
     return x * np.exp(-d / tau_steps)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _step_lif(lo, hi, t, pf, pi, dt, v, ge, gi, theta, last_spike, hist, slot, nh):
     """Advance LIF neurons [lo, hi) by one step and detect spikes (Brian2 'groups' + 'thresholds').
 
     Integration: 0 forward Euler (Brian2 'euler'), 1 exact (CUBA) / exponential Euler (COBA),
-    2 forward Euler for v with exactly decaying conductances (GeNN EXPDECAY). A neuron exactly at
-    rest with zero conductances is left untouched: every method maps that state to itself.
-    Returns the new number of spikes in ``hist[slot]``.
+    2 forward Euler for v with exactly decaying conductances (GeNN EXPDECAY). v is held while
+    refractory. Each case is a branch-free loop over neurons (vectorised by LLVM), followed by a
+    threshold scan. Returns the new number of spikes in ``hist[slot]``.
     """
     syn, integ, ref = pi[PI_SYN], pi[PI_INT], pi[PI_REF]
     taum, vrest = pf[PF_TAUM], pf[PF_VREST] + pf[PF_IBIAS]  # constant input current, in mV
     taue, taui, ee, ei = pf[PF_TAUE], pf[PF_TAUI], pf[PF_EE], pf[PF_EI]
     dm, de, di = pf[PF_DM], pf[PF_DE], pf[PF_DI]
     vfloor = pf[PF_VFLOOR]
-    theta_on = pi[PI_THETA] != 0 and pi[PI_FREEZE] == 0
-    dth = pf[PF_DTH]
     vth, off = pf[PF_VTH], pf[PF_THOFF]
     # exact CUBA coupling of ge, gi into v over one step (solution of the linear system)
     ke = taue / (taue - taum) * (de - dm) if taue != taum else dt / taum * dm
     ki = taui / (taui - taum) * (di - dm) if taui != taum else dt / taum * dm
-    for n in range(lo, hi):
-        if theta_on:
-            theta[n] *= dth
-        vv, e, g = v[n], ge[n], gi[n]
-        active = (t - last_spike[n]) >= ref
-        if e == 0.0 and g == 0.0 and vv == vrest and active:
-            if vv > vth + theta[n] - off:  # only if the threshold lies below rest
-                hist[slot, nh] = n
-                nh += 1
-            continue
-        if syn == 0:  # current based: taum dv/dt = vrest - v + ge + gi
-            if integ == 1:
-                if active:
-                    vv = vrest + (vv - vrest) * dm + e * ke + g * ki
-                e *= de
-                g *= di
-            else:
-                if active:
-                    vv = vv + dt * ((vrest - vv + e + g) / taum)
+    if syn == 0:  # current based: taum dv/dt = vrest - v + ge + gi
+        if integ == 1:
+            for n in range(lo, hi):
+                vv, e, g = v[n], ge[n], gi[n]
+                nv = vrest + (vv - vrest) * dm + e * ke + g * ki
+                v[n] = nv if (t - last_spike[n]) >= ref else vv
+                ge[n] = e * de
+                gi[n] = g * di
+        else:
+            for n in range(lo, hi):
+                vv, e, g = v[n], ge[n], gi[n]
+                nv = vv + dt * ((vrest - vv + e + g) / taum)
+                v[n] = nv if (t - last_spike[n]) >= ref else vv
                 if integ == 0:
-                    e = e + dt * (-e / taue)
-                    g = g + dt * (-g / taui)
+                    ge[n] = e + dt * (-e / taue)
+                    gi[n] = g + dt * (-g / taui)
                 else:
-                    e *= de
-                    g *= di
-        else:  # conductance based: taum dv/dt = (vrest - v) + ge (ee - v) + gi (ei - v)
-            if integ == 1:
-                if active:
+                    ge[n] = e * de
+                    gi[n] = g * di
+    else:  # conductance based: taum dv/dt = (vrest - v) + ge (ee - v) + gi (ei - v)
+        if integ == 1:
+            for n in range(lo, hi):
+                vv, e, g = v[n], ge[n], gi[n]
+                if (t - last_spike[n]) >= ref:
                     b = (1.0 + e + g) / taum
                     a = (vrest + e * ee + g * ei) / (1.0 + e + g)
-                    vv = a + (vv - a) * np.exp(-dt * b)
-                e *= de
-                g *= di
-            else:
-                if active:
-                    vv = vv + dt * (((vrest - vv) + e * (ee - vv) + g * (ei - vv)) / taum)
-                if integ == 0:
-                    e = e + dt * (-e / taue)
-                    g = g + dt * (-g / taui)
-                else:
-                    e *= de
-                    g *= di
-        if vv < vfloor:
-            vv = vfloor
-        v[n], ge[n], gi[n] = vv, e, g
-        if active and vv > vth + theta[n] - off:
+                    v[n] = a + (vv - a) * np.exp(-dt * b)
+                ge[n] = e * de
+                gi[n] = g * di
+        elif integ == 0:
+            for n in range(lo, hi):
+                vv, e, g = v[n], ge[n], gi[n]
+                nv = vv + dt * (((vrest - vv) + e * (ee - vv) + g * (ei - vv)) / taum)
+                v[n] = nv if (t - last_spike[n]) >= ref else vv
+                ge[n] = e + dt * (-e / taue)
+                gi[n] = g + dt * (-g / taui)
+        else:
+            for n in range(lo, hi):
+                vv, e, g = v[n], ge[n], gi[n]
+                nv = vv + dt * (((vrest - vv) + e * (ee - vv) + g * (ei - vv)) / taum)
+                v[n] = nv if (t - last_spike[n]) >= ref else vv
+                ge[n] = e * de
+                gi[n] = g * di
+    if vfloor > -np.inf:
+        for n in range(lo, hi):
+            if v[n] < vfloor:
+                v[n] = vfloor
+    if pi[PI_THETA] != 0 and pi[PI_FREEZE] == 0:
+        dth = pf[PF_DTH]
+        for n in range(lo, hi):
+            theta[n] *= dth
+    for n in range(lo, hi):
+        if v[n] > vth + theta[n] - off and (t - last_spike[n]) >= ref:
             hist[slot, nh] = n
             nh += 1
     return nh
