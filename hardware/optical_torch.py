@@ -1,0 +1,295 @@
+"""Differentiable torch twin of the 4f correlator and the ``OpticalConv2d`` layer.
+
+Same physics as :mod:`biolearn.hardware.optical` (input SLM with bit depth, contrast and fill
+factor; zero padding; quantised amplitude / phase-only / complex Fourier mask; coherent or
+square-law detection with Poisson shot noise, read noise, full well and ADC), on batched tensors
+``[B, C, H, W]`` so that networks can be trained with the hardware in the loop. Lens 2 is written
+as an inverse FFT, which equals the physical forward transform followed by the image inversion and
+sign flip that :func:`biolearn.hardware.optical.four_f` undoes (the two agree to float precision).
+
+Non-differentiable steps (quantisation, Poisson sampling, ADC) use straight-through estimators
+(Bengio, Léonard & Courville 2013, arXiv:1308.3432): forward is the hardware value, backward the
+identity; the rest (FFT, mask product, ``|E|²``, square root) is differentiated exactly.
+
+Conventions follow ``torch.nn.functional.conv2d``: cross-correlation, ``padding`` ``"same"`` (odd
+kernels) or ``"valid"``. Signed kernels need ``negative="pseudo"`` (two passes with ``relu(w)`` and
+``relu(-w)``, subtracted after the square root of each detected intensity) or ``"bias"`` (one pass
+with ``w - min w`` plus the electronic correction ``min w · Σ_window x``) unless the detection is
+``"field"``. ``channel_sum="optical"`` sums input channels coherently in one exposure (tiling the
+channels in the input plane with matching kernel offsets in the mask); ``"electronic"`` detects
+each (output, input) channel pair in its own pass and adds them after detection. ``shared=True``
+applies the same ``out_channels`` kernels to every input channel separately (ConvShareViT's
+depthwise convolution with weights shared across input channels; Ibadulla, Chen &
+Reyes-Aldasoro 2025, arXiv:2504.11517), outputs ``[B, C_in * C_out, H', W']``.
+
+torch is imported lazily; ``OpticalConv2d`` is built on first access.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from biolearn.errors import BiolearnError, missing_extra
+from biolearn.hardware.optical import padded_size
+
+_CACHE: dict[str, Any] = {}
+
+
+@dataclass
+class Optics:
+    """Hardware settings of an optical convolution (all ideal by default).
+
+    input_bits / mask_bits: SLM levels ``2**bits`` (None = continuous).
+    mask_modulation: ``complex`` | ``phase`` | ``amplitude`` (see :class:`optical.SLM`).
+    detection: ``field`` (coherent read-out, real part) | ``amplitude`` (camera, square root).
+    negative: ``pseudo`` | ``bias`` | ``none`` — how signed kernels are realised.
+    channel_sum: ``optical`` (coherent, one exposure per output) | ``electronic`` (per pair).
+    full_scale_electrons: photoelectrons at a frame's brightest pixel (auto-exposure); None =
+        no shot noise. read_noise_e: RMS read noise (e-). adc_bits: camera ADC (None = off).
+    exact_poisson: sample shot noise from the Poisson law (slow on CPU) instead of its Gaussian
+        approximation (same mean and variance; accurate above ~20 e-).
+    fill_factor / dead_zone: both SLMs' active-area fraction and inter-pixel field.
+    contrast: input SLM intensity contrast ratio (inf = perfect black).
+    """
+
+    input_bits: int | None = None
+    mask_bits: int | None = None
+    mask_modulation: str = "complex"
+    detection: str = "amplitude"
+    negative: str = "pseudo"
+    channel_sum: str = "optical"
+    full_scale_electrons: float | None = None
+    read_noise_e: float = 0.0
+    adc_bits: int | None = None
+    fill_factor: float = 1.0
+    dead_zone: float = 0.0
+    contrast: float = math.inf
+    exact_poisson: bool = False
+
+    def __post_init__(self) -> None:
+        for key, allowed in (("mask_modulation", ("complex", "phase", "amplitude")),
+                             ("detection", ("field", "amplitude")),
+                             ("negative", ("pseudo", "bias", "none")),
+                             ("channel_sum", ("optical", "electronic"))):
+            if getattr(self, key) not in allowed:
+                raise BiolearnError(f"unknown {key} '{getattr(self, key)}'", f"Optics.{key}",
+                                    "use one of " + ", ".join(allowed))
+        if self.detection == "amplitude" and self.negative == "none":
+            raise BiolearnError("amplitude detection cannot represent negative kernels",
+                                "Optics.negative", "use negative: pseudo or bias")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise missing_extra("torch", "torch") from e
+    return torch
+
+
+def quantize_ste(x: Any, bits: int | None) -> Any:
+    """Clip to [0, 1], round to ``2**bits`` levels; straight-through gradient inside [0, 1]."""
+    torch = _torch()
+    x = torch.clamp(x, 0.0, 1.0)
+    if not bits:
+        return x
+    lv = 2 ** int(bits) - 1
+    return x + (torch.round(x * lv) / lv - x).detach()
+
+
+def quantize_phase_ste(phi: Any, bits: int | None) -> Any:
+    """Round a phase to steps of ``2π / 2**bits`` with a straight-through gradient."""
+    torch = _torch()
+    if not bits:
+        return phi
+    step = 2 * math.pi / 2 ** int(bits)
+    return phi + (torch.round(phi / step) * step - phi).detach()
+
+
+def _mask(h: Any, o: Optics) -> Any:
+    """Realised mask transmission for a target ``h`` with ``|h| ≤ 1``."""
+    torch = _torch()
+    if o.mask_modulation == "phase":
+        t = torch.polar(torch.ones_like(h.real), quantize_phase_ste(torch.angle(h), o.mask_bits))
+    else:
+        amp = quantize_ste(torch.abs(h), o.mask_bits)
+        if o.mask_modulation == "amplitude":
+            t = torch.complex(amp, torch.zeros_like(amp))
+        else:
+            t = torch.polar(amp, quantize_phase_ste(torch.angle(h), o.mask_bits))
+    if o.fill_factor != 1.0:
+        t = o.fill_factor * t + (1.0 - o.fill_factor) * o.dead_zone
+    return t
+
+
+def _camera(intensity: Any, o: Optics, generator: Any = None) -> Any:
+    """Shot noise, read noise, full well and ADC on ``intensity`` (auto-exposure per frame).
+
+    In units of the frame's full scale ``u = I / max I``: electrons ``n = u N_fs`` with shot
+    noise (``exact_poisson``: Poisson sampling; else its Gaussian approximation with the same mean
+    and variance, Poisson variance = mean) plus Gaussian read noise, clipped at the full well
+    (= ``N_fs``) and digitised by ``adc_bits`` over it.
+    """
+    torch = _torch()
+    if o.full_scale_electrons is None and not o.adc_bits and o.read_noise_e == 0:
+        return intensity
+    i_fs = intensity.detach().amax(dim=(-2, -1), keepdim=True).clamp_min(1e-30)
+    u = intensity / i_fs
+    n_fs = o.full_scale_electrons if o.full_scale_electrons is not None else 1.0
+    if o.full_scale_electrons is not None and o.exact_poisson:
+        mu = u.detach() * n_fs
+        u = u + ((torch.poisson(mu, generator=generator) - mu) / n_fs).detach()
+        var = None
+    else:
+        var = u.detach() * n_fs if o.full_scale_electrons is not None else None
+    if o.read_noise_e > 0:
+        var = o.read_noise_e**2 if var is None else var + o.read_noise_e**2
+    if var is not None:
+        z = torch.randn(u.shape, generator=generator, dtype=u.dtype)
+        u = u + (torch.sqrt(var) * z / n_fs).detach()
+    u = quantize_ste(u, o.adc_bits)  # clips to [0, full well] and digitises
+    return u * i_fs
+
+
+def _optical_pass(xf: Any, w: Any, m: int, o: Optics, generator: Any) -> Any:
+    """One (or one per channel pair) 4f exposure: ``xf`` = FFT of the input fields
+    ``[B, Ci, M, M]``, ``w`` non-negative (or signed for field detection) convolution kernels
+    ``[Co, Ci, k, k]``. Returns the detected amplitude/field ``[B, Co, M, M]``."""
+    torch = _torch()
+    h = torch.fft.fft2(w, s=(m, m))  # [Co, Ci, M, M]
+    if o.channel_sum == "optical":  # one mask (all input tiles) per output: one normalisation
+        gain = h.abs().detach().amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-30)
+    else:
+        gain = h.abs().detach().amax(dim=(2, 3), keepdim=True).clamp_min(1e-30)
+    t = _mask(h / gain, o)
+    if o.channel_sum == "optical":
+        e = torch.fft.ifft2(torch.einsum("bimn,oimn->bomn", xf, t))
+        g = gain[:, 0]
+    else:
+        e = torch.fft.ifft2(xf[:, None] * t[None])  # [B, Co, Ci, M, M]
+        g = gain
+    if o.detection == "field":
+        y = e.real * g
+    else:
+        inten = _camera(e.real**2 + e.imag**2, o, generator)
+        y = torch.sqrt(inten + torch.finfo(inten.dtype).eps ** 2) * g
+    if o.channel_sum == "electronic":
+        y = y.sum(dim=2)
+    return y
+
+
+def fourf_conv2d(x: Any, weight: Any, padding: str = "same", optics: Optics | None = None,
+                 generator: Any = None) -> Any:
+    """Cross-correlate non-negative ``x [B, Ci, H, W]`` with ``weight [Co, Ci, k, k]`` in 4f.
+
+    Each sample is scaled to [0, 1] (its maximum, an electronic DAC gain undone afterwards), shown
+    on the input SLM, filtered and detected per :class:`Optics`; ideal optics give
+    ``torch.nn.functional.conv2d(x, weight, padding=padding)``.
+    """
+    torch = _torch()
+    o = optics or Optics()
+    if padding not in ("same", "valid"):
+        raise BiolearnError(f"unknown padding '{padding}'", "fourf_conv2d(padding=...)",
+                            "use 'same' or 'valid'")
+    b, ci, nh, nw = x.shape
+    co, ci_w, kh, kw = weight.shape
+    if ci_w != ci:
+        raise BiolearnError(f"weight has {ci_w} input channels, input has {ci}",
+                            "fourf_conv2d", "match weight.shape[1] to x.shape[1]")
+    if o.detection == "amplitude" and bool((x.detach() < 0).any()):
+        raise BiolearnError("negative input to an amplitude-encoded SLM", "fourf_conv2d",
+                            "feed non-negative activations (e.g. after ReLU) or shift them")
+    m = padded_size(max(nh, nw), max(kh, kw))  # same grid as the NumPy model
+    scale = x.detach().abs().amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-30)
+    xq = quantize_ste(x / scale, o.input_bits)
+    a_min = 0.0 if math.isinf(o.contrast) else 1.0 / math.sqrt(o.contrast)
+    e = a_min + (1.0 - a_min) * xq
+    e0 = a_min  # drive 0 (the padding)
+    if o.fill_factor != 1.0:
+        e = o.fill_factor * e + (1.0 - o.fill_factor) * o.dead_zone
+        e0 = o.fill_factor * e0 + (1.0 - o.fill_factor) * o.dead_zone
+    plane = torch.nn.functional.pad(e - e0, (0, m - nw, 0, m - nh)) + e0
+    xf = torch.fft.fft2(plane.to(torch.complex128 if x.dtype == torch.float64
+                                 else torch.complex64))
+    wk = torch.flip(weight, dims=(-2, -1))  # correlation = convolution with the flipped kernel
+    offset = None
+    if o.negative == "pseudo" and o.detection != "field":  # both passes in one batched call
+        y2 = _optical_pass(xf, torch.cat([torch.relu(wk), torch.relu(-wk)]), m, o, generator)
+        y = y2[:, :co] - y2[:, co:]
+    elif o.negative == "bias":
+        offset = torch.clamp(wk.amin(dim=(1, 2, 3), keepdim=True), max=0.0)  # [Co,1,1,1]
+        y = _optical_pass(xf, wk - offset, m, o, generator)
+    else:
+        y = _optical_pass(xf, wk, m, o, generator)
+    if padding == "same":
+        r0, c0 = kh // 2, kw // 2  # torch's "same": left pad (k - 1) // 2
+        y = y[..., r0:r0 + nh, c0:c0 + nw]
+    else:
+        y = y[..., kh - 1:nh, kw - 1:nw]
+    y = y * scale
+    if offset is not None:  # electronic correction: min(w) · (window sum of x over channels)
+        box = torch.ones((1, ci, kh, kw), dtype=x.dtype)
+        s = torch.nn.functional.conv2d(x, box, padding=padding)
+        y = y + offset.view(1, co, 1, 1) * s
+    return y
+
+
+def _build() -> dict[str, Any]:
+    if _CACHE:
+        return _CACHE
+    torch = _torch()
+    nn = torch.nn
+
+    class OpticalConv2d(nn.Module):
+        """Convolution layer computed by the 4f model (see the module docstring).
+
+        ``shared=False``: ``weight [out, in, k, k]`` as ``nn.Conv2d``. ``shared=True``: one bank
+        of ``out`` kernels ``[out, 1, k, k]`` applied to every input channel (ConvShareViT),
+        output channels ordered ``(in, out)``. ``optics=None`` computes the same function with
+        ``torch.nn.functional.conv2d`` (the digital baseline with identical parameters).
+        """
+
+        def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
+                     padding: str = "same", *, shared: bool = False, bias: bool = True,
+                     optics: Optics | None = None):
+            super().__init__()
+            self.in_channels, self.out_channels = in_channels, out_channels
+            self.kernel_size, self.padding, self.shared = kernel_size, padding, shared
+            self.optics = optics
+            ci = 1 if shared else in_channels
+            self.weight = nn.Parameter(torch.empty(out_channels, ci, kernel_size, kernel_size))
+            nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+            n_out = out_channels * (in_channels if shared else 1)
+            self.bias = nn.Parameter(torch.zeros(n_out)) if bias else None
+
+        def forward(self, x: Any) -> Any:
+            b, ci, h, w = x.shape
+            xin = x.reshape(b * ci, 1, h, w) if self.shared else x
+            if self.optics is None:
+                y = nn.functional.conv2d(xin, self.weight, padding=self.padding)
+            else:
+                y = fourf_conv2d(xin, self.weight, self.padding, self.optics)
+            if self.shared:
+                y = y.reshape(b, ci * self.out_channels, y.shape[-2], y.shape[-1])
+            if self.bias is not None:
+                y = y + self.bias.view(1, -1, 1, 1)
+            return y
+
+        def extra_repr(self) -> str:
+            return (f"{self.in_channels}, {self.out_channels}, k={self.kernel_size}, "
+                    f"padding={self.padding}, shared={self.shared}, "
+                    f"optics={'digital' if self.optics is None else self.optics}")
+
+    _CACHE["OpticalConv2d"] = OpticalConv2d
+    return _CACHE
+
+
+def __getattr__(name: str) -> Any:
+    if name == "OpticalConv2d":
+        return _build()[name]
+    raise AttributeError(name)

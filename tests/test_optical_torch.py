@@ -1,0 +1,132 @@
+"""Torch twin of the 4f correlator: equals torch conv2d when ideal, matches the NumPy model when
+quantised, differentiable, and its camera noise has the configured statistics."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from biolearn.errors import BiolearnError  # noqa: E402
+from biolearn.hardware.optical import SLM, FourF, four_f  # noqa: E402
+from biolearn.hardware.optical_torch import (  # noqa: E402
+    OpticalConv2d,
+    Optics,
+    _camera,
+    fourf_conv2d,
+)
+
+torch.set_num_threads(1)
+F = torch.nn.functional
+
+
+def _rel(a, b):
+    return float(((a - b).abs().max() / b.abs().max()).detach())
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
+@pytest.mark.parametrize("padding", ["same", "valid"])
+@pytest.mark.parametrize("optics", [
+    Optics(detection="field"),
+    Optics(detection="amplitude", negative="pseudo"),
+    Optics(detection="amplitude", negative="bias"),
+    Optics(detection="amplitude", negative="pseudo", channel_sum="electronic"),
+    Optics(detection="field", channel_sum="electronic"),
+], ids=["field", "pseudo", "bias", "pseudo-electronic", "field-electronic"])
+@pytest.mark.parametrize("k", [3, 4, 5])
+def test_ideal_optical_conv_equals_torch_conv2d(padding, optics, k):
+    g = torch.Generator().manual_seed(k)
+    x = torch.rand(2, 3, 13, 13, generator=g, dtype=torch.float64)
+    w = torch.randn(4, 3, k, k, generator=g, dtype=torch.float64)
+    assert _rel(fourf_conv2d(x, w, padding, optics), F.conv2d(x, w, padding=padding)) < 1e-6
+
+
+def test_quantised_twin_matches_numpy_model():
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(1, 1, 15, 15, generator=g, dtype=torch.float64)
+    x = x / x.max()  # the torch layer scales each sample to its maximum
+    w = torch.randn(1, 1, 5, 5, generator=g, dtype=torch.float64)
+    for mod in ("complex", "phase", "amplitude"):
+        o = Optics(detection="field", negative="none", input_bits=3, mask_bits=3,
+                   mask_modulation=mod)
+        yt = fourf_conv2d(x, w, "same", o)[0, 0].numpy()
+        sys = FourF(input_slm=SLM("amplitude", bits=3), mask_slm=SLM(mod, bits=3))
+        yn = four_f(x[0, 0].numpy(), w[0, 0].numpy(), sys, mode="same",
+                    convention="correlation").real
+        assert np.abs(yt - yn).max() < 1e-10 * np.abs(yn).max()
+        assert np.abs(yt - F.conv2d(x, w, padding="same")[0, 0].numpy()).max() > 1e-3
+
+
+@pytest.mark.parametrize("optics", [Optics(detection="field"), Optics(detection="amplitude"),
+                                    Optics(detection="amplitude", negative="bias",
+                                           channel_sum="electronic")],
+                         ids=["field", "pseudo", "bias-electronic"])
+def test_gradients_match_finite_differences(optics):
+    g = torch.Generator().manual_seed(2)
+    x = (torch.rand(1, 2, 6, 6, generator=g, dtype=torch.float64) + 0.2).requires_grad_()
+    w = torch.randn(2, 2, 3, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, b: fourf_conv2d(a, b, "same", optics), (x, w))
+
+
+def test_shared_mode_is_depthwise_with_one_kernel_bank():
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(2, 3, 10, 10, generator=g, dtype=torch.float64)
+    layer = OpticalConv2d(3, 2, 3, "valid", shared=True, bias=False,
+                          optics=Optics(detection="amplitude")).double()
+    ref = F.conv2d(x, layer.weight.repeat(3, 1, 1, 1), groups=3)  # channels (in, out)
+    assert _rel(layer(x), ref) < 1e-6
+    assert layer(x).shape == (2, 6, 8, 8)
+
+
+def test_camera_noise_mean_and_variance():
+    n_fs, read = 400.0, 2.0
+    o = Optics(full_scale_electrons=n_fs, read_noise_e=read)
+    inten = torch.full((1, 300, 300), 0.25, dtype=torch.float64)
+    inten[0, 0, 0] = 1.0  # auto-exposure: full scale = this pixel
+    gen = torch.Generator().manual_seed(4)
+    e = (_camera(inten, o, gen) * n_fs)[0].flatten()[1:]
+    mu, var = 0.25 * n_fs, 0.25 * n_fs + read**2
+    n = e.numel()
+    assert abs(float(e.mean()) - mu) < 5 * math.sqrt(var / n)
+    assert abs(float(e.var()) - var) < 5 * var * math.sqrt(2 / n)
+
+
+def test_quantisation_bits_reduce_error_and_errors():
+    g = torch.Generator().manual_seed(5)
+    x = torch.rand(4, 1, 16, 16, generator=g)
+    w = torch.randn(3, 1, 5, 5, generator=g)
+    ref = F.conv2d(x, w, padding="same")
+    errs = [float((fourf_conv2d(x, w, "same", Optics(input_bits=b, mask_bits=b)) - ref)
+                  .pow(2).mean().sqrt()) for b in (2, 4, 6, 8)]
+    assert errs[0] > errs[1] > errs[2] > errs[3]
+    with pytest.raises(BiolearnError):
+        Optics(detection="amplitude", negative="none")
+    with pytest.raises(BiolearnError):
+        fourf_conv2d(x - 0.5, w, "same", Optics())
+
+
+@pytest.mark.slow
+def test_optical_cnn_trains_on_a_toy_batch():
+    """The recipe's network learns (loss falls) with noisy 4-bit optics in the loop."""
+    from biolearn.models.optical_cnn import build_cnn
+
+    torch.manual_seed(0)
+    o = Optics(input_bits=4, mask_bits=4, full_scale_electrons=1e4, read_noise_e=2.0,
+               adc_bits=12)
+    model = build_cnn(4, 5, o)
+    g = torch.Generator().manual_seed(6)
+    x = torch.rand(16, 1, 28, 28, generator=g)
+    y = torch.randint(0, 10, (16,), generator=g)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(25):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    assert model[0].weight.grad is not None and torch.isfinite(model[0].weight.grad).all()
+    assert losses[-1] < 0.5 * losses[0]
