@@ -16,8 +16,6 @@ import numpy as np
 
 from biolearn.config import param
 from biolearn.engine import Network, PoissonSource, connect
-from biolearn.registry import register
-from biolearn.rules.stdp import SymmetricSTDP
 from biolearn.models._mnist_stdp import (
     CLS,
     EXC,
@@ -31,6 +29,8 @@ from biolearn.models._mnist_stdp import (
     monitor_all,
     run_protocol,
 )
+from biolearn.registry import register
+from biolearn.rules.stdp import SymmetricSTDP
 
 
 @dataclass
