@@ -219,13 +219,16 @@ def run_steps(t0, n_steps, dt, rng,
                     r = rp_off[q] + n - plo
                     for s in range(row_ptr[r], row_ptr[r + 1]):
                         acc[(t + syn_delay[s]) % L, tg, olo + syn_post[s]] += syn_w[s]
-            for n in range(n_all):
-                ge[n] += acc[slot, 0, n]
-                gi[n] += acc[slot, 1, n]
-                v[n] += acc[slot, 2, n]
-                acc[slot, 0, n] = 0.0
-                acc[slot, 1, n] = 0.0
-                acc[slot, 2, n] = 0.0
+            for p in range(n_pops):
+                rf = pop_i[p, PI_REF]
+                for n in range(pop_lo[p], pop_hi[p]):
+                    ge[n] += acc[slot, 0, n]
+                    gi[n] += acc[slot, 1, n]
+                    if (t - last_spike[n]) >= rf:  # v is clamped while refractory (as Brian2)
+                        v[n] += acc[slot, 2, n]
+                    acc[slot, 0, n] = 0.0
+                    acc[slot, 1, n] = 0.0
+                    acc[slot, 2, n] = 0.0
         # ---- synapses: homogeneous delay, deliver on arrival + pre-synaptic plasticity -------
         for q in range(n_proj):
             d = pr_delay[q]
@@ -251,8 +254,11 @@ def run_steps(t0, n_steps, dt, rng,
                     for s in range(s0, s1):
                         gi[olo + syn_post[s]] += syn_w[s]
                 else:
+                    rf = pop_i[pr_post[q], PI_REF]
                     for s in range(s0, s1):
-                        v[olo + syn_post[s]] += syn_w[s]
+                        m = olo + syn_post[s]
+                        if (t - last_spike[m]) >= rf:  # v is clamped while refractory (as Brian2)
+                            v[m] += syn_w[s]
                 if rule == 0:
                     continue
                 ob = to_off[q]

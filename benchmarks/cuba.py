@@ -1,0 +1,22 @@
+"""CUBA benchmark (Brette et al. 2007, benchmark 2): biolearn vs Brian2 (Cython runtime and C++
+standalone) on the same 4000-neuron network, 1 s at dt 0.1 ms.
+
+Run: ``biolearn bench cuba --json`` or ``python -m biolearn.benchmarks.cuba``; the last printed
+line is the JSON result (timings in s: biolearn cold = first call in a process with an empty Numba
+cache, warm = a second process reusing it; Brian2 C++ build time apart from run time).
+"""
+
+from __future__ import annotations
+
+from biolearn.benchmarks._common import brette_bench, main_print
+from biolearn.registry import register_bench
+
+
+@register_bench("cuba", "Brette et al. 2007 CUBA, 4000 LIF, 1 s: biolearn vs Brian2 cython/cpp")
+def run(quiet: bool = False) -> dict:
+    """CUBA network side by side with Brian2 (runtime Cython and cpp_standalone)."""
+    return brette_bench("cuba", quiet=quiet)
+
+
+if __name__ == "__main__":
+    main_print(run())
