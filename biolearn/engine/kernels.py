@@ -59,14 +59,18 @@ def decayed(x: float, t_last: int, t: int, tau_steps: float, table: np.ndarray) 
 
 
 @njit(cache=True, inline="always")
-def _step_lif(lo, hi, t, pf, pi, dt, v, ge, gi, theta, last_spike, hist, slot, nh):
+def _step_lif(lo, hi, t, pf, pi, dt, v_all, ge_all, gi_all, th_all, ls_all, hist, slot, nh):
     """Advance LIF neurons [lo, hi) by one step and detect spikes (Brian2 'groups' + 'thresholds').
 
     Integration: 0 forward Euler (Brian2 'euler'), 1 exact (CUBA) / exponential Euler (COBA),
     2 forward Euler for v with exactly decaying conductances (GeNN EXPDECAY). v is held while
     refractory. Each case is a branch-free loop over neurons (vectorised by LLVM), followed by a
-    threshold scan. Returns the new number of spikes in ``hist[slot]``.
+    threshold scan. Returns the new number of spikes in ``hist[slot]``. Loops run over slices
+    from index 0 so that the compiler can prove indices non-negative (no wrap-around checks).
     """
+    v, ge, gi = v_all[lo:hi], ge_all[lo:hi], gi_all[lo:hi]
+    theta, last_spike = th_all[lo:hi], ls_all[lo:hi]
+    m = hi - lo
     syn, integ, ref = pi[PI_SYN], pi[PI_INT], pi[PI_REF]
     taum, vrest = pf[PF_TAUM], pf[PF_VREST] + pf[PF_IBIAS]  # constant input current, in mV
     taue, taui, ee, ei = pf[PF_TAUE], pf[PF_TAUI], pf[PF_EE], pf[PF_EI]
@@ -78,14 +82,14 @@ def _step_lif(lo, hi, t, pf, pi, dt, v, ge, gi, theta, last_spike, hist, slot, n
     ki = taui / (taui - taum) * (di - dm) if taui != taum else dt / taum * dm
     if syn == 0:  # current based: taum dv/dt = vrest - v + ge + gi
         if integ == 1:
-            for n in range(lo, hi):
+            for n in range(m):
                 vv, e, g = v[n], ge[n], gi[n]
                 nv = vrest + (vv - vrest) * dm + e * ke + g * ki
                 v[n] = nv if (t - last_spike[n]) >= ref else vv
                 ge[n] = e * de
                 gi[n] = g * di
         else:
-            for n in range(lo, hi):
+            for n in range(m):
                 vv, e, g = v[n], ge[n], gi[n]
                 nv = vv + dt * ((vrest - vv + e + g) / taum)
                 v[n] = nv if (t - last_spike[n]) >= ref else vv
@@ -97,7 +101,7 @@ def _step_lif(lo, hi, t, pf, pi, dt, v, ge, gi, theta, last_spike, hist, slot, n
                     gi[n] = g * di
     else:  # conductance based: taum dv/dt = (vrest - v) + ge (ee - v) + gi (ei - v)
         if integ == 1:
-            for n in range(lo, hi):
+            for n in range(m):
                 vv, e, g = v[n], ge[n], gi[n]
                 if (t - last_spike[n]) >= ref:
                     b = (1.0 + e + g) / taum
@@ -106,30 +110,30 @@ def _step_lif(lo, hi, t, pf, pi, dt, v, ge, gi, theta, last_spike, hist, slot, n
                 ge[n] = e * de
                 gi[n] = g * di
         elif integ == 0:
-            for n in range(lo, hi):
+            for n in range(m):
                 vv, e, g = v[n], ge[n], gi[n]
                 nv = vv + dt * (((vrest - vv) + e * (ee - vv) + g * (ei - vv)) / taum)
                 v[n] = nv if (t - last_spike[n]) >= ref else vv
                 ge[n] = e + dt * (-e / taue)
                 gi[n] = g + dt * (-g / taui)
         else:
-            for n in range(lo, hi):
+            for n in range(m):
                 vv, e, g = v[n], ge[n], gi[n]
                 nv = vv + dt * (((vrest - vv) + e * (ee - vv) + g * (ei - vv)) / taum)
                 v[n] = nv if (t - last_spike[n]) >= ref else vv
                 ge[n] = e * de
                 gi[n] = g * di
     if vfloor > -np.inf:
-        for n in range(lo, hi):
+        for n in range(m):
             if v[n] < vfloor:
                 v[n] = vfloor
     if pi[PI_THETA] != 0 and pi[PI_FREEZE] == 0:
         dth = pf[PF_DTH]
-        for n in range(lo, hi):
+        for n in range(m):
             theta[n] *= dth
-    for n in range(lo, hi):
+    for n in range(m):
         if v[n] > vth + theta[n] - off and (t - last_spike[n]) >= ref:
-            hist[slot, nh] = n
+            hist[slot, nh] = lo + n
             nh += 1
     return nh
 
@@ -178,12 +182,13 @@ def run_steps(t0, n_steps, dt, rng,
                 hist_n[slot] = _step_lif(lo, hi, t, pf, pi, dt, v, ge, gi, theta, last_spike,
                                          hist, slot, hist_n[slot])
             elif kind == 1:
-                for n in range(lo, hi):
-                    if next_spike[n] == t:
-                        hist[slot, hist_n[slot]] = n
+                nxt, rt = next_spike[lo:hi], rate[lo:hi]
+                for k in range(hi - lo):
+                    if nxt[k] == t:
+                        hist[slot, hist_n[slot]] = lo + k
                         hist_n[slot] += 1
-                        q = rate[n] * pdt
-                        next_spike[n] = t + (1 if q >= 1.0 else rng.geometric(q))
+                        q = rt[k] * pdt
+                        nxt[k] = t + (1 if q >= 1.0 else rng.geometric(q))
         # spike-time generators (all SpikeSources share one time-sorted table)
         while sg_ptr[0] < sg_step.shape[0] and sg_step[sg_ptr[0]] <= t:
             if sg_step[sg_ptr[0]] == t:
@@ -236,7 +241,7 @@ def run_steps(t0, n_steps, dt, rng,
                 continue
             src = (t - d) % L
             plo, phi = pop_lo[pr_pre[q]], pop_hi[pr_pre[q]]
-            olo = pop_lo[pr_post[q]]
+            olo, ohi = pop_lo[pr_post[q]], pop_hi[pr_post[q]]
             tg = pr_target[q]
             rule = pr_rule[q] if pr_on[q] != 0 else 0
             par = pr_par[q]
@@ -247,27 +252,33 @@ def run_steps(t0, n_steps, dt, rng,
                 i = n - plo
                 r = rp_off[q] + i
                 s0, s1 = row_ptr[r], row_ptr[r + 1]
+                w_row, j_row = syn_w[s0:s1], syn_post[s0:s1]  # j_row is unsigned: no wrap checks
                 if tg == 0:
-                    for s in range(s0, s1):
-                        ge[olo + syn_post[s]] += syn_w[s]
+                    g_t = ge[olo:ohi]
+                    for k3 in range(s1 - s0):
+                        g_t[j_row[k3]] += w_row[k3]
                 elif tg == 1:
-                    for s in range(s0, s1):
-                        gi[olo + syn_post[s]] += syn_w[s]
+                    g_t = gi[olo:ohi]
+                    for k3 in range(s1 - s0):
+                        g_t[j_row[k3]] += w_row[k3]
                 else:
                     rf = pop_i[pr_post[q], PI_REF]
-                    for s in range(s0, s1):
-                        m = olo + syn_post[s]
-                        if (t - last_spike[m]) >= rf:  # v is clamped while refractory (as Brian2)
-                            v[m] += syn_w[s]
+                    g_t, ls_t = v[olo:ohi], last_spike[olo:ohi]
+                    for k3 in range(s1 - s0):
+                        m = j_row[k3]
+                        if (t - ls_t[m]) >= rf:  # v is clamped while refractory (as Brian2)
+                            g_t[m] += w_row[k3]
                 if rule == 0:
                     continue
                 ob = to_off[q]
                 if cache_t[q, 1] != t:  # decayed post traces, once per step and projection
                     tau1 = par[P_TAU_POST1] / dt
-                    for j in range(ob, ob + pop_hi[pr_post[q]] - olo):
-                        x_post[j] = decayed(tr_post1[j], tr_post_t[j], t, tau1, dec_tab[q, 1])
+                    xs, tr1, tt = x_post[ob:ob + ohi - olo], tr_post1[ob:ob + ohi - olo], \
+                        tr_post_t[ob:ob + ohi - olo]
+                    for j in range(ohi - olo):
+                        xs[j] = decayed(tr1[j], tt[j], t, tau1, dec_tab[q, 1])
                     cache_t[q, 1] = t
-                _on_pre(rule, par, s0, s1, ob, syn_post, syn_w, x_post)
+                _on_pre(rule, par, w_row, j_row, x_post[ob:ob + ohi - olo])
                 kk = tp_off[q] + i
                 x = decayed(tr_pre[kk], tr_pre_t[kk], t, par[P_TAU_PRE] / dt, dec_tab[q, 0])
                 tr_pre[kk] = par[P_INC_PRE] if par[P_SET] != 0.0 else x + par[P_INC_PRE]
@@ -284,18 +295,20 @@ def run_steps(t0, n_steps, dt, rng,
                     continue
                 par = pr_par[q]
                 pb = tp_off[q]
+                npre = pop_hi[pr_pre[q]] - pop_lo[pr_pre[q]]
                 if cache_t[q, 0] != t:  # decayed pre traces, once per step and projection
                     tau0 = par[P_TAU_PRE] / dt
-                    for k2 in range(pb, pb + pop_hi[pr_pre[q]] - pop_lo[pr_pre[q]]):
-                        x_pre[k2] = decayed(tr_pre[k2], tr_pre_t[k2], t, tau0, dec_tab[q, 0])
+                    xs, trp, tt = x_pre[pb:pb + npre], tr_pre[pb:pb + npre], tr_pre_t[pb:pb + npre]
+                    for k2 in range(npre):
+                        xs[k2] = decayed(trp[k2], tt[k2], t, tau0, dec_tab[q, 0])
                     cache_t[q, 0] = t
                 j = n - olo
                 jj = to_off[q] + j
                 x1 = decayed(tr_post1[jj], tr_post_t[jj], t, par[P_TAU_POST1] / dt, dec_tab[q, 1])
                 x2 = decayed(tr_post2[jj], tr_post_t[jj], t, par[P_TAU_POST2] / dt, dec_tab[q, 2])
                 c = cp_off[q] + j
-                _on_post(rule, par, col_ptr[c], col_ptr[c + 1], pb, csc_syn, syn_pre, syn_w,
-                         x_pre, x2)
+                _on_post(rule, par, csc_syn[col_ptr[c]:col_ptr[c + 1]], syn_pre, syn_w,
+                         x_pre[pb:pb + npre], x2)
                 inc, setm = par[P_INC_POST], par[P_SET] != 0.0
                 tr_post1[jj] = inc if setm else x1 + inc
                 tr_post2[jj] = inc if setm else x2 + inc
@@ -347,31 +360,32 @@ def _clip(w, lo, hi):
 
 
 @njit(cache=True)
-def _on_pre(rule, par, s0, s1, ob, syn_post, syn_w, x_post):
-    """Weight updates of synapses [s0, s1) for a pre-synaptic spike (decayed post traces given)."""
+def _on_pre(rule, par, w, j, x_post):
+    """Weight updates ``w`` (a row of synapses onto posts ``j``) for a pre-synaptic spike, with
+    the post traces ``x_post`` already decayed to now."""
     eta, wmin, wmax = par[P_ETA_PRE], par[P_WMIN], par[P_WMAX]
     if rule == SYMMETRIC:  # Hao et al. 2020: w = min(w + eta·x_post, w_max)
-        for s in range(s0, s1):
-            w = syn_w[s] + eta * x_post[ob + syn_post[s]]
-            syn_w[s] = wmax if w > wmax else w
+        for k in range(w.shape[0]):
+            x = w[k] + eta * x_post[j[k]]
+            w[k] = wmax if x > wmax else x
     elif rule == PAIR_ADD or rule == DIEHL_COOK:  # w = clip(w − eta·x_post1)
-        for s in range(s0, s1):
-            syn_w[s] = _clip(syn_w[s] - eta * x_post[ob + syn_post[s]], wmin, wmax)
+        for k in range(w.shape[0]):
+            w[k] = _clip(w[k] - eta * x_post[j[k]], wmin, wmax)
     elif rule == PAIR_MULT:  # w = clip(w − eta·x_post1·(w − w_min))
-        for s in range(s0, s1):
-            w = syn_w[s]
-            syn_w[s] = _clip(w - eta * x_post[ob + syn_post[s]] * (w - wmin), wmin, wmax)
+        for k in range(w.shape[0]):
+            w[k] = _clip(w[k] - eta * x_post[j[k]] * (w[k] - wmin), wmin, wmax)
 
 
 @njit(cache=True)
-def _on_post(rule, par, k0, k1, pb, csc_syn, syn_pre, syn_w, x_pre, x2):
-    """Weight updates of the synapses csc_syn[k0:k1] onto a neuron that spiked.
+def _on_post(rule, par, syns, syn_pre, syn_w, x_pre, x2):
+    """Weight updates of the synapses ``syns`` onto a neuron that spiked.
 
-    ``x_pre`` holds decayed pre traces; ``x2`` is the neuron's post2 trace before its update."""
+    ``x_pre`` holds the projection's pre traces decayed to now; ``x2`` is the neuron's post2
+    trace before its update."""
     eta, wmin, wmax = par[P_ETA_POST], par[P_WMIN], par[P_WMAX]
-    for k in range(k0, k1):
-        s = csc_syn[k]
-        xp = x_pre[pb + syn_pre[s]]
+    for k in range(syns.shape[0]):
+        s = syns[k]
+        xp = x_pre[syn_pre[s]]
         w = syn_w[s]
         if rule == SYMMETRIC:
             w = w + eta * xp

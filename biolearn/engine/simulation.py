@@ -183,9 +183,10 @@ class Simulation:
 
         self.row_ptr = cat(rows, np.int64)
         self.col_ptr = cat(cols, np.int64)
-        self.csc_syn = cat(csc, np.int64)
-        self.syn_pre = cat(syn_pre, np.int64)
-        self.syn_post = cat(syn_post, np.int64)
+        # unsigned indices: the kernels index with them without negative-index checks
+        self.csc_syn = cat(csc, np.uint64)
+        self.syn_pre = cat(syn_pre, np.uint32)
+        self.syn_post = cat(syn_post, np.uint32)
         self.syn_w = cat(syn_w, np.float64)
         self.syn_delay = cat(syn_delay, np.int64)
         self.rp_off = np.array(rp_off, np.int64)
