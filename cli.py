@@ -144,9 +144,16 @@ def cli(debug: bool) -> None:
 @click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Directory with the datasets (else data.root, $BIOLEARN_DATA, "
                    "~/.cache/biolearn).")
+@click.option("--backend", type=click.Choice(["biolearn", "nest"]), default="biolearn",
+              show_default=True,
+              help="nest: after training, also evaluate the trained network's test set in NEST "
+                   "(needs the nest extra); results in nest_eval.json.")
+@click.option("--threads", type=int, default=1, show_default=True,
+              help="NEST local_num_threads for --backend nest.")
 @_debug_opt
 def run_cmd(config: Path, out_dir: Path | None, overrides: tuple[str, ...], seed: int | None,
-            resume: bool, quiet: bool, data_root: Path | None, debug: bool) -> None:
+            resume: bool, quiet: bool, data_root: Path | None, backend: str, threads: int,
+            debug: bool) -> None:
     """Run the experiment described by the YAML file CONFIG.
 
     Writes config.resolved.yaml, results.json (config, metrics, wall time, version, seed,
@@ -159,6 +166,7 @@ def run_cmd(config: Path, out_dir: Path | None, overrides: tuple[str, ...], seed
       biolearn run configs/stdp_mnist.yaml --set data.n_train=1000 --set data.n_test=1000
       biolearn run configs/stdp_mnist.yaml --seed 7 --out runs/seed7 --quiet
       biolearn run configs/stdp_mnist.yaml --out runs/seed7 --resume
+      biolearn run configs/stdp_mnist.yaml --backend nest --threads 2
     """
     from biolearn.config import load_config
     from biolearn.runner import RESULTS, RunInterrupted, execute, run_dir_for
@@ -180,6 +188,11 @@ def run_cmd(config: Path, out_dir: Path | None, overrides: tuple[str, ...], seed
         click.echo(f"\ninterrupted: partial results in {e.out_dir / RESULTS}", err=True)
         click.echo(f"resume with: {shlex.join(resume_cmd)}", err=True)
         raise _Interrupted(EXIT_INTERRUPTED) from None
+    if backend == "nest":
+        from biolearn.backends.nest import evaluate_run
+
+        evaluate_run(out, threads=threads, data_root=str(data_root) if data_root else None,
+                     quiet=quiet)
     if not quiet:
         _print_table("metrics", res.get("metrics", {}))
         click.echo(f"wall time: {res['wall_time_s']:.2f} s")

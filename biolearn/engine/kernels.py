@@ -143,7 +143,7 @@ def run_steps(t0, n_steps, dt, rng,
               v, ge, gi, theta, last_spike, next_spike, rate, counts,
               pop_lo, pop_hi, pop_kind, pop_i, pop_f,
               sg_step, sg_gid, sg_ptr,
-              pr_pre, pr_post, pr_target, pr_delay, pr_rule, pr_on, pr_par,
+              pr_pre, pr_post, pr_target, pr_delay, pr_rule, pr_on, pr_par, pr_dense,
               row_ptr, rp_off, col_ptr, cp_off, csc_syn,
               syn_pre, syn_post, syn_w, syn_delay,
               tr_pre, tr_pre_t, tp_off, tr_post1, tr_post2, tr_post_t, to_off, dec_tab,
@@ -255,8 +255,12 @@ def run_steps(t0, n_steps, dt, rng,
                 w_row, j_row = syn_w[s0:s1], syn_post[s0:s1]  # j_row is unsigned: no wrap checks
                 if tg == 0:
                     g_t = ge[olo:ohi]
-                    for k3 in range(s1 - s0):
-                        g_t[j_row[k3]] += w_row[k3]
+                    if pr_dense[q]:  # row = every post neuron in order: contiguous, vectorised
+                        for k3 in range(s1 - s0):
+                            g_t[k3] += w_row[k3]
+                    else:
+                        for k3 in range(s1 - s0):
+                            g_t[j_row[k3]] += w_row[k3]
                 elif tg == 1:
                     g_t = gi[olo:ohi]
                     for k3 in range(s1 - s0):
@@ -278,7 +282,10 @@ def run_steps(t0, n_steps, dt, rng,
                     for j in range(ohi - olo):
                         xs[j] = decayed(tr1[j], tt[j], t, tau1, dec_tab[q, 1])
                     cache_t[q, 1] = t
-                _on_pre(rule, par, w_row, j_row, x_post[ob:ob + ohi - olo])
+                if pr_dense[q]:
+                    _on_pre_dense(rule, par, w_row, x_post[ob:ob + ohi - olo])
+                else:
+                    _on_pre(rule, par, w_row, j_row, x_post[ob:ob + ohi - olo])
                 kk = tp_off[q] + i
                 x = decayed(tr_pre[kk], tr_pre_t[kk], t, par[P_TAU_PRE] / dt, dec_tab[q, 0])
                 tr_pre[kk] = par[P_INC_PRE] if par[P_SET] != 0.0 else x + par[P_INC_PRE]
@@ -374,6 +381,22 @@ def _on_pre(rule, par, w, j, x_post):
     elif rule == PAIR_MULT:  # w = clip(w − eta·x_post1·(w − w_min))
         for k in range(w.shape[0]):
             w[k] = _clip(w[k] - eta * x_post[j[k]] * (w[k] - wmin), wmin, wmax)
+
+
+@njit(cache=True)
+def _on_pre_dense(rule, par, w, x_post):
+    """:func:`_on_pre` for a full row (synapse k targets post neuron k): vectorisable."""
+    eta, wmin, wmax = par[P_ETA_PRE], par[P_WMIN], par[P_WMAX]
+    if rule == SYMMETRIC:
+        for k in range(w.shape[0]):
+            x = w[k] + eta * x_post[k]
+            w[k] = wmax if x > wmax else x
+    elif rule == PAIR_ADD or rule == DIEHL_COOK:
+        for k in range(w.shape[0]):
+            w[k] = _clip(w[k] - eta * x_post[k], wmin, wmax)
+    elif rule == PAIR_MULT:
+        for k in range(w.shape[0]):
+            w[k] = _clip(w[k] - eta * x_post[k] * (w[k] - wmin), wmin, wmax)
 
 
 @njit(cache=True)

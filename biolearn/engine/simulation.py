@@ -124,6 +124,7 @@ class Simulation:
         self.pr_rule = np.zeros(nq, np.int64)
         self.pr_on = np.ones(nq, np.int64)
         self.pr_par = np.zeros((nq, N_PARAMS))
+        self.pr_dense = np.zeros(nq, np.bool_)  # rows hold every post neuron in order
         self.dec_tab = np.ones((max(nq, 1), 3, _TABLE))
         rows, cols, syn_pre, syn_post, syn_w, syn_delay, csc = [], [], [], [], [], [], []
         rp_off, cp_off, tp_off, to_off = [], [], [], []
@@ -157,6 +158,9 @@ class Simulation:
             has_het |= not homog
             order = np.lexsort((q.j, q.i))  # CSR: by pre, then post
             ii, jj = q.i[order], q.j[order]
+            self.pr_dense[k] = len(jj) == n_pre * n_post and bool(
+                np.array_equal(jj.reshape(n_pre, n_post) if n_pre else jj,
+                               np.broadcast_to(np.arange(n_post), (n_pre, n_post))))
             syn_pre.append(ii)
             syn_post.append(jj)
             syn_w.append(q.w[order])
@@ -418,7 +422,7 @@ class Simulation:
                 self.pop_lo, self.pop_hi, self.pop_kind, self.pop_i, self.pop_f,
                 self.sg_step, self.sg_gid, self.sg_ptr,
                 self.pr_pre, self.pr_post, self.pr_target, self.pr_delay, self.pr_rule,
-                self.pr_on, self.pr_par,
+                self.pr_on, self.pr_par, self.pr_dense,
                 self.row_ptr, self.rp_off, self.col_ptr, self.cp_off, self.csc_syn,
                 self.syn_pre, self.syn_post, self.syn_w, self.syn_delay,
                 self.tr_pre, self.tr_pre_t, self.tp_off, self.tr_post1, self.tr_post2,
