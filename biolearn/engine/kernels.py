@@ -439,3 +439,23 @@ def normalize_columns(syn_w, col_ptr, c0, n_post, csc_syn, target):
             f = (target[j] if target.shape[0] > 1 else target[0]) / tot
             for k in range(col_ptr[c], col_ptr[c + 1]):
                 syn_w[csc_syn[k]] *= f
+
+
+@njit(cache=True)
+def normalize_dense(w, n_post, target):
+    """:func:`normalize_columns` for a dense projection stored row-major ([n_pre, n_post] flat):
+    two contiguous passes instead of strided column walks."""
+    n_pre = w.shape[0] // n_post
+    tot = np.zeros(n_post)
+    for i in range(n_pre):
+        row = w[i * n_post:(i + 1) * n_post]
+        for j in range(n_post):
+            tot[j] += row[j]
+    f = np.ones(n_post)
+    for j in range(n_post):
+        if tot[j] > 0.0:
+            f[j] = (target[j] if target.shape[0] > 1 else target[0]) / tot[j]
+    for i in range(n_pre):
+        row = w[i * n_post:(i + 1) * n_post]
+        for j in range(n_post):
+            row[j] *= f[j]

@@ -390,6 +390,9 @@ class Simulation:
         k = self._proj(name)
         n_post = self.net.populations[self.pr_post[k]].n
         tgt = np.atleast_1d(np.asarray(target, np.float64))
+        if self.pr_dense[k]:
+            K.normalize_dense(self.syn_w[self.syn_off[k]:self.syn_off[k + 1]], n_post, tgt)
+            return
         K.normalize_columns(self.syn_w, self.col_ptr, int(self.cp_off[k]), n_post, self.csc_syn,
                             tgt)
 
