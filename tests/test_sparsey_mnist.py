@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from biolearn.models.sparsey_mnist import preprocess, select_per_class
 
 MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
@@ -41,9 +42,8 @@ def test_select_per_class():
 @pytest.mark.slow
 @pytest.mark.skipif(not MNIST.exists(), reason="full MNIST copy not present")
 def test_small_run_beats_chance_by_far(tmp_path):
-    from biolearn.models import sparsey_mnist
-
     from biolearn.config import DataConfig, RunConfig
+    from biolearn.models import sparsey_mnist
     from biolearn.runner import RunContext
 
     cfg = RunConfig(model="sparsey_mnist", data=DataConfig(root=str(MNIST.parent), n_test=300),

@@ -142,7 +142,7 @@ def test_spike_file_matches_in_memory_counts(tmp_path):
     written = res["metrics"]["spikes_written"]
     spikes = read_spikes(tmp_path / "spikes.h5")
     assert set(spikes) == {"input", "exc", "inh", "class"}
-    for pop, (t, ids) in spikes.items():
+    for pop, (t, _ids) in spikes.items():
         assert len(t) == written[pop] > 0
         assert t.min() >= 0 and t.max() < 10 * 350.0
     with h5py.File(tmp_path / "spikes.h5", "r") as f:
