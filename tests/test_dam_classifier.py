@@ -1,0 +1,94 @@
+"""Krotov & Hopfield 2016 DAM classifier (torch path) and the dense Hebbian MNIST recipe."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+def _mnist_root() -> Path | None:
+    env = os.environ.get("BIOLEARN_DATA")
+    if env:
+        for cand in (Path(env), Path(env) / "mnist"):
+            if (cand / "train-images-idx3-ubyte.gz").is_file():
+                return Path(env)
+    for parent in Path(__file__).resolve().parents:
+        cand = parent / "shared" / "data"
+        if (cand / "mnist" / "train-images-idx3-ubyte.gz").is_file():
+            return cand
+    return None
+
+
+def _mnist(n_train: int, n_test: int):
+    root = _mnist_root()
+    if root is None:
+        pytest.skip("full MNIST not found: set BIOLEARN_DATA or place it in ../shared/data/mnist")
+    from biolearn.data.mnist import load_mnist
+
+    return load_mnist(root, "mnist", n_train, n_test, download=False, quiet=True)
+
+
+def test_analytic_gradient_matches_autograd():
+    torch = pytest.importorskip("torch")
+    from biolearn.memory.dam_classifier import kh_ascent_direction, kh_outputs
+
+    g = torch.Generator().manual_seed(0)
+    K, N, B, n, m, T = 7, 12, 9, 4, 2, 6.0
+    W = (0.5 * torch.randn((K, N + 10), generator=g, dtype=torch.float64)).requires_grad_()
+    v = 2 * torch.rand((B, N), generator=g, dtype=torch.float64) - 1
+    y = torch.randint(0, 10, (B,), generator=g)
+    t = -torch.ones((B, 10), dtype=torch.float64)
+    t[torch.arange(B), y] = 1.0
+    c = kh_outputs(W, v, n, T)
+    loss = ((c - t) ** (2 * m)).sum()
+    loss.backward()
+    G, c2 = kh_ascent_direction(W.detach(), v, t, n, m, T)
+    assert torch.allclose(c, c2)
+    # G = −∂L/∂W up to the positive factor 2m·n/T (β F = (relu/T)^n)
+    assert torch.allclose(G * (2 * m * n / T), -W.grad, rtol=1e-10, atol=1e-12)
+
+
+def test_outputs_match_eq9_with_beta():
+    torch = pytest.importorskip("torch")
+    from biolearn.memory.dam_classifier import kh_outputs
+
+    rng = np.random.default_rng(1)
+    K, N, n, T = 5, 8, 3, 4.0
+    W = rng.normal(0, 0.5, (K, N + 10))
+    v = rng.uniform(-1, 1, (3, N))
+    c = kh_outputs(torch.as_tensor(W), torch.as_tensor(v), n, T).numpy()
+    beta = 1.0 / T**n
+    for b in range(3):
+        uu = np.concatenate([v[b], -np.ones(10)])
+        for a in range(10):
+            vv = uu.copy()
+            vv[N + a] = 1.0
+            s = beta * np.sum(np.maximum(W @ vv, 0) ** n - np.maximum(W @ uu, 0) ** n)
+            assert c[b, a] == pytest.approx(np.tanh(s), rel=1e-10)
+
+
+def test_logistic_baseline_learns():
+    from biolearn.models.dam_mnist import logistic_baseline
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(400, 5))
+    y = (X[:, 0] > 0).astype(np.int64)
+    assert logistic_baseline(X[:300], y[:300], X[300:], y[300:]) > 0.9
+
+
+def test_dense_hebbian_mnist_recall_close_to_nearest_class_mean():
+    from biolearn.memory.dam import recall_async
+    from biolearn.models.dam_hebbian import binarise, class_means, shape_patterns
+
+    xtr, ytr, xte, yte = _mnist(10000, 500)
+    Xtr, Xte = binarise(xtr, 127), binarise(xte, 127)
+    means, _ = class_means(Xtr, ytr.astype(np.int64), 10, None)
+    # independent baseline: nearest class mean (Euclidean)
+    ncm = np.mean(((Xte[:, None] - means[None]) ** 2).sum(-1).argmin(1) == yte)
+    pats = shape_patterns(means, "unit")
+    fin, _ = recall_async(pats, Xte, "poly", 160)
+    acc = np.mean((fin @ pats.T).argmax(1) == yte)
+    assert acc > 0.7 and acc > ncm - 0.05, (acc, ncm)
