@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,11 @@ G_LEAK_NS = 10.0  # default leak conductance (nS): Brette et al. 2007 COBA (10 n
 
 def _nest() -> Any:
     os.environ.setdefault("PYNEST_QUIET", "1")  # no banner on import
+    if "torch" in sys.modules and "nest" not in sys.modules:
+        # Both ship an OpenMP runtime; loading NEST after torch crashes the process.
+        raise BiolearnError("NEST cannot be loaded into a process that has imported torch",
+                            "in biolearn.backends.nest",
+                            "run NEST evaluations in a separate Python process")
     try:
         import nest
     except ImportError as e:  # pragma: no cover - depends on the environment
