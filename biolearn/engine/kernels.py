@@ -55,6 +55,8 @@ def decayed(x: float, t_last: int, t: int, tau_steps: float, table: np.ndarray) 
         return x
     if d < table.shape[0]:
         return x * table[d]
+    if x == 0.0:
+        return 0.0
     return x * np.exp(-d / tau_steps)
 
 

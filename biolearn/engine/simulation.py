@@ -314,6 +314,8 @@ class Simulation:
         self.tr_pre[:] = 0.0
         self.tr_post1[:] = 0.0
         self.tr_post2[:] = 0.0
+        self.tr_pre_t[:] = self.t  # re-anchor: keeps lazy decays inside the lookup table
+        self.tr_post_t[:] = self.t
         self.hist_n[:] = 0
         self.acc[:] = 0.0
         self.cache_t[:] = -1
