@@ -236,6 +236,15 @@ def _test_block(block: tuple[int, int]) -> tuple:
     return (lo, hi), h, c, recs, tr.presentations - n0
 
 
+def _peak_rss_mb() -> dict:
+    """Peak resident memory of this process and of its (test worker) children, in MiB."""
+    import resource
+
+    kb = 1024.0  # ru_maxrss is in KiB on Linux
+    return {"main": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / kb,
+            "workers": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / kb}
+
+
 def now() -> float:
     return time.perf_counter()
 
@@ -384,6 +393,7 @@ def run_protocol(cfg: Any, ctx: Any, sim: Any, phases: list, test_setup: Callabl
         "test_time_s": test_s,
         "presentations_per_image": tr.presentations / max(1, done + n_te),
         "spikes_written": written,
+        "peak_rss_mb": _peak_rss_mb(),
     }
     finish(ctx, out, metrics, w_in(), curve, main["confusion_matrix"],
            recs[0] if recs else None, weights(), attrs)
