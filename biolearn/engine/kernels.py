@@ -82,6 +82,7 @@ def _step_lif(lo, hi, t, pf, pi, dt, v_all, ge_all, gi_all, th_all, ls_all, hist
     # exact CUBA coupling of ge, gi into v over one step (solution of the linear system)
     ke = taue / (taue - taum) * (de - dm) if taue != taum else dt / taum * dm
     ki = taui / (taui - taum) * (di - dm) if taui != taum else dt / taum * dm
+    km, ke_, ki_ = dt / taum, dt / taue, dt / taui  # multiply, not divide, inside the loops
     if syn == 0:  # current based: taum dv/dt = vrest - v + ge + gi
         if integ == 1:
             for n in range(m):
@@ -93,11 +94,11 @@ def _step_lif(lo, hi, t, pf, pi, dt, v_all, ge_all, gi_all, th_all, ls_all, hist
         else:
             for n in range(m):
                 vv, e, g = v[n], ge[n], gi[n]
-                nv = vv + dt * ((vrest - vv + e + g) / taum)
+                nv = vv + km * (vrest - vv + e + g)
                 v[n] = nv if (t - last_spike[n]) >= ref else vv
                 if integ == 0:
-                    ge[n] = e + dt * (-e / taue)
-                    gi[n] = g + dt * (-g / taui)
+                    ge[n] = e - ke_ * e
+                    gi[n] = g - ki_ * g
                 else:
                     ge[n] = e * de
                     gi[n] = g * di
@@ -114,14 +115,14 @@ def _step_lif(lo, hi, t, pf, pi, dt, v_all, ge_all, gi_all, th_all, ls_all, hist
         elif integ == 0:
             for n in range(m):
                 vv, e, g = v[n], ge[n], gi[n]
-                nv = vv + dt * (((vrest - vv) + e * (ee - vv) + g * (ei - vv)) / taum)
+                nv = vv + km * ((vrest - vv) + e * (ee - vv) + g * (ei - vv))
                 v[n] = nv if (t - last_spike[n]) >= ref else vv
-                ge[n] = e + dt * (-e / taue)
-                gi[n] = g + dt * (-g / taui)
+                ge[n] = e - ke_ * e
+                gi[n] = g - ki_ * g
         else:
             for n in range(m):
                 vv, e, g = v[n], ge[n], gi[n]
-                nv = vv + dt * (((vrest - vv) + e * (ee - vv) + g * (ei - vv)) / taum)
+                nv = vv + km * ((vrest - vv) + e * (ee - vv) + g * (ei - vv))
                 v[n] = nv if (t - last_spike[n]) >= ref else vv
                 ge[n] = e * de
                 gi[n] = g * di
