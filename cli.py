@@ -38,16 +38,7 @@ def _err(msg: str) -> None:
 class _Group(click.Group):
     """A click group whose errors all end as one ``error:`` line (traceback only with --debug)."""
 
-    def _add_compare() -> None:
-    from biolearn.bridge.cli import compare_command
-
-    cli.add_command(compare_command)
-
-
-_add_compare()
-
-
-def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
         debug = "--debug" in argv or os.environ.get("BIOLEARN_DEBUG", "") not in ("", "0")
@@ -403,6 +394,15 @@ def list_cmd(model: str | None, configs_dir: Path, debug: bool) -> None:
         click.echo(f"  {b.name:<20} {_first_line(b.description)}")
     for mod, err in load_errors().items():
         click.echo(f"warning: module {mod} failed to import ({err})", err=True)
+
+
+def _add_compare() -> None:
+    from biolearn.bridge.cli import compare_command
+
+    cli.add_command(compare_command)
+
+
+_add_compare()
 
 
 def main(argv: list[str] | None = None) -> int:
