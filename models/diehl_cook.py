@@ -47,6 +47,11 @@ class Excitatory:
     tau_i: float = param(2.0, "inhibitory conductance decay (ms)", min=0.01)
     e_e: float = param(0.0, "excitatory reversal (mV)")
     e_i: float = param(-100.0, "inhibitory reversal (mV)")
+    v_floor: float = param(-100.0, "voltage floor (mV). Forward Euler at dt 0.5 ms is unstable "
+                           "under strong inhibition: many I spikes at once make v oscillate "
+                           "around E_i with growing amplitude and fire spuriously, which runs "
+                           "away; flooring at E_i, as Hao et al.'s code does, removes that "
+                           "artefact. -inf restores the unbounded equation")
     theta_init: float = param(20.0, "initial θ (mV)")
     theta_plus: float = param(0.05, "θ += theta_plus per spike (mV)", min=0.0)
     tau_theta: float = param(1e7, "θ decay (ms)", min=1.0)
@@ -84,7 +89,8 @@ def build(p: Params, rng: np.random.Generator) -> Network:
     n, pl, e = p.n_exc, p.plasticity, p.exc
     net = Network(dt=p.presentation.dt)
     net.add(PoissonSource(INPUT, 784))
-    net.add(lif(EXC, n, e, integration="euler", theta_rule="add", theta_init=e.theta_init,
+    net.add(lif(EXC, n, e, integration="euler", v_floor=e.v_floor, theta_rule="add",
+                theta_init=e.theta_init,
                 theta_plus=e.theta_plus, tau_theta=e.tau_theta, theta_offset=20.0))
     net.add(lif(INH, n, p.inh, integration="euler"))
     rule = DiehlCookSTDP(nu_pre=pl.nu_pre, nu_post=pl.nu_post, tau_pre=pl.tau_pre,
