@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -248,9 +248,6 @@ def _peak_rss_mb() -> dict:
 def now() -> float:
     return time.perf_counter()
 
-
-def as_dict(x: Any) -> dict:
-    return asdict(x)
 
 
 @dataclass

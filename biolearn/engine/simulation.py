@@ -17,7 +17,6 @@ from biolearn.engine import kernels as K
 from biolearn.engine.front import (
     KIND_LIF,
     KIND_POISSON,
-    KIND_SPIKES,
     LIF,
     TARGETS,
     Network,
@@ -451,7 +450,3 @@ class Simulation:
             states[f"{m.population}.{m.variable}"] = sm_out[:sm_n[0]:stride, sl]
         return {"spikes": spikes, "states": states}
 
-
-def kinds() -> dict[str, int]:
-    """Population kind codes (for tests and exporters)."""
-    return {"lif": KIND_LIF, "poisson": KIND_POISSON, "spikes": KIND_SPIKES}
