@@ -16,7 +16,6 @@ import datetime as _dt
 import json
 import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,21 +92,10 @@ def to_json(obj: Any, **kw: Any) -> str:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temp file + rename, so readers never see half a file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Write ``text`` to ``path`` atomically (see :func:`biolearn.io.store.write_text_atomic`)."""
+    from biolearn.io.store import write_text_atomic
+
+    write_text_atomic(path, text)
 
 
 def resolve_data_root(cli_root: str | None, cfg_root: str | None) -> str:

@@ -118,14 +118,15 @@ class Trainer:
 
 def save_checkpoint(path: Any, sim: Any, extra: dict) -> None:
     """Atomically write the simulation state and loop position."""
-    import os
+    from pathlib import Path
+
+    from biolearn.io.store import atomic_path
 
     state = sim.state_dict()
     rng = json.dumps(state.pop("rng"))
-    tmp = str(path) + ".tmp.npz"
-    np.savez(tmp, _rng=np.array(rng), _extra=np.array(json.dumps(extra)), t=state.pop("t"),
-             **state)
-    os.replace(tmp, path)
+    with atomic_path(Path(path)) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, _rng=np.array(rng), _extra=np.array(json.dumps(extra)), t=state.pop("t"),
+                 **state)
 
 
 def load_checkpoint(path: Any, sim: Any) -> dict:

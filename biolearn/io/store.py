@@ -31,7 +31,7 @@ _JSON_ATTRS = "__json_attrs__"  # names of root attributes stored as JSON text
 
 
 @contextmanager
-def _atomic_path(path: Path) -> Iterator[Path]:
+def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success move it over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -70,7 +70,7 @@ def save_weights(path: str | os.PathLike, arrays: Mapping[str, np.ndarray],
     """
     path = Path(path)
     where = f"save_weights({path.name})"
-    with _atomic_path(path) as tmp, h5py.File(tmp, "w", libver=libver()) as f:
+    with atomic_path(path) as tmp, h5py.File(tmp, "w", libver=libver()) as f:
         for name, value in arrays.items():
             if not isinstance(name, str) or not name.strip("/"):
                 raise BiolearnError(f"invalid array name {name!r}", where, "use a non-empty name")
@@ -156,16 +156,20 @@ def to_jsonable(obj: Any) -> Any:
     raise TypeError(f"cannot convert {type(obj).__name__} to JSON")
 
 
-def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
-    """Write ``obj`` as indented JSON, atomically (temporary file, fsync, rename)."""
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` atomically (temporary file, fsync, rename): readers never see half a file."""
     path = Path(path)
-    text = json.dumps(to_jsonable(obj), indent=2, allow_nan=False) + "\n"
-    with _atomic_path(path) as tmp:
+    with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
     return path
+
+
+def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
+    """Write ``obj`` as indented JSON, atomically."""
+    return write_text_atomic(path, json.dumps(to_jsonable(obj), indent=2, allow_nan=False) + "\n")
 
 
 def read_json(path: str | os.PathLike) -> Any:
