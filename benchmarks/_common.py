@@ -151,6 +151,17 @@ def worker(spec: dict) -> dict:
             cpus.append(time.process_time() - c0)
         out["run_s"], out["run_cpu_s"] = min(runs), min(cpus)
         t, i = res["spikes"]["P"]
+    elif engine == "nest":
+        from biolearn.backends.nest import run_network
+
+        runs = [run_network(net, t_ms, threads=int(spec.get("threads", 1)),
+                            seed=spec.get("seed", 1), approximate=True) for _ in range(reps)]
+        out["approximations"] = runs[0]["approximations"]
+        out["threads"] = int(spec.get("threads", 1))
+        out["build_s"] = min(r["timing"]["build_s"] for r in runs)
+        out["run_s"] = min(r["timing"]["simulate_s"] for r in runs)
+        out["run_cpu_s"] = min(r["timing"]["simulate_cpu_s"] for r in runs)
+        t, i = runs[0]["spikes"]["P"]
     else:
         from biolearn.backends.brian2 import run_brian2
 
@@ -199,9 +210,37 @@ def log(msg: str, quiet: bool) -> None:
         print(msg, file=sys.stderr, flush=True)
 
 
+def nest_available() -> bool:
+    """Whether the optional NEST peer (``biolearn[nest]``) can be imported."""
+    import importlib.util
+
+    return importlib.util.find_spec("nest") is not None
+
+
+def nest_engines() -> tuple[str, ...]:
+    """NEST columns: one thread and one thread per core (``nest_t<threads>``)."""
+    if not nest_available():
+        return ()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return tuple(dict.fromkeys(f"nest_t{t}" for t in (1, max(1, cores or 1))))
+
+
+def spawn_engine(spec: dict, eng: str, timeout: float = 3600.0) -> dict:
+    """:func:`spawn` for an engine name, mapping ``nest_t<k>`` to NEST with k threads."""
+    if eng.startswith("nest_t"):
+        return spawn({**spec, "engine": "nest", "threads": int(eng[6:])}, timeout=timeout)
+    return spawn({**spec, "engine": eng}, timeout=timeout)
+
+
 def brette_bench(kind: str, quiet: bool = False, repeats: int = 3,
-                 engines: tuple[str, ...] = ("biolearn", "brian2_cython", "brian2_cpp")) -> dict:
-    """Side-by-side run of the Brette et al. 2007 ``kind`` network; see the module docstring."""
+                 engines: tuple[str, ...] | None = None) -> dict:
+    """Side-by-side run of the Brette et al. 2007 ``kind`` network; see the module docstring.
+
+    Default engines: biolearn, Brian2 Cython and C++ standalone, and NEST with 1 thread and
+    with one thread per core when ``nest`` is installed (it integrates exactly with ≥ 1-step
+    delays, so its spike trains differ; rate and ISI CV are compared instead)."""
+    if engines is None:
+        engines = ("biolearn", "brian2_cython", "brian2_cpp") + nest_engines()
     spec = {"net": kind, "seed": 1, "repeats": repeats}
     res: dict[str, Any] = {"network": f"Brette et al. 2007 {kind.upper()}", "n": N_E + N_I,
                            "dt_ms": DT, "t_ms": T_MS}
@@ -221,7 +260,7 @@ def brette_bench(kind: str, quiet: bool = False, repeats: int = 3,
         if eng == "biolearn":
             continue
         log(f"{kind}: {eng}", quiet)
-        res[eng] = spawn({**spec, "engine": eng})
+        res[eng] = spawn_engine(spec, eng)
     b = res.get("biolearn", {})
     ratios = {}
     for eng in engines:

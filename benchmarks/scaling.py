@@ -1,6 +1,10 @@
 """Scaling sweep: COBA-type network at fixed in-degree (80 inputs: 64 E, 16 I) from 1k to 100k
 neurons, 1 s at dt 0.1 ms. Reports seconds per simulated second and synaptic events (deliveries)
-per second for biolearn, and for Brian2 cpp_standalone at a few sizes.
+per second for biolearn, and for Brian2 cpp_standalone at a few sizes. With NEST installed
+(``biolearn[nest]``) a second table times biolearn against NEST with 1 thread and one thread per
+core at 4k, 40k and 100k neurons over ``NEST_T_MS`` simulated ms (NEST's exact conductance
+integration costs far more per step, so a shorter run keeps the sweep within minutes; costs are
+given per simulated second).
 
 Run: ``biolearn bench scaling --json`` or ``python -m biolearn.benchmarks.scaling``.
 """
@@ -9,17 +13,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from biolearn.benchmarks._common import log, main_print, spawn
+from biolearn.benchmarks._common import log, main_print, nest_engines, spawn, spawn_engine
 from biolearn.registry import register_bench
 
 SIZES = (1_000, 3_000, 10_000, 30_000, 100_000)
 BRIAN2_SIZES = (10_000, 100_000)
+NEST_SIZES = (4_000, 40_000, 100_000)
+NEST_T_MS = 250.0
 
 
 @register_bench("scaling", "fixed in-degree COBA sweep 1k-100k neurons: s per simulated s, "
                            "synaptic events per s")
 def run(quiet: bool = False, sizes: tuple[int, ...] = SIZES,
-        brian2_sizes: tuple[int, ...] = BRIAN2_SIZES) -> dict:
+        brian2_sizes: tuple[int, ...] = BRIAN2_SIZES,
+        nest_sizes: tuple[int, ...] = NEST_SIZES, nest_t_ms: float = NEST_T_MS) -> dict:
     """Sweep network size at fixed in-degree; cost should grow linearly with synaptic events.
 
     ``*_s_per_sim_s`` is wall time, ``biolearn_cpu_s_per_sim_s`` CPU time (robust on shared
@@ -52,7 +59,34 @@ def run(quiet: bool = False, sizes: tuple[int, ...] = SIZES,
         x = np.log([r["syn_events"] for r in ok])
         y = np.log([r["biolearn_cpu_s_per_sim_s"] for r in ok])
         out["cost_vs_events_loglog_slope"] = float(np.polyfit(x, y, 1)[0])
+    if nest_engines() and nest_sizes:
+        out["nest"] = nest_table(nest_sizes, nest_t_ms, quiet)
     return out
+
+
+def nest_table(sizes: tuple[int, ...], t_ms: float, quiet: bool = False) -> dict:
+    """biolearn vs NEST (1 thread, one thread per core) on the fixed in-degree network."""
+    rows = []
+    for n in sizes:
+        spec = {"net": "scaling", "n": n, "repeats": 1, "t_ms": t_ms}
+        row: dict = {"n": n}
+        for eng in ("biolearn",) + nest_engines():
+            log(f"scaling: {eng} n={n} ({t_ms:g} ms)", quiet)
+            r = spawn_engine(spec, eng)
+            if "error" in r:
+                row[f"{eng}_error"] = r["error"][-300:]
+                continue
+            row["synapses"] = r["synapses"]
+            row[f"{eng}_s_per_sim_s"] = r["s_per_sim_s"]
+            row[f"{eng}_cpu_s_per_sim_s"] = r["run_cpu_s"] / (t_ms / 1000.0)
+            row[f"{eng}_rate_hz"] = r["rate_hz"]
+            if "build_s" in r:
+                row[f"{eng}_build_s"] = r["build_s"]
+        for eng in nest_engines():
+            if f"{eng}_s_per_sim_s" in row and "biolearn_s_per_sim_s" in row:
+                row[f"{eng}/biolearn"] = row[f"{eng}_s_per_sim_s"] / row["biolearn_s_per_sim_s"]
+        rows.append(row)
+    return {"t_ms": t_ms, "rows": rows}
 
 
 if __name__ == "__main__":

@@ -259,6 +259,7 @@ class Phase:
     epochs: int
     setup: Callable[[Any], None]
     before_image: Callable[[Any, int], None]
+    schedule: Callable[[Any, float], None] | None = None  # called with the phase's progress 0..1
 
 
 def run_protocol(cfg: Any, ctx: Any, sim: Any, phases: list, test_setup: Callable[[Any], None],
@@ -299,6 +300,8 @@ def run_protocol(cfg: Any, ctx: Any, sim: Any, phases: list, test_setup: Callabl
                 for i in range(start, len(order)):
                     idx = order[i]
                     label = int(y_tr[idx])
+                    if ph.schedule is not None:
+                        ph.schedule(sim, (e * len(order) + i) / (ph.epochs * len(order)))
                     _, counts = tr.present(x_tr[idx], partial(ph.before_image, sim, label))
                     curve.add(counts[EXC], label, done + 1)
                     done += 1

@@ -89,6 +89,8 @@ class Plasticity:
     eta_in: float = param(0.005, "input→E learning rate η (0.005 for 100/400 neurons, 0.02 "
                           "for 1600, 0.01 for 6400)", min=0.0)
     eta_class: float = param(0.04, "E→class learning rate η", min=0.0)
+    eta_final: float = param(1.0, "both learning rates fall linearly to this fraction of η over "
+                             "each training phase (1 = constant, as in the paper)", min=0.0)
     trace_inc: float = param(0.1, "trace increment per spike", min=0.0)
     tau_trace: float = param(20.0, "trace time constant (ms)", min=0.1)
     w_max_in: float = param(1.0, "input→E weight bound", min=0.0)
@@ -183,12 +185,18 @@ def run(cfg, ctx) -> dict:
         s.set_plastic("exc_class", False)
         s.freeze_theta(EXC, True)
 
+    def schedule(s, frac: float) -> None:
+        for name in ("input_exc", "exc_class"):
+            s.scale_learning_rate(name, 1.0 + (pl.eta_final - 1.0) * frac)
+
+    sched = schedule if pl.eta_final != 1.0 else None
     if p.training == "joint":
-        phases = [Phase("joint", p.epochs, joint, before)]
+        phases = [Phase("joint", p.epochs, joint, before, sched)]
     else:
         phases = [Phase("hidden", p.epochs, hidden_only,
-                        lambda s, y: before(s, y, True, False)),
-                  Phase("class", p.epochs, class_only, lambda s, y: before(s, y, False, True))]
+                        lambda s, y: before(s, y, True, False), sched),
+                  Phase("class", p.epochs, class_only, lambda s, y: before(s, y, False, True),
+                        sched)]
     return run_protocol(
         cfg, ctx, sim, phases, test_setup=test, label_setup=None, n_label=0, class_pop=CLS,
         weights=lambda: {"input_exc": sim.weights("input_exc"),

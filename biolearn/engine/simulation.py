@@ -26,7 +26,14 @@ from biolearn.engine.front import (
     StateMonitor,
 )
 from biolearn.errors import BiolearnError
-from biolearn.rules.stdp import N_PARAMS, P_TAU_POST1, P_TAU_POST2, P_TAU_PRE
+from biolearn.rules.stdp import (
+    N_PARAMS,
+    P_ETA_POST,
+    P_ETA_PRE,
+    P_TAU_POST1,
+    P_TAU_POST2,
+    P_TAU_PRE,
+)
 
 _THETA = {"none": 0, "add": 1, "hao": 2}
 _VARS = {"v": K.VAR_V, "ge": K.VAR_GE, "gi": K.VAR_GI, "theta": K.VAR_THETA}
@@ -180,6 +187,7 @@ class Simulation:
             tp += n_pre
             to += n_post
             self.syn_off[k + 1] = s_base
+        self.pr_par0 = self.pr_par.copy()  # the rules' own parameters (learning-rate schedules)
 
         def cat(xs: list, dtype: Any) -> np.ndarray:
             return np.concatenate(xs).astype(dtype) if xs else np.zeros(0, dtype)
@@ -293,6 +301,14 @@ class Simulation:
         """Switch a projection's plasticity on or off (e.g. frozen weights at test time)."""
         self.pr_on[self._proj(name)] = int(bool(on))
 
+    def scale_learning_rate(self, name: str, factor: float) -> None:
+        """Set a plastic projection's learning rates to ``factor`` × the rule's own (schedules)."""
+        k = self._proj(name)
+        if self.pr_rule[k] == 0:
+            raise BiolearnError(f"projection '{name}' has no plasticity rule",
+                                "in scale_learning_rate", "give the projection a rule")
+        self.pr_par[k, [P_ETA_PRE, P_ETA_POST]] = self.pr_par0[k, [P_ETA_PRE, P_ETA_POST]] * factor
+
     def freeze_theta(self, name: str, frozen: bool = True) -> None:
         """Freeze (or release) the adaptive threshold of a population."""
         self.pop_i[self._pop(name), K.PI_FREEZE] = int(bool(frozen))
@@ -339,7 +355,7 @@ class Simulation:
 
     _STATE = ("v", "ge", "gi", "theta", "last_spike", "next_spike", "rate", "counts", "syn_w",
               "tr_pre", "tr_pre_t", "tr_post1", "tr_post2", "tr_post_t", "hist", "hist_n", "acc",
-              "sg_ptr", "pop_i", "pr_on")
+              "sg_ptr", "pop_i", "pr_on", "pr_par")
 
     def state_dict(self) -> dict:
         """Every mutable array, the step counter and the RNG state (for checkpoints)."""
