@@ -28,7 +28,8 @@ needs_mnist = pytest.mark.skipif(_mnist_root() is None,
                                  reason="full MNIST copy not found (set BIOLEARN_DATA)")
 
 
-def _pair_change(dt_ms: float, eta: float = 0.01, inc: float = 0.1, tau: float = 20.0) -> float:
+def _pair_change(dt_ms: float, eta: float = 0.01, inc: float = 0.1, tau: float = 20.0,
+                 lr_factor: float | None = None) -> float:
     """Weight change of one pre/post pair at t_post − t_pre = dt_ms under symmetric STDP."""
     net = Network(dt=0.1)
     t_pre = 50.0
@@ -41,6 +42,8 @@ def _pair_change(dt_ms: float, eta: float = 0.01, inc: float = 0.1, tau: float =
     net.connect(connect.dense("d", "drive", "post", np.array([[100.0]]), target="v"))
     net.monitor(SpikeMonitor(["post"]))
     sim = net.compile()
+    if lr_factor is not None:
+        sim.scale_learning_rate("syn", lr_factor)
     out = sim.run(120.0)
     assert np.allclose(out["spikes"]["post"][0], [t_post])
     return float(sim.weights("syn")[0, 0] - 0.5)
@@ -51,6 +54,13 @@ def test_symmetric_stdp_potentiates_both_orders_with_trace_shape(dt_ms):
     # Hao et al. 2020: Δw = η·a·exp(−|Δt|/τ) whichever neuron fires first.
     expected = 0.01 * 0.1 * np.exp(-abs(dt_ms) / 20.0)
     assert _pair_change(dt_ms) == pytest.approx(expected, rel=1e-9)
+
+
+def test_learning_rate_schedule_scales_the_rules_eta():
+    # eta_final schedules multiply the rule's own η: the pair change scales exactly.
+    expected = 0.25 * 0.01 * 0.1 * np.exp(-5.0 / 20.0)
+    assert _pair_change(5.0, lr_factor=0.25) == pytest.approx(expected, rel=1e-9)
+    assert _pair_change(-5.0, lr_factor=0.0) == 0.0
 
 
 def test_synaptic_scaling_restores_target_sums():
