@@ -33,7 +33,7 @@ import numpy as np
 
 from biolearn.errors import BiolearnError
 
-from .devices import C_GMAX, C_GMIN, C_PUP, curve_x, energy_coefficients, write_device
+from .devices import C_AUP, C_GMAX, C_GMIN, C_PUP, curve_x, energy_coefficients, write_device
 from .synapses import DeviceSynapses, program_device, weight_of
 
 SCHEMES = {"ideal": 0, "bidirectional": 1, "unidirectional": 2}
@@ -88,63 +88,86 @@ def refresh_pair(i: int, mapping: int, nominal: np.ndarray, w_max: float, gp, pr
     stats[4] += stats[0] - before
 
 
+@numba.njit(cache=True, inline="always")
+def update_synapse(i: int, x: float, scheme: int, mapping: int, nominal: np.ndarray,
+                   w_max: float, gp: np.ndarray, prm_p: np.ndarray, st_p: np.ndarray,
+                   gn: np.ndarray, prm_n: np.ndarray, st_n: np.ndarray, kind: int,
+                   lut_up: np.ndarray, lut_dn: np.ndarray, ecoef: np.ndarray,
+                   stats: np.ndarray) -> None:
+    """Apply the desired change ``x`` to synapse ``i`` with scheme code ``scheme`` (in place).
+
+    Callable from any njit kernel (e.g. a trainer that fuses gradient and update per synapse).
+    stats: [LTP pulses, LTD pulses, energy proxy (J), refreshes, refresh re-program pulses].
+    """
+    if x == 0.0:
+        return
+    d = nominal[1] - nominal[0]
+    if scheme == 0:
+        w = weight_of(i, gp, gn, mapping, nominal, w_max) + x
+        w = min(max(w, -w_max), w_max)
+        if mapping == 0:
+            if st_p[i] == 0:
+                t = nominal[0] + 0.5 * (w / w_max + 1.0) * d
+                gp[i] = min(max(t, prm_p[i, C_GMIN]), prm_p[i, C_GMAX])
+        else:
+            tp = nominal[0] + max(w, 0.0) / w_max * d
+            tn = nominal[0] + max(-w, 0.0) / w_max * d
+            if st_p[i] == 0:
+                gp[i] = min(max(tp, prm_p[i, C_GMIN]), prm_p[i, C_GMAX])
+            if st_n[i] == 0:
+                gn[i] = min(max(tn, prm_n[i, C_GMIN]), prm_n[i, C_GMAX])
+    elif scheme == 1:
+        rng_w = 2.0 * w_max
+        n = quantise_pulses(x / rng_w, nominal[2] if x > 0 else nominal[3])
+        if n != 0.0:
+            write_device(gp, prm_p, st_p, i, n, kind, lut_up, lut_dn, ecoef, stats)
+        if mapping == 1:  # G- moves the other way, quantised with its own branch's levels
+            m = quantise_pulses(-x / rng_w, nominal[3] if x > 0 else nominal[2])
+            if m != 0.0:
+                write_device(gn, prm_n, st_n, i, m, kind, lut_up, lut_dn, ecoef, stats)
+    else:
+        n = quantise_pulses(abs(x) / w_max, nominal[2])
+        if n == 0.0:
+            return
+        if x > 0:
+            xs = curve_x(gp[i], kind, prm_p[i, C_GMIN], prm_p[i, C_GMAX], prm_p[i, C_AUP],
+                         prm_p[i, C_PUP], lut_up)
+            if xs + n > prm_p[i, C_PUP] + 1e-9:
+                refresh_pair(i, mapping, nominal, w_max, gp, prm_p, st_p, gn, prm_n, st_n,
+                             kind, lut_up, lut_dn, ecoef, stats)
+            write_device(gp, prm_p, st_p, i, n, kind, lut_up, lut_dn, ecoef, stats)
+        else:
+            xs = curve_x(gn[i], kind, prm_n[i, C_GMIN], prm_n[i, C_GMAX], prm_n[i, C_AUP],
+                         prm_n[i, C_PUP], lut_up)
+            if xs + n > prm_n[i, C_PUP] + 1e-9:
+                refresh_pair(i, mapping, nominal, w_max, gp, prm_p, st_p, gn, prm_n, st_n,
+                             kind, lut_up, lut_dn, ecoef, stats)
+            write_device(gn, prm_n, st_n, i, n, kind, lut_up, lut_dn, ecoef, stats)
+
+
+@numba.njit(cache=True)
+def no_pulse_bound(scheme: int, nominal: np.ndarray, w_max: float) -> float:
+    """Largest |dW| that is certainly quantised to zero pulses (0 for the ideal scheme):
+    bidirectional n = round(|dW| P / (2 w_max)) = 0 iff |dW| < w_max / P; unidirectional
+    n = round(|dW| P / w_max) = 0 iff |dW| < w_max / (2 P). Callers may skip such updates."""
+    if scheme == 0:
+        return 0.0
+    if scheme == 1:
+        return w_max / max(nominal[2], nominal[3]) * (1.0 - 1e-12)
+    return 0.5 * w_max / nominal[2] * (1.0 - 1e-12)
+
+
 @numba.njit(cache=True)
 def update_kernel(dw: np.ndarray, scheme: int, mapping: int, nominal: np.ndarray, w_max: float,
                   gp: np.ndarray, prm_p: np.ndarray, st_p: np.ndarray, gn: np.ndarray,
                   prm_n: np.ndarray, st_n: np.ndarray, kind: int, lut_up: np.ndarray,
                   lut_dn: np.ndarray, ecoef: np.ndarray, stats: np.ndarray) -> None:
-    """Apply desired changes ``dw`` (flat, one per synapse) in place.
-
-    stats: [LTP pulses, LTD pulses, energy proxy (J), refreshes, refresh re-program pulses].
-    """
-    d = nominal[1] - nominal[0]
-    p_up = nominal[2]
-    p_dn = nominal[3]
-    rng_w = 2.0 * w_max
+    """Apply desired changes ``dw`` (flat, one per synapse) in place (see
+    :func:`update_synapse`)."""
     for i in range(dw.size):
-        x = dw[i]
-        if x == 0.0:
-            continue
-        if scheme == 0:
-            w = weight_of(i, gp, gn, mapping, nominal, w_max) + x
-            w = min(max(w, -w_max), w_max)
-            if mapping == 0:
-                if st_p[i] == 0:
-                    t = nominal[0] + 0.5 * (w / w_max + 1.0) * d
-                    gp[i] = min(max(t, prm_p[i, C_GMIN]), prm_p[i, C_GMAX])
-            else:
-                tp = nominal[0] + max(w, 0.0) / w_max * d
-                tn = nominal[0] + max(-w, 0.0) / w_max * d
-                if st_p[i] == 0:
-                    gp[i] = min(max(tp, prm_p[i, C_GMIN]), prm_p[i, C_GMAX])
-                if st_n[i] == 0:
-                    gn[i] = min(max(tn, prm_n[i, C_GMIN]), prm_n[i, C_GMAX])
-        elif scheme == 1:
-            n = quantise_pulses(x / rng_w, p_up if x > 0 else p_dn)
-            if n == 0.0:
-                continue
-            write_device(gp, prm_p, st_p, i, n, kind, lut_up, lut_dn, ecoef, stats)
-            if mapping == 1:
-                m = quantise_pulses(-x / rng_w, p_dn if x > 0 else p_up)
-                write_device(gn, prm_n, st_n, i, m, kind, lut_up, lut_dn, ecoef, stats)
-        else:
-            n = quantise_pulses(abs(x) / w_max, p_up)
-            if n == 0.0:
-                continue
-            if x > 0:
-                xs = curve_x(gp[i], kind, prm_p[i, C_GMIN], prm_p[i, C_GMAX], prm_p[i, 2],
-                             prm_p[i, C_PUP], lut_up)
-                if xs + n > prm_p[i, C_PUP] + 1e-9:
-                    refresh_pair(i, mapping, nominal, w_max, gp, prm_p, st_p, gn, prm_n, st_n,
-                                 kind, lut_up, lut_dn, ecoef, stats)
-                write_device(gp, prm_p, st_p, i, n, kind, lut_up, lut_dn, ecoef, stats)
-            else:
-                xs = curve_x(gn[i], kind, prm_n[i, C_GMIN], prm_n[i, C_GMAX], prm_n[i, 2],
-                             prm_n[i, C_PUP], lut_up)
-                if xs + n > prm_n[i, C_PUP] + 1e-9:
-                    refresh_pair(i, mapping, nominal, w_max, gp, prm_p, st_p, gn, prm_n, st_n,
-                                 kind, lut_up, lut_dn, ecoef, stats)
-                write_device(gn, prm_n, st_n, i, n, kind, lut_up, lut_dn, ecoef, stats)
+        if dw[i] != 0.0:
+            update_synapse(i, dw[i], scheme, mapping, nominal, w_max, gp, prm_p, st_p, gn, prm_n,
+                           st_n, kind, lut_up, lut_dn, ecoef, stats)
 
 
 @numba.njit(cache=True)

@@ -1,23 +1,26 @@
 """Online backprop on memristive crossbars: the NeuroSim 400-100-10 MLP on MNIST.
 
-Network and protocol of MLP+NeuroSim (Chen, Peng & Yu, IEEE TCAD 37:3067, 2018, Sec. V): 20x20
-center-cropped MNIST (or full 28x28 with ``crop: 28``), inputs binarised at 0.5 (1-bit DAC), a
-sigmoid hidden layer of 100 units and a sigmoid output layer of 10 trained with squared error and
-batch-1 SGD (learning rates 0.4 and 0.2), weights in [-1, 1] initialised uniformly on
-{-1, -2/3, ..., 1}, ``images_per_epoch`` images drawn at random (with replacement) per epoch
-(NeuroSim: 8000 per epoch, 125 epochs). In hardware mode every step goes through the crossbar
-model (:mod:`biolearn.hardware.crossbar`):
+Network and protocol of MLP+NeuroSim v3 (Chen, Peng & Yu, IEEE TCAD 37:3067, 2018, Sec. V;
+``Train.cpp``/``Param.cpp``): 20x20 center-cropped MNIST (or full 28x28 with ``crop: 28``),
+inputs binarised at 0.5 (1-bit DAC), a sigmoid hidden layer of 100 units and a sigmoid output
+layer of 10 trained with squared error and batch-1 SGD (learning rates 0.4 and 0.2), weights in
+[-1, 1] initialised uniformly on {-1, -2/3, ..., 1}, ``images_per_epoch`` images drawn at random
+(with replacement) per epoch (NeuroSim: 8000 per epoch, 125 epochs). In hardware mode every step
+goes through the crossbar model (:mod:`biolearn.hardware.crossbar`):
 
 * forward: input DAC -> analog column sums through the device conductances -> 8-bit ADC per
-  column (full scale = all rows at the weight bound) -> sigmoid; the hidden activations go to the
-  second array through a ``hidden_bits`` DAC (NeuroSim: 1 bit, threshold 0.5);
+  column (full scale = all rows at the weight bound) -> x ``preact_scale`` -> sigmoid. NeuroSim's
+  ``DigitsToAlgorithm`` maps the full-scale current (weight span 2 per row) to ``rows``, so its
+  hardware preactivation is sum(x w) / 2 (``preact_scale = 0.5``). The hidden activations go to
+  the second array through a ``hidden_bits`` DAC (NeuroSim: 1 bit, threshold 0.5);
 * backward: the output deltas are read through the transposed second array (the conductances
   themselves, with read noise, no ADC) as NeuroSim uses the weights read back from the array;
-* update: dW = -lr * delta * input is handed to an update scheme
-  (:mod:`biolearn.hardware.update`), which writes pulses to the devices.
+* update: dW = -lr * delta * input (analog hidden activations, DAC-quantised inputs) is handed
+  synapse by synapse to an update scheme (:func:`biolearn.hardware.update.update_synapse`), which
+  writes pulses to the devices; changes below the zero-pulse bound are skipped.
 
-The software-BP baseline runs the same network with float weights (clipped to [-1, 1]), the same
-binary inputs, analog hidden activations and no ADC.
+The software-BP baseline runs the same function (same ``preact_scale``) with float weights
+(clipped to [-1, 1]), the same binary inputs, analog hidden activations and no ADC.
 
 One config sweeps device preset x update scheme (x device-to-device NL variation) and writes
 ``results_table.md`` / ``.csv``, the metrics table, the devices' conductance response curves
@@ -36,7 +39,7 @@ import numpy as np
 from biolearn.config import param
 from biolearn.errors import BiolearnError
 from biolearn.hardware.crossbar import mvm_kernel, mvm_t_kernel
-from biolearn.hardware.update import update_kernel
+from biolearn.hardware.update import no_pulse_bound, update_synapse
 from biolearn.registry import register
 
 _DEF_DEVICES = ["ideal", "target", "ag_si", "alox_hfo2", "taox_tio2", "pcmo"]
@@ -74,6 +77,19 @@ class MemristorMLPParams:
                              max=1.0)
     tile_rows: int = param(0, "rows per array tile (0 = one tile per layer)", min=0)
     read_noise: float | None = param(None, "override every device's relative read noise sigma")
+    preact_scale: float = param(0.5, "ADC code -> sigmoid input factor: NeuroSim maps the "
+                                "full-scale column current (weight span 2 w_max per row) to rows "
+                                "x w_max, so the hardware preactivation is sum(x w) / 2; the "
+                                "software baseline uses the same factor (1.0 = NeuroSim's "
+                                "algorithm-only mode)", min=1e-6)
+    readout: str = param("mid_reference", "column readout: mid_reference (MLP+NeuroSim v3: "
+                         "a mid-range reference column cancels G_min) or gmax_reference "
+                         "(v1/v2, used for TCAD 2018 Table I: sum 2 I - n_active I(G_max), so the "
+                         "forward weight is 2 G/G_max - 1 = w (1 - 1/on_off) + 1/on_off)",
+                         choices=["mid_reference", "gmax_reference"])
+    init_write: str = param("exact", "initial weight write: exact, or neurosim (MLP+NeuroSim v3 "
+                            "WeightToConductance omits +G_min: w0 -> w0 - 2 w_max/(on_off - 1), "
+                            "clipped)", choices=["exact", "neurosim"])
     eval_every: int = param(0, "evaluate on the test set every N epochs (0 = only at the end)",
                             min=0)
 
@@ -88,7 +104,7 @@ def _sigmoid(v: float) -> float:
 
 
 @numba.njit(cache=True)
-def _train_software(X, y, order, W1, W2, lr1, lr2, w_max, hidden_bits):
+def _train_software(X, y, order, W1, W2, lr1, lr2, w_max, scale):
     n_in, n_hid = W1.shape
     n_out = W2.shape[1]
     a1 = np.empty(n_hid)
@@ -103,12 +119,12 @@ def _train_software(X, y, order, W1, W2, lr1, lr2, w_max, hidden_bits):
             for i in range(n_in):
                 if x[i] != 0.0:
                     acc += x[i] * W1[i, j]
-            a1[j] = _sigmoid(acc)
+            a1[j] = _sigmoid(scale * acc)
         for j in range(n_out):
             acc = 0.0
             for i in range(n_hid):
                 acc += a1[i] * W2[i, j]
-            a2[j] = _sigmoid(acc)
+            a2[j] = _sigmoid(scale * acc)
             tgt = 1.0 if y[k] == j else 0.0
             s2[j] = -2.0 * a2[j] * (1.0 - a2[j]) * (tgt - a2[j])
         for i in range(n_hid):
@@ -126,53 +142,72 @@ def _train_software(X, y, order, W1, W2, lr1, lr2, w_max, hidden_bits):
 
 
 @numba.njit(cache=True)
-def _predict_software(X, W1, W2):
+def _predict_software(X, W1, W2, scale):
     n = X.shape[0]
     pred = np.empty(n, dtype=np.int64)
     for k in range(n):
-        h = 1.0 / (1.0 + np.exp(-(X[k] @ W1)))
+        h = 1.0 / (1.0 + np.exp(-scale * (X[k] @ W1)))
         pred[k] = np.argmax(h @ W2)
     return pred
 
 
 
 @numba.njit(cache=True)
+def _dac(v: float, bits: int) -> float:
+    """Unsigned DAC on [0, 1]: nearest of 2^bits codes (as the crossbar's input DAC)."""
+    levels = 2.0 ** bits - 1.0
+    return np.floor(min(max(v, 0.0), 1.0) * levels + 0.5) / levels
+
+
+@numba.njit(cache=True)
 def _forward_hw(x, n_in, n_hid, n_out, g1p, p1p, g1n, p1n, g2p, p2p, g2n, p2n, mapping, nom,
-            w_max, noisy, dac_bits, hidden_bits, tile_rows, adc_bits, adc_range, h, a1, a1q,
-            o, a2):
+                w_max, noisy, dac_bits, hidden_bits, tile_rows, adc_bits, adc_range, scale, leak,
+                h, a1, o, a2):
+    """Forward read through both arrays; ``scale`` = ADC-code -> preactivation factor; ``leak``
+    = 1/on_off with a G_max reference column (forward weight w (1 - leak) + leak w_max), 0 with
+    a mid-range reference."""
     mvm_kernel(x, n_in, n_hid, g1p, p1p, g1n, p1n, mapping, nom, w_max, noisy, dac_bits,
                1.0, tile_rows, adc_bits, adc_range, h)
+    b1 = 0.0
+    if leak > 0.0:  # G_max reference: every active row adds w_max / on_off
+        for i in range(n_in):
+            b1 += x[i] if dac_bits == 0 else _dac(x[i], dac_bits)
     for j in range(n_hid):
-        a1[j] = 1.0 / (1.0 + np.exp(-h[j]))
-        a1q[j] = a1[j]
-    mvm_kernel(a1q, n_hid, n_out, g2p, p2p, g2n, p2n, mapping, nom, w_max, noisy,
+        a1[j] = 1.0 / (1.0 + np.exp(-scale * ((1.0 - leak) * h[j] + leak * w_max * b1)))
+    mvm_kernel(a1, n_hid, n_out, g2p, p2p, g2n, p2n, mapping, nom, w_max, noisy,
                hidden_bits, 1.0, tile_rows, adc_bits, adc_range, o)
+    b2 = 0.0
+    if leak > 0.0:
+        for i in range(n_hid):
+            b2 += a1[i] if hidden_bits == 0 else _dac(a1[i], hidden_bits)
     for j in range(n_out):
-        a2[j] = 1.0 / (1.0 + np.exp(-o[j]))
+        a2[j] = 1.0 / (1.0 + np.exp(-scale * ((1.0 - leak) * o[j] + leak * w_max * b2)))
+
 
 @numba.njit(cache=True)
 def _train_hw(X, y, order, n_hid, n_out, g1p, p1p, s1p, g1n, p1n, s1n, g2p, p2p, s2p, g2n, p2n,
-          s2n, mapping, nom, w_max, kind, lut_up, lut_dn, ecoef, scheme, lr1, lr2, noisy,
-          dac_bits, hidden_bits, tile_rows, adc_bits, adc_range, stats, seed):
+              s2n, mapping, nom, w_max, kind, lut_up, lut_dn, ecoef, scheme, lr1, lr2, noisy,
+              dac_bits, hidden_bits, tile_rows, adc_bits, adc_range, scale, leak, stats, seed):
+    """Batch-1 SGD through the arrays (MLP+NeuroSim ``Train``): forward read, deltas with the
+    weights read back from the second array, then dW = -lr * delta * input handed synapse by
+    synapse to the update scheme (rows with a zero input receive no pulse)."""
     np.random.seed(seed)
     n_in = X.shape[1]
     h = np.empty(n_hid)
     a1 = np.empty(n_hid)
-    a1q = np.empty(n_hid)
     o = np.empty(n_out)
     a2 = np.empty(n_out)
     s2 = np.empty(n_out)
     e1 = np.empty(n_hid)
-    dw1 = np.zeros(n_in * n_hid)
-    dw2 = np.zeros(n_hid * n_out)
     xq = np.empty(n_in)
     levels = 2.0 ** dac_bits - 1.0
+    thr = no_pulse_bound(scheme, nom, w_max)
     for t in range(order.size):
         k = order[t]
         x = X[k]
         _forward_hw(x, n_in, n_hid, n_out, g1p, p1p, g1n, p1n, g2p, p2p, g2n, p2n, mapping, nom,
-                w_max, noisy, dac_bits, hidden_bits, tile_rows, adc_bits, adc_range, h, a1,
-                a1q, o, a2)
+                    w_max, noisy, dac_bits, hidden_bits, tile_rows, adc_bits, adc_range, scale,
+                    leak, h, a1, o, a2)
         for j in range(n_out):
             tgt = 1.0 if y[k] == j else 0.0
             s2[j] = -2.0 * a2[j] * (1.0 - a2[j]) * (tgt - a2[j])
@@ -184,39 +219,40 @@ def _train_hw(X, y, order, n_hid, n_out, g1p, p1p, s1p, g1n, p1n, s1n, g2p, p2p,
             if dac_bits > 0:
                 xi = np.floor(min(max(xi, 0.0), 1.0) * levels + 0.5) / levels
             xq[i] = xi
-        for i in range(n_hid):
-            base = i * n_out
-            for j in range(n_out):
-                dw2[base + j] = -lr2 * s2[j] * a1[i]
-        for i in range(n_in):
-            base = i * n_hid
-            if xq[i] == 0.0:
-                for j in range(n_hid):
-                    dw1[base + j] = 0.0
-            else:
-                for j in range(n_hid):
-                    dw1[base + j] = -lr1 * e1[j] * xq[i]
-        update_kernel(dw2, scheme, mapping, nom, w_max, g2p, p2p, s2p, g2n, p2n, s2n, kind,
-                      lut_up, lut_dn, ecoef, stats)
-        update_kernel(dw1, scheme, mapping, nom, w_max, g1p, p1p, s1p, g1n, p1n, s1n, kind,
-                      lut_up, lut_dn, ecoef, stats)
+        xmax = np.max(np.abs(xq))
+        # a change below ``thr`` is quantised to zero pulses: skip those synapses (and whole
+        # columns whose largest change is below it) without touching the devices
+        for j in range(n_out):
+            if abs(lr2 * s2[j]) < thr:
+                continue
+            for i in range(n_hid):
+                update_synapse(i * n_out + j, -lr2 * s2[j] * a1[i], scheme, mapping, nom, w_max,
+                               g2p, p2p, s2p, g2n, p2n, s2n, kind, lut_up, lut_dn, ecoef, stats)
+        for j in range(n_hid):
+            if abs(lr1 * e1[j]) * xmax < thr:
+                continue
+            for i in range(n_in):
+                if xq[i] != 0.0:
+                    update_synapse(i * n_hid + j, -lr1 * e1[j] * xq[i], scheme, mapping, nom,
+                                   w_max, g1p, p1p, s1p, g1n, p1n, s1n, kind, lut_up, lut_dn,
+                                   ecoef, stats)
+
 
 @numba.njit(cache=True)
 def _predict_hw(X, n_hid, n_out, g1p, p1p, g1n, p1n, g2p, p2p, g2n, p2n, mapping, nom, w_max,
-            noisy, dac_bits, hidden_bits, tile_rows, adc_bits, adc_range, seed):
+                noisy, dac_bits, hidden_bits, tile_rows, adc_bits, adc_range, scale, leak, seed):
     np.random.seed(seed)
     n = X.shape[0]
     n_in = X.shape[1]
     pred = np.empty(n, dtype=np.int64)
     h = np.empty(n_hid)
     a1 = np.empty(n_hid)
-    a1q = np.empty(n_hid)
     o = np.empty(n_out)
     a2 = np.empty(n_out)
     for k in range(n):
         _forward_hw(X[k], n_in, n_hid, n_out, g1p, p1p, g1n, p1n, g2p, p2p, g2n, p2n, mapping,
-                nom, w_max, noisy, dac_bits, hidden_bits, tile_rows, adc_bits, adc_range, h,
-                a1, a1q, o, a2)
+                    nom, w_max, noisy, dac_bits, hidden_bits, tile_rows, adc_bits, adc_range,
+                    scale, leak, h, a1, o, a2)
         pred[k] = np.argmax(a2)
     return pred
 
@@ -258,8 +294,12 @@ class HardwareMLP:
 
     def _periph(self) -> tuple:
         p = self.p
+        leak = 0.0
+        if p.readout == "gmax_reference":
+            nom = self.l1.syn.pos.nominal
+            leak = nom[0] / nom[1]
         return (p.dac_bits, p.hidden_bits, p.tile_rows if p.tile_rows > 0 else 1 << 30,
-                p.adc_bits, p.adc_range)
+                p.adc_bits, p.adc_range, p.preact_scale, leak)
 
     def train(self, X: np.ndarray, y: np.ndarray, order: np.ndarray, seed: int) -> np.ndarray:
         from biolearn.hardware.devices import energy_coefficients
@@ -290,6 +330,15 @@ def init_weights(n_in: int, n_out: int, rng: np.random.Generator, w_max: float) 
     return rng.integers(-3, 4, size=(n_in, n_out)) / 3.0 * w_max
 
 
+def neurosim_initial_write(w: np.ndarray, on_off: float, w_max: float) -> np.ndarray:
+    """Weights MLP+NeuroSim v3 actually writes at start (``Mapping.cpp: WeightToConductance``
+    -> ``Array::WriteCell`` with ``regular=false``): G = (w + w_max)/(2 w_max) (G_max - G_min)
+    without the + G_min offset, clipped to [G_min, G_max]; read back with the offset mapping this
+    is w - 2 w_max / (on_off - 1), clipped to [-w_max, w_max] (on/off 2: every weight -> -w_max).
+    """
+    return np.clip(w - 2.0 * w_max / (on_off - 1.0), -w_max, w_max)
+
+
 def preprocess(images: np.ndarray, crop: int) -> np.ndarray:
     """uint8 [N, 28, 28] -> float [N, crop*crop] in [0, 1] (center crop)."""
     from biolearn.data import crop as crop_fn
@@ -302,14 +351,19 @@ def build_hardware_mlp(device: Any, scheme: str, mapping: str, p: MemristorMLPPa
                        n_in: int, n_out: int, rng: np.random.Generator) -> HardwareMLP:
     """Two crossbars on ``device`` holding NeuroSim's initial weights."""
     from biolearn.hardware.crossbar import Crossbar, CrossbarConfig
+    from biolearn.hardware.devices import DeviceParams
+    from biolearn.hardware.presets import device_from_dict
     from biolearn.hardware.update import scheme_code
 
     scheme_code(scheme, mapping)
     cfg = CrossbarConfig(mapping=mapping, w_max=p.w_max, read_noise=True)
-    l1 = Crossbar(n_in, p.n_hidden, device, rng, cfg,
-                  w_init=init_weights(n_in, p.n_hidden, rng, p.w_max))
-    l2 = Crossbar(p.n_hidden, n_out, device, rng, cfg,
-                  w_init=init_weights(p.n_hidden, n_out, rng, p.w_max))
+    w1 = init_weights(n_in, p.n_hidden, rng, p.w_max)
+    w2 = init_weights(p.n_hidden, n_out, rng, p.w_max)
+    if p.init_write == "neurosim":
+        dev = device if isinstance(device, DeviceParams) else device_from_dict(device)
+        w1, w2 = (neurosim_initial_write(w, dev.on_off, p.w_max) for w in (w1, w2))
+    l1 = Crossbar(n_in, p.n_hidden, device, rng, cfg, w_init=w1)
+    l2 = Crossbar(p.n_hidden, n_out, device, rng, cfg, w_init=w2)
     return HardwareMLP(l1, l2, scheme, n_in, p.n_hidden, n_out, p)
 
 
@@ -372,12 +426,12 @@ def train_software(p: MemristorMLPParams, data: tuple, rng: np.random.Generator,
     t0 = time.perf_counter()
     for ep in range(p.epochs):
         order = rng.integers(0, len(xtr), size=p.images_per_epoch)
-        _train_software(xtr_q, ytr, order, W1, W2, p.lr1, p.lr2, p.w_max, 0)
+        _train_software(xtr_q, ytr, order, W1, W2, p.lr1, p.lr2, p.w_max, p.preact_scale)
         if progress is not None:
             progress.update(p.images_per_epoch)
         if p.eval_every and (ep + 1) % p.eval_every == 0 and ep + 1 < p.epochs:
-            curve.append(float(np.mean(_predict_software(xte_q, W1, W2) == yte)))
-    acc = float(np.mean(_predict_software(xte_q, W1, W2) == yte))
+            curve.append(float(np.mean(_predict_software(xte_q, W1, W2, p.preact_scale) == yte)))
+    acc = float(np.mean(_predict_software(xte_q, W1, W2, p.preact_scale) == yte))
     curve.append(acc)
     return {"test_accuracy": acc, "curve": curve, "pulses": 0.0, "energy_j": 0.0,
             "train_s": time.perf_counter() - t0}

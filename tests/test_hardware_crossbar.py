@@ -143,3 +143,37 @@ def test_refresh_preserves_weight_within_resolution(device):
     first = curve_g(1.0, syn.pos.kind, dev.g_min, dev.g_max, a, dev.levels_ltp,
                     syn.pos.lut_up) - dev.g_min
     assert np.max(np.abs(w1 - w0)) <= 0.5 * first / d + 1e-9
+
+
+@pytest.mark.parametrize("scheme,mapping", [("bidirectional", "offset"),
+                                            ("bidirectional", "differential"),
+                                            ("unidirectional", "differential")])
+def test_no_pulse_bound_is_the_zero_pulse_threshold(scheme, mapping):
+    # bidirectional: round(|dW| P / 2) = 0 iff |dW| < 1/P; unidirectional: round(|dW| P) = 0
+    # iff |dW| < 1/(2P) (w_max = 1, P = 97 LTP / 100 LTD levels of Ag:a-Si)
+    from biolearn.hardware.update import SCHEMES, no_pulse_bound
+
+    dev = device_from_dict({"base": "ag_si", "sigma_c2c": 0.0})
+    rng = np.random.default_rng(0)
+    syn = make_synapses(dev, 4, rng, mapping=mapping, w_init=0.0)
+    thr = no_pulse_bound(SCHEMES[scheme], syn.pos.nominal, 1.0)
+    expect = 1.0 / 100 if scheme == "bidirectional" else 0.5 / 97
+    assert thr == pytest.approx(expect, rel=1e-9)
+    below = np.array([thr * 0.999, -thr * 0.999, 0.0, thr * 0.5])
+    _, st = apply_delta(syn, below, scheme, rng)
+    assert st.pulses == 0
+    # just above the bound at least one pulse is written; count = NeuroSim's round-half-up of
+    # |dW| / (W_max - W_min) * P_branch per written device (closed form)
+    above = np.array([thr * 1.001, -thr * 1.001, 0.0, 0.0])
+    _, st = apply_delta(syn, above, scheme, rng)
+
+    def r(v):
+        return np.floor(v + 0.5)
+
+    if scheme == "unidirectional":
+        expect_pulses = 2 * r(thr * 1.001 * 97)
+    elif mapping == "offset":
+        expect_pulses = r(thr * 1.001 / 2 * 97) + r(thr * 1.001 / 2 * 100)
+    else:  # G+ and G- both written, LTP on one and LTD on the other
+        expect_pulses = 2 * (r(thr * 1.001 / 2 * 97) + r(thr * 1.001 / 2 * 100))
+    assert st.pulses == expect_pulses >= 1

@@ -12,6 +12,7 @@ import pytest
 from biolearn.hardware.presets import device_from_dict
 from biolearn.models.memristor_mlp import (
     MemristorMLPParams,
+    neurosim_initial_write,
     preprocess,
     train_hardware,
     train_software,
@@ -50,6 +51,29 @@ def test_ideal_device_learns_like_software_bp(mnist_subset):
     assert hw["pulses"] > 0
 
 
+def test_ideal_preset_with_neurosim_periphery_learns_like_software(mnist_subset):
+    # Table I "ideal" device (64 levels, linear) with NeuroSim's hardware protocol: 1-bit
+    # inputs and hidden activations into the arrays, 8-bit ADC, NeuroSim pulse quantisation
+    p = MemristorMLPParams(epochs=2, images_per_epoch=4000, n_hidden=50)
+    sw = train_software(p, mnist_subset, np.random.default_rng(0))
+    hw = train_hardware(device_from_dict("ideal"), "bidirectional", "offset", p, mnist_subset,
+                        np.random.default_rng(0))
+    assert sw["test_accuracy"] > 0.8
+    assert hw["test_accuracy"] > sw["test_accuracy"] - 0.05
+
+
+def test_neurosim_initial_write_closed_form():
+    # MLP+NeuroSim v3 WeightToConductance: G = (w + 1)/2 * (G_max - G_min), clipped at G_min,
+    # read back as w' = 2 (G - G_min)/(G_max - G_min) - 1
+    w = np.arange(-3, 4) / 3.0
+    for on_off in (2.0, 6.84, 12.5, 50.0):
+        g_min, g_max = 1.0 / on_off, 1.0
+        g = np.clip((w + 1) / 2 * (g_max - g_min), g_min, g_max)
+        expect = 2 * (g - g_min) / (g_max - g_min) - 1
+        np.testing.assert_allclose(neurosim_initial_write(w, on_off, 1.0), expect, atol=1e-12)
+    assert np.all(neurosim_initial_write(w, 2.0, 1.0) == -1.0)  # TaOx/TiO2: every weight at -1
+
+
 def test_recipe_writes_table_and_figures(mnist_subset, tmp_path, monkeypatch):
     from biolearn.config import DataConfig, RunConfig
     from biolearn.models import memristor_mlp
@@ -72,3 +96,39 @@ def test_recipe_writes_table_and_figures(mnist_subset, tmp_path, monkeypatch):
               "accuracy_by_device.png"):
         assert (tmp_path / f).exists(), f
     assert 0.0 <= m["test_accuracy"] <= 1.0
+
+
+@pytest.mark.parametrize("readout", ["mid_reference", "gmax_reference"])
+def test_forward_readout_closed_form(readout):
+    # mid reference (NeuroSim v3): preact = scale * sum x (2 (G - G_min)/dG - 1);
+    # G_max reference (v1/v2): preact = scale * sum x (2 G / G_max - 1)
+    from biolearn.models.memristor_mlp import HardwareMLP, build_hardware_mlp
+
+    rng = np.random.default_rng(3)
+    dev = device_from_dict({"base": "pcmo", "sigma_c2c": 0.0})
+    p = MemristorMLPParams(n_hidden=7, dac_bits=0, hidden_bits=0, adc_bits=0, readout=readout,
+                           preact_scale=0.7)
+    net: HardwareMLP = build_hardware_mlp(dev, "bidirectional", "offset", p, 12, 3, rng)
+    x = rng.random((5, 12))
+    g1 = net.l1.syn.pos.g.reshape(12, 7)
+    g2 = net.l2.syn.pos.g.reshape(7, 3)
+    if readout == "mid_reference":
+        def wf(g):
+            return 2 * (g - dev.g_min) / (dev.g_max - dev.g_min) - 1
+    else:
+        def wf(g):
+            return 2 * g / dev.g_max - 1
+    h = 1 / (1 + np.exp(-0.7 * (x @ wf(g1))))
+    o = 1 / (1 + np.exp(-0.7 * (h @ wf(g2))))
+    pred = net.predict(x, 0)
+    np.testing.assert_array_equal(pred, np.argmax(o, axis=1))
+    from biolearn.models.memristor_mlp import _forward_hw
+
+    s = net.l1.syn
+    args = net._dev_args()
+    hh, a1, oo, a2 = np.empty(7), np.empty(7), np.empty(3), np.empty(3)
+    _forward_hw(x[0], 12, 7, 3, args[0], args[1], args[3], args[4], args[6], args[7], args[9],
+                args[10], s.mapping_code, s.pos.nominal, s.w_max, False, *net._periph(), hh,
+                a1, oo, a2)
+    np.testing.assert_allclose(a1, h[0], rtol=1e-10)
+    np.testing.assert_allclose(a2, o[0], rtol=1e-10)
