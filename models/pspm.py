@@ -2,19 +2,23 @@
 Pre-Synaptic Pool Modification (Bagley, Bordelon, Moseley & Wessel 2020; rule in
 :mod:`biolearn.rules.pspm`, argument in docs/pspm.md).
 
-Ground truth: an all-to-all recurrent current-based LIF network with random Gaussian weights
-``W*`` (no autapses), each neuron driven by its own frozen Poisson input train; or a probabilistic
-integrate-and-fire (PIF) network tuned to a branching ratio σ (critical at σ = 1, Haldeman &
-Beggs 2005). Its spikes over ``duration_ms`` are the targets.
+Ground truth: an all-to-all recurrent LIF network with random Gaussian weights ``W*`` (no
+autapses), each neuron driven by its own frozen Poisson input train; by default the synapses are
+instantaneous (``neuron.synapse = "delta"``: a spike jumps v by w, the discrete-time LIF that is
+the deterministic counterpart of the PIF), optionally exponential currents (CUBA). Or a
+probabilistic integrate-and-fire (PIF) network tuned to a branching ratio σ (critical at σ = 1,
+Haldeman & Beggs 2005), whose spontaneous events are the student's input. Its spikes over
+``duration_ms`` are the targets.
 
 Student: the same LIF neurons and the same frozen input, weights drawn afresh from the same
 distribution. Each epoch replays the recording on the biolearn engine in segments of
-``update_every_ms``; after each segment PSPM updates W from that segment's misses and extras.
+``update_every_ms``; after each segment PSPM updates W from that segment's misses and extras;
+synaptic scaling acts on the rates counted over ``homeo_every_ms`` (default: the whole epoch).
 Protocols: ``free`` — the student runs freely and its own spikes form the pre-synaptic pools;
 ``teacher`` — the recurrent input of the student is the target spike trains (teacher forcing) and
-the pools are target spikes. After each epoch the student is run freely with frozen weights and
-compared with the targets: van Rossum distance, ISI KS distance, Γ, rate error, Pearson
-correlation of W with W*, avalanche size exponent and branching ratio.
+the pools are target spikes. After each epoch the student is run with frozen weights, both freely
+and teacher-forced, and compared with the targets: van Rossum distance, ISI KS distance, Γ, rate
+error, Pearson correlation of W with W*, avalanche size exponent and branching ratio.
 """
 
 from __future__ import annotations
@@ -50,6 +54,9 @@ class NeuronParams:
     t_ref: float = param(2.0, "refractory period (ms)", min=0.0)
     i_bias: float = param(15.0, "constant input R·I (mV), sub-threshold by itself")
     delay_ms: float = param(1.0, "recurrent synaptic delay (ms)", min=0.0)
+    synapse: str = param("delta", "'delta': each spike jumps v by w (mV); 'current': w is the "
+                         "jump of an exponential current with tau_syn (CUBA)",
+                         choices=["delta", "current"])
 
 
 @dataclass
@@ -61,12 +68,15 @@ class PSPMParams:
     protocol: str = param("teacher", "free-running student or teacher-forced recurrent input",
                           choices=["free", "teacher"])
     update_every_ms: float = param(250.0, "PSPM update interval within an epoch (ms)", min=1.0)
+    homeo_every_ms: float = param(1e9, "interval over which rates are counted for one synaptic-"
+                                  "scaling step (ms; rounded up to update_every_ms; default: "
+                                  "once per epoch, scaling being slow)", min=1.0)
     ground_truth: str = param("lif", "target generator", choices=["lif", "pif"])
     input_rate_hz: float = param(20.0, "rate of each neuron's private frozen Poisson input",
                                  min=0.0)
-    input_w: float = param(20.0, "input weight (mV of synaptic current jump)")
-    w_mean: float = param(0.5, "mean of the Gaussian ground-truth / initial weights (mV)")
-    w_std: float = param(4.0, "std of the Gaussian ground-truth / initial weights (mV)", min=0.0)
+    input_w: float = param(3.0, "input weight (mV; jump of v or of the synaptic current)")
+    w_mean: float = param(0.0, "mean of the Gaussian ground-truth / initial weights (mV)")
+    w_std: float = param(1.0, "std of the Gaussian ground-truth / initial weights (mV)", min=0.0)
     init: str = param("random", "student start: 'random' (fresh draw) or 'zero'",
                       choices=["random", "zero"])
     pif_sigma: float = param(1.0, "PIF branching ratio σ (row sums of W*; 1 = critical)", min=0.0)
@@ -78,6 +88,8 @@ class PSPMParams:
     tau_vr_ms: float = param(10.0, "van Rossum kernel time constant (ms)", min=0.01)
     coinc_ms: float = param(4.0, "coincidence window Δ of Γ (ms)", min=0.0)
     aval_xmin: int = param(1, "x_min of the avalanche-size power-law fit", min=1)
+    aval_bin_ms: float = param(0.0, "avalanche bin width (ms); 0: the target's mean inter-event "
+                               "interval (Beggs & Plenz 2003)", min=0.0)
     figures: bool = param(True, "write PNG figures")
 
 
@@ -110,12 +122,13 @@ def build(n: int, w: np.ndarray, inp: Spikes, p: PSPMParams,
     net.add(LIF("net", n, synapse="current", integration="exact", tau_m=q.tau_m,
                 v_rest=q.v_rest, v_reset=q.v_reset, v_thresh=q.v_thresh, t_ref=q.t_ref,
                 tau_e=q.tau_syn, tau_i=q.tau_syn, i_bias=q.i_bias))
-    net.connect(connect.one_to_one("in", "input", "net", n, p.input_w, target="e"))
+    tgt = "v" if q.synapse == "delta" else "e"
+    net.connect(connect.one_to_one("in", "input", "net", n, p.input_w, target=tgt))
     pre = "net"
     if forced is not None:
         net.add(SpikeSource("forced", n, forced[1], forced[0]))
         pre = "forced"
-    net.connect(connect.dense("W", pre, "net", w, delay=q.delay_ms, target="e"))
+    net.connect(connect.dense("W", pre, "net", w, delay=q.delay_ms, target=tgt))
     net.monitor(SpikeMonitor(["net"]))
     return net, "W"
 
@@ -135,10 +148,10 @@ def pif_kernel(w, drive_p, leak, n_steps, seed):
     """Probabilistic integrate-and-fire network on a 1 ms grid.
 
     ``u_i(t) = λ u_i(t−1)(1 − s_i(t−1)) + Σ_j W_ji s_j(t−1)``; neuron i spikes with probability
-    ``min(max(u_i, 0), 1)`` or spontaneously with probability ``drive_p``; a spike resets
-    ``u_i = 0`` and the neuron cannot fire in the next step. With λ = 0 each spike of j causes one
-    of i with probability W_ji: a branching network with ratio σ = Σ_i W_ji (Haldeman & Beggs
-    2005, PRL 94:058101). Returns (step, id) of every spike."""
+    ``min(max(u_i, 0), 1)`` or, failing that, spontaneously with probability ``drive_p``; a spike
+    resets ``u_i = 0`` and the neuron cannot fire in the next step. With λ = 0 each spike of j
+    causes one of i with probability W_ji: a branching network with ratio σ = Σ_i W_ji
+    (Haldeman & Beggs 2005, PRL 94:058101). Returns (step, id, spontaneous?) of every spike."""
     np.random.seed(seed)
     n = w.shape[0]
     u = np.zeros(n)
@@ -147,6 +160,7 @@ def pif_kernel(w, drive_p, leak, n_steps, seed):
     cap = 1 << 16
     st = np.empty(cap, np.int64)
     sid = np.empty(cap, np.int64)
+    spo = np.empty(cap, np.bool_)
     k = 0
     for t in range(n_steps):
         for i in range(n):
@@ -157,35 +171,47 @@ def pif_kernel(w, drive_p, leak, n_steps, seed):
                     u[i] += w[j, i]
         for i in range(n):
             fire = False
+            spont = False
             if not s[i]:
                 pr = min(max(u[i], 0.0), 1.0)
-                fire = np.random.random() < pr or np.random.random() < drive_p
+                fire = np.random.random() < pr
+                if not fire:
+                    spont = np.random.random() < drive_p
+                    fire = spont
             s_new[i] = fire
             if fire:
                 if k == cap:
                     st2 = np.empty(cap * 2, np.int64)
                     id2 = np.empty(cap * 2, np.int64)
+                    sp2 = np.empty(cap * 2, np.bool_)
                     st2[:cap] = st
                     id2[:cap] = sid
-                    st, sid, cap = st2, id2, cap * 2
+                    sp2[:cap] = spo
+                    st, sid, spo, cap = st2, id2, sp2, cap * 2
                 st[k] = t
                 sid[k] = i
+                spo[k] = spont
                 k += 1
         for i in range(n):
             s[i] = s_new[i]
-    return st[:k], sid[:k]
+    return st[:k], sid[:k], spo[:k]
 
 
-def pif_ground_truth(p: PSPMParams, rng: np.random.Generator) -> tuple[np.ndarray, Spikes]:
-    """Critical-ish PIF targets: W* ≥ 0 uniform, rows scaled to sum σ; spikes on a 1 ms grid."""
+def pif_ground_truth(p: PSPMParams, rng: np.random.Generator
+                     ) -> tuple[np.ndarray, Spikes, Spikes]:
+    """Near-critical PIF targets: W* ≥ 0 uniform, rows scaled to sum σ; spikes on a 1 ms grid.
+
+    Returns (W*, all spikes, spontaneous spikes). The spontaneous spikes are the network's
+    external drive: they seed the avalanches and are what the student receives as its input."""
     n = p.n_neurons
     w = rng.uniform(0.0, 1.0, (n, n))
     np.fill_diagonal(w, 0.0)
     w *= p.pif_sigma / w.sum(axis=1, keepdims=True)
     steps = int(p.duration_ms)
-    st, ids = pif_kernel(w, p.pif_drive_hz / 1000.0, p.pif_leak, steps,
-                         int(rng.integers(2**31)))
-    return w, (st.astype(np.float64), ids)
+    st, ids, spont = pif_kernel(w, p.pif_drive_hz / 1000.0, p.pif_leak, steps,
+                                int(rng.integers(2**31)))
+    t = st.astype(np.float64)
+    return w, (t, ids), (t[spont], ids[spont])
 
 
 # ---------------------------------------------------------------------- training
@@ -207,7 +233,7 @@ def train_epoch(w: np.ndarray, target: Spikes, inp: Spikes, p: PSPMParams,
     sim = net.compile(int(rng.integers(2**31)))
     w = w.copy()
     ts, ids = [], []
-    t0, n_miss, n_extra = 0.0, 0, 0
+    t0, h0, n_miss, n_extra = 0.0, 0.0, 0, 0
     seg = p.update_every_ms
     while t0 < p.duration_ms - 1e-9:
         t1 = min(t0 + seg, p.duration_ms)
@@ -225,10 +251,11 @@ def train_epoch(w: np.ndarray, target: Spikes, inp: Spikes, p: PSPMParams,
             n_miss += int(miss.sum())
             n_extra += int(extra.sum())
         rate = target_rate = None
-        if r.homeostatic:
-            span = (t1 - t0) / 1000.0
-            rate = np.bincount(_window(model, t0, t1)[1], minlength=n) / span
-            target_rate = np.bincount(_window(target, t0, t1)[1], minlength=n) / span
+        if r.homeostatic and (t1 - h0 >= p.homeo_every_ms - 1e-9 or t1 >= p.duration_ms - 1e-9):
+            span = (t1 - h0) / 1000.0
+            rate = np.bincount(_window(model, h0, t1)[1], minlength=n) / span
+            target_rate = np.bincount(_window(target, h0, t1)[1], minlength=n) / span
+            h0 = t1
         w = rule_mod.apply(w, r, dw, rate, target_rate)
         sim.set_weights(wname, w)
         t0 = t1
@@ -262,21 +289,26 @@ def compare(model: Spikes, target: Spikes, p: PSPMParams, w: np.ndarray | None =
     if w is not None and w_true is not None:
         off = ~np.eye(n, dtype=bool)
         out["weight_corr"] = float(np.corrcoef(w[off], w_true[off])[0, 1])
-    out.update({f"{k}_model": v for k, v in avalanche_stats(model, p).items()})
+    # binned like the target (its mean inter-event interval unless aval_bin_ms is set)
+    aval = avalanche_stats(model, p, p.aval_bin_ms or av.population_bin_width(target[0]))
+    out.update({f"{k}_model": v for k, v in aval.items()})
     return out
 
 
 def avalanche_stats(sp: Spikes, p: PSPMParams, bin_ms: float | None = None) -> dict:
     """Avalanche size exponent (ML, x_min = aval_xmin, x_max = largest size), branching ratio."""
     if sp[0].size < 10:
-        return {"aval_exponent": float("nan"), "branching_ratio": float("nan"),
+        return {"aval_exponent": float("nan"), "aval_exponent_se": float("nan"),
+                "branching_ratio": float("nan"),
                 "n_avalanches": 0, "bin_ms": float("nan")}
     a = av.avalanches(sp[0], bin_ms=bin_ms, t_start=0.0, t_stop=p.duration_ms)
-    expo = float("nan")
+    expo = se = float("nan")
     big = a.sizes[a.sizes >= p.aval_xmin]
     if big.size >= 20 and np.unique(big).size > 1:
-        expo = av.powerlaw_fit(a.sizes, xmin=p.aval_xmin, xmax=float(a.sizes.max())).exponent
-    return {"aval_exponent": expo, "branching_ratio": av.branching_ratio(a.counts),
+        fit = av.powerlaw_fit(a.sizes, xmin=p.aval_xmin, xmax=float(a.sizes.max()))
+        expo, se = fit.exponent, fit.sigma
+    return {"aval_exponent": expo, "aval_exponent_se": se,
+            "branching_ratio": av.branching_ratio(a.counts),
             "n_avalanches": int(a.sizes.size), "bin_ms": a.bin_ms}
 
 
@@ -284,12 +316,12 @@ def make_task(p: PSPMParams, rng: np.random.Generator
               ) -> tuple[np.ndarray, Spikes, Spikes, np.ndarray]:
     """(W*, frozen input, target spikes, student's initial W)."""
     n = p.n_neurons
-    inp = poisson_input(n, p.input_rate_hz, p.duration_ms, p.dt, rng)
     if p.ground_truth == "lif":
+        inp = poisson_input(n, p.input_rate_hz, p.duration_ms, p.dt, rng)
         w_true = random_weights(n, p.w_mean, p.w_std, rng)
         target = run_free(w_true, inp, p, int(rng.integers(2**31)))
-    else:
-        w_true, target = pif_ground_truth(p, rng)
+    else:  # the student is given the PIF's external (spontaneous) events as its input
+        w_true, target, inp = pif_ground_truth(p, rng)
     if target[0].size == 0:
         raise BiolearnError("the ground-truth network is silent", "in params",
                             "raise input_rate_hz, input_w, i_bias or w_mean")
@@ -313,17 +345,17 @@ def train(p: PSPMParams, rng: np.random.Generator, progress=None) -> dict:
     model = run_free(w, inp, p, seed_eval)
     first = compare(model, target, p, w, w_true)
     first.update(forced(w))
-    first.update(epoch=0, misses=None, extras=None, epoch_s=0.0)
+    first.update(epoch=0, misses=None, extras=None, epoch_s=0.0, epoch_cpu_s=0.0)
     hist.append(first)
     model0 = model
     for ep in range(1, p.epochs + 1):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         w, _, cnt = train_epoch(w, target, inp, p, rng)
-        dt_train = time.perf_counter() - t0
+        dt_train, cpu_train = time.perf_counter() - t0, time.process_time() - c0
         model = run_free(w, inp, p, seed_eval)
         m = compare(model, target, p, w, w_true)
         m.update(forced(w))
-        m.update(epoch=ep, epoch_s=dt_train, **cnt)
+        m.update(epoch=ep, epoch_s=dt_train, epoch_cpu_s=cpu_train, **cnt)
         hist.append(m)
         if progress is not None:
             progress.update(1)
@@ -339,14 +371,15 @@ def _figures(ctx, res: dict, p: PSPMParams, tgt_stats: dict) -> None:
     h = res["history"]
     ep = [m["epoch"] for m in h]
     fig, ax = plt.subplots(1, 3, figsize=(13, 3.4))
-    ax[0].plot(ep, [m["van_rossum_norm"] for m in h], marker=".", label="van Rossum (norm.)")
+    ax[0].plot(ep, [m["van_rossum_norm"] for m in h], marker=".",
+               label="van Rossum (norm.), free run")
     ax[0].plot(ep, [m["forced_van_rossum_norm"] for m in h], marker=".",
                label="van Rossum, teacher-forced")
     ax[0].plot(ep, [m["isi_ks"] for m in h], marker=".", label="ISI KS")
     ax[0].plot(ep, [m["rate_error"] for m in h], marker=".", label="rate error")
     ax[0].set(xlabel="epoch", title="distance to target")
     ax[0].legend(fontsize=7)
-    ax[1].plot(ep, [m["gamma"] for m in h], marker=".", label="Γ")
+    ax[1].plot(ep, [m["gamma"] for m in h], marker=".", label="Γ (free run)")
     ax[1].plot(ep, [m.get("weight_corr", np.nan) for m in h], marker=".", label="corr(W, W*)")
     ax[1].set(xlabel="epoch", ylim=(-0.2, 1.05), title="coincidence and weight recovery")
     ax[1].legend(fontsize=7)
@@ -371,8 +404,11 @@ def _figures(ctx, res: dict, p: PSPMParams, tgt_stats: dict) -> None:
         if sp[0].size > 10:
             a = av.avalanches(sp[0], bin_ms=bw, t_start=0.0, t_stop=p.duration_ms)
             x, c = av.ccdf(a.sizes)
-            ax.loglog(x, c, marker=".", ms=3, label=name)
-    ax.set(xlabel="avalanche size s", ylabel="P(S ≥ s)", title=f"bin {bw:.2f} ms")
+            st = avalanche_stats(sp, p, bw)
+            ax.loglog(x, c, marker=".", ms=3, label=f"{name}: exponent "
+                      f"{st['aval_exponent']:.2f}, σ {st['branching_ratio']:.2f}")
+    ax.set(xlabel="avalanche size s", ylabel="P(S ≥ s)", title=f"{p.ground_truth} target, "
+           f"rule {p.rule.mode}, bin {bw:.2f} ms")
     ax.legend(fontsize=7)
     ctx.save_figure(fig, "pspm_avalanches")
 
@@ -387,6 +423,15 @@ def _figures(ctx, res: dict, p: PSPMParams, tgt_stats: dict) -> None:
     ctx.save_figure(fig, "pspm_rasters")
 
 
+def _size_ks(a: Spikes, b: Spikes, p: PSPMParams, bin_ms: float) -> float:
+    """KS distance between the avalanche size distributions of a and b (same bin width)."""
+    if a[0].size < 2 or b[0].size < 2:
+        return float("nan")
+    sa = av.avalanches(a[0], bin_ms=bin_ms, t_start=0.0, t_stop=p.duration_ms).sizes
+    sb = av.avalanches(b[0], bin_ms=bin_ms, t_start=0.0, t_stop=p.duration_ms).sizes
+    return float(isi_mod.ks_distance(sa, sb))
+
+
 @register("pspm", PSPMParams)
 def run(cfg, ctx) -> dict:
     """PSPM: learn recurrent weights reproducing a ground-truth network's spike trains."""
@@ -399,7 +444,7 @@ def run(cfg, ctx) -> dict:
     res = train(p, ctx.rng, bar)
     bar.close()
     h = res["history"]
-    tgt = avalanche_stats(res["target"], p)
+    tgt = avalanche_stats(res["target"], p, p.aval_bin_ms or None)
     # the student's avalanches binned with the target's bin for a like-for-like comparison
     st_end = avalanche_stats(res["model"], p, tgt["bin_ms"])
     st_0 = avalanche_stats(res["model0"], p, tgt["bin_ms"])
@@ -429,10 +474,17 @@ def run(cfg, ctx) -> dict:
         "target_aval_exponent": tgt["aval_exponent"],
         "target_branching_ratio": tgt["branching_ratio"],
         "student_aval_exponent_initial": st_0["aval_exponent"],
+        "target_aval_exponent_se": tgt["aval_exponent_se"],
         "student_aval_exponent_final": st_end["aval_exponent"],
+        "student_aval_exponent_final_se": st_end["aval_exponent_se"],
+        "student_branching_ratio_initial": st_0["branching_ratio"],
         "student_branching_ratio_final": st_end["branching_ratio"],
         "aval_bin_ms": tgt["bin_ms"],
         "mean_epoch_s": float(np.mean([m["epoch_s"] for m in h[1:]])) if len(h) > 1 else 0.0,
+        "mean_epoch_cpu_s": float(np.mean([m["epoch_cpu_s"] for m in h[1:]])) if len(h) > 1
+        else 0.0,
+        "aval_size_ks_initial": _size_ks(res["model0"], res["target"], p, tgt["bin_ms"]),
+        "aval_size_ks_final": _size_ks(res["model"], res["target"], p, tgt["bin_ms"]),
         "total_s": time.perf_counter() - t0,
         "history": h,
     })

@@ -78,7 +78,7 @@ def test_homeostatic_scaling_direction_and_apply():
     rule = PSPMRule(mode="local", w_min=-1.5, w_max=1.5)
     got = pspm.apply(w, rule, dw=np.full((2, 2), 1.0))
     assert np.allclose(got, [[0.0, 1.5], [0.0, 0.0]])  # clipped, diagonal untouched
-    assert np.array_equal(pspm.apply(w, PSPMRule(mode="off"), np.ones((2, 2))), w)
+    assert np.array_equal(pspm.apply(w, PSPMRule(mode="none"), np.ones((2, 2))), w)
 
 
 # ---------------------------------------------------------------------- small networks
@@ -109,41 +109,70 @@ def test_ground_truth_weights_reproduce_targets_exactly():
         assert np.array_equal(np.sort(t), np.sort(target[0])) and i.size == target[1].size
 
 
-def test_pspm_local_reduces_teacher_forced_distance():
+def test_pspm_local_halves_teacher_forced_distance():
+    """Issue target: ≥ 50 % lower van Rossum distance (τ = 10 ms, mean over neurons, student
+    teacher-forced) after local PSPM on a 30-neuron network; W* is only partly recovered."""
     from biolearn.analysis.spike_distances import van_rossum_population
     from biolearn.models.pspm import make_task, run_free, train_epoch
 
     p = _params(**{"rule.mode": "local"})
     rng = np.random.default_rng(1)
     w_true, inp, target, w = make_task(p, rng)
+    n = p.n_neurons
 
     def dist(w):
         m = run_free(w, inp, p, 0, target)
-        return van_rossum_population(m[0], m[1], target[0], target[1], p.n_neurons, 10.0).mean()
+        return van_rossum_population(m[0], m[1], target[0], target[1], n, 10.0).mean()
 
-    d0 = dist(w)
-    for _ in range(30):
+    d0, d_zero = dist(w), dist(np.zeros((n, n)))
+    for _ in range(80):
         w, _, _ = train_epoch(w, target, inp, p, rng)
     d1 = dist(w)
-    assert d1 < 0.75 * d0
-    off = ~np.eye(p.n_neurons, dtype=bool)
-    assert np.corrcoef(w[off], w_true[off])[0, 1] > 0.15  # partial recovery of W*
+    assert d1 <= 0.5 * d0
+    assert d1 <= 0.6 * d_zero  # learned recurrence, not merely a quieter network
+    off = ~np.eye(n, dtype=bool)
+    r = np.corrcoef(w[off], w_true[off])[0, 1]
+    assert 0.1 < r < 0.8  # partial recovery of W* (Bagley et al. 2020)
 
 
 def test_homeostasis_alone_matches_target_rates():
     from biolearn.models.pspm import make_task, run_free, train_epoch
 
-    p = _params(**{"rule.mode": "homeostatic", "rule.eta_homeo": 0.1, "protocol": "free"})
+    p = _params(**{"rule.mode": "homeostatic", "rule.eta_homeo": 0.1, "protocol": "free",
+                   "duration_ms": 8000.0})  # ≈ 30 spikes per neuron: 1 spike ≈ 3 %
     rng = np.random.default_rng(2)
     _, inp, target, w = make_task(p, rng)
     n, T = p.n_neurons, p.duration_ms
     r_t = _rates(target, n, T)
-    w = w * 2.0  # start far from the target rates
+    w = w * 2.0 + 0.3  # start far from the target rates
     e0 = abs(_rates(run_free(w, inp, p, 0), n, T).mean() / r_t.mean() - 1)
-    for _ in range(30):
+    for _ in range(40):
         w, _, _ = train_epoch(w, target, inp, p, rng)
     r_m = _rates(run_free(w, inp, p, 0), n, T)
-    assert e0 > 0.2
+    assert e0 > 1.0
     assert abs(r_m.mean() / r_t.mean() - 1) < 0.10
     act = r_t > 0
-    assert np.mean(np.abs(r_m[act] - r_t[act]) / r_t[act]) < 0.25
+    assert np.mean(np.abs(r_m[act] - r_t[act]) / r_t[act]) < 0.10
+
+
+@pytest.mark.slow
+def test_homeostasis_alone_inherits_pif_avalanche_statistics():
+    """Bagley et al. 2020: avalanche statistics are learned by synaptic homeostasis alone. A free
+    LIF student given the external events of a near-critical PIF network (σ = 0.95) matches its
+    branching ratio and power-law exponent; its random start does not."""
+    from biolearn.models.pspm import PSPMParams, avalanche_stats, train
+
+    p = PSPMParams(n_neurons=100, duration_ms=30000.0, epochs=40, protocol="free",
+                   ground_truth="pif", pif_sigma=0.95, pif_drive_hz=0.2, input_w=6.0,
+                   w_mean=0.0, w_std=2.0, aval_bin_ms=1.0, figures=False)
+    p.neuron.t_ref = 1.0
+    p.rule.mode, p.rule.eta_homeo = "homeostatic", 0.02
+    res = train(p, np.random.default_rng(0))
+    tgt = avalanche_stats(res["target"], p, 1.0)
+    end = avalanche_stats(res["model"], p, 1.0)
+    start = avalanche_stats(res["model0"], p, 1.0)
+    assert 0.85 < tgt["branching_ratio"] < 1.0  # near-critical target
+    assert abs(end["branching_ratio"] - tgt["branching_ratio"]) < 0.03
+    se = np.hypot(tgt["aval_exponent_se"], end["aval_exponent_se"])
+    assert abs(end["aval_exponent"] - tgt["aval_exponent"]) < 3 * se
+    assert abs(start["aval_exponent"] - tgt["aval_exponent"]) > 6 * se

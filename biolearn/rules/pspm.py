@@ -20,7 +20,7 @@ For each model neuron ``i`` with target spike times ``T_i`` and model spike time
   ``W_ji ← W_ji · (1 + η_h · e_i · sign(W_ji))`` (inhibitory synapses scale inversely,
   Kilman et al. 2002). It changes rates without changing which inputs a neuron listens to.
 * weights are clipped to ``[w_min, w_max]``; ``mode`` selects ``local``, ``homeostatic``,
-  ``both`` or ``off``.
+  ``both`` or ``none`` (no learning; "off" would read as a boolean in YAML).
 
 "Spiked" for the pool refers to the activity that actually reaches neuron ``i``: the model's own
 spikes when the network runs freely, the target spikes under teacher forcing.
@@ -36,7 +36,7 @@ from numba import njit
 from biolearn.analysis.spiketrains import to_csr
 from biolearn.config import param
 
-MODES = ("local", "homeostatic", "both", "off")
+MODES = ("local", "homeostatic", "both", "none")
 
 
 @dataclass
