@@ -8,8 +8,10 @@ into sub-directories; the gradient baselines are in :mod:`biolearn.bridge.baseli
 
 The table (method, test accuracy, train wall time, images/s, synaptic events or MACs per image,
 parameters) goes into ``results.json`` (``metrics.methods``), ``compare.csv`` and
-``compare.png``. Costs per image are at inference: STDP networks count ``spikes × fan-out`` on
-the test presentations written to their ``spikes.h5``; ANNs count MACs (:mod:`.energy`).
+``compare.png``. Costs per image are at inference, on the same first ``energy_images`` test
+images: STDP networks count ``spikes × fan-out`` on the test presentations written to their
+``spikes.h5``, the surrogate SNN counts its input and hidden spikes × fan-out; ANNs count MACs
+(:mod:`.energy`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from __future__ import annotations
 import copy
 import csv
 import importlib
+import os
+import time
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -31,7 +35,7 @@ LABELS = {"sym_stdp": "sym-STDP (Hao 2020)", "diehl_cook": "Diehl & Cook 2015",
           "bp_mlp": "BP-MLP", "surrogate_snn": "surrogate SNN"}
 COLUMNS = ("method", "test_accuracy", "train_time_s", "train_images_per_s",
            "test_images_per_s", "ops_per_image", "ops_kind", "parameters", "n_train_images",
-           "n_test_images")
+           "n_test_images", "method_wall_s", "method_cpu_s")
 
 
 @dataclass
@@ -54,11 +58,11 @@ class CompareParams:
     surrogate_snn: SNNParams = param(factory=SNNParams)
     snn_num_steps: int = param(25, "surrogate SNN steps per presentation when "
                                "surrogate_snn.num_steps is null (25: snntorch tutorial)", min=1)
-    energy_images: int = param(100, "test presentations of the STDP runs used to count "
-                               "synaptic events", min=1)
+    energy_images: int = param(100, "first test images on which synaptic events are counted "
+                               "(STDP runs and surrogate SNN alike)", min=1)
     bridge_images: int = param(100, "test images on which the trained surrogate SNN, converted "
-                               "to the biolearn engine, is checked against snntorch (0 = off)",
-                               min=0)
+                               "to the biolearn engine, is checked against snntorch (0 = off; "
+                               "needs surrogate_snn.reset: zero)", min=0)
     figures: bool = param(True, "write compare.png")
 
 
@@ -95,7 +99,7 @@ def _run_stdp(method: str, cfg: Any, ctx: Any, p: CompareParams) -> dict:
     k = max(1, min(p.energy_images, int(m.get("n_test_images", 1))))
     learned = sum(q.w.size for q in net.projections if q.rule is not None)
     learned += sum(pop.n for pop in net.populations if getattr(pop, "theta_rule", "none") != "none")
-    return {**m, "ops_per_image": energy.network_events(counts, fan) / k,
+    return {**m, "ops_per_image": energy.network_events(counts, fan) / k, "ops_images": k,
             "ops_kind": "synaptic events", "parameters": int(learned),
             "run_dir": str(ctx.path(method))}
 
@@ -132,6 +136,12 @@ def _bridge_check(model: Any, x_te: np.ndarray, p: CompareParams, num_steps: int
             "bridge_prediction_agreement": float(np.mean(got.argmax(1) == ref.argmax(1)))}
 
 
+def _cpu_s() -> float:
+    """User + system CPU seconds of this process and its finished children."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def run_compare(cfg: Any, ctx: Any) -> dict:
     """The ``compare`` recipe: run every listed method, write compare.csv / compare.png."""
     from biolearn.bridge import baselines
@@ -145,6 +155,7 @@ def run_compare(cfg: Any, ctx: Any) -> dict:
                                             n_train=cfg.data.n_train, n_test=cfg.data.n_test,
                                             quiet=ctx.quiet)
     for method in p.methods:
+        wall0, cpu0 = time.perf_counter(), _cpu_s()
         if method in ("sym_stdp", "diehl_cook"):
             m = _run_stdp(method, cfg, ctx, p)
         elif method == "bp_mlp":
@@ -157,11 +168,17 @@ def run_compare(cfg: Any, ctx: Any) -> dict:
                 if sp.p_max is None else sp.p_max
             sp = replace(sp, p_max=p_max)
             model, m = baselines.train_surrogate_snn(x_tr, y_tr, x_te, y_te, p.n_hidden, sp,
-                                                     steps, cfg.seed, ctx)
+                                                     steps, cfg.seed, ctx, p.energy_images)
             m["p_max"] = p_max
             m["step_ms"] = p.t_present_ms / steps
-            if p.bridge_images:
+            if p.bridge_images and sp.reset == "zero":
                 m.update(_bridge_check(model, x_te, p, steps, p_max, cfg.seed))
+            elif p.bridge_images:
+                m["bridge_skipped"] = ("reset by subtraction has no engine equivalent; set "
+                                       "surrogate_snn.reset: zero to check the conversion")
+        # whole method (build, train, label, test, energy count): wall and CPU of this process
+        m["method_wall_s"] = time.perf_counter() - wall0
+        m["method_cpu_s"] = _cpu_s() - cpu0
         details[method] = {k: v for k, v in m.items()
                            if k not in ("confusion_matrix", "per_class_accuracy", "train_curve")}
         rows.append({"method": method, **{c: m.get(c) for c in COLUMNS[1:]}})
@@ -187,14 +204,15 @@ def _num(v: Any, fmt: str) -> str:
 def format_table(rows: list[dict]) -> str:
     """A fixed-width text table of the comparison."""
     head = ("method", "accuracy", "train s", "train img/s", "test img/s", "ops/image",
-            "ops", "params")
+            "ops", "params", "total s")
     lines = [(LABELS.get(r["method"], r["method"]),
               _num(None if r.get("test_accuracy") is None else 100 * r["test_accuracy"], ".2f")
               + ("%" if r.get("test_accuracy") is not None else ""),
               _num(r.get("train_time_s"), ".1f"), _num(r.get("train_images_per_s"), ".1f"),
               _num(r.get("test_images_per_s"), ".1f"), _num(r.get("ops_per_image"), ".3g"),
               "events" if r.get("ops_kind") == "synaptic events" else (r.get("ops_kind") or "-"),
-              _num(r.get("parameters"), "d")) for r in rows]
+              _num(r.get("parameters"), "d"), _num(r.get("method_wall_s"), ".0f"))
+             for r in rows]
     widths = [max(len(x) for x in col) for col in zip(head, *lines, strict=True)]
     fmt = "  ".join(f"{{:<{w}}}" if k == 0 else f"{{:>{w}}}" for k, w in enumerate(widths))
     out = [fmt.format(*head), "  ".join("-" * w for w in widths)]
@@ -212,12 +230,16 @@ def bar_chart(rows: list[dict]) -> Any:
     names = [LABELS.get(r["method"], r["method"]) for r in rows]
     panels = [("test accuracy (%)", [100 * (r.get("test_accuracy") or 0) for r in rows], False),
               ("train images / s", [r.get("train_images_per_s") or 0 for r in rows], True),
-              ("synaptic events or MACs / image", [r.get("ops_per_image") or 0 for r in rows],
-               True)]
+              ("synaptic events (plain) or MACs (hatched) / image",
+               [r.get("ops_per_image") or 0 for r in rows], True)]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
     colors = ["#4c72b0", "#55a868", "#c44e52", "#8172b2", "#ccb974"]
-    for ax, (title, vals, log) in zip(axes, panels, strict=True):
-        ax.bar(range(len(vals)), vals, color=colors[:len(vals)])
+    macs = [r.get("ops_kind") == "MACs" for r in rows]
+    for k, (ax, (title, vals, log)) in enumerate(zip(axes, panels, strict=True)):
+        bars = ax.bar(range(len(vals)), vals, color=colors[:len(vals)])
+        if k == 2:  # ANN MACs hatched, SNN synaptic events plain
+            for b, is_mac in zip(bars, macs, strict=True):
+                b.set_hatch("//" if is_mac else "")
         ax.set_xticks(range(len(vals)), names, rotation=25, ha="right", fontsize=8)
         ax.set_title(title, fontsize=10)
         if log and any(v > 0 for v in vals):
