@@ -43,6 +43,12 @@ class DenseHebbianParams:
     unsupervised_M: int = param(100, "examples per class for the unsupervised construction "
                                 "(0 = skip)", min=0)
     unsupervised_n_test: int = param(1000, "test images for the unsupervised construction", min=1)
+    scan_P: list[int] = param(factory=lambda: [4, 20, 80, 160, 320],
+                              help="accuracy scan: interaction orders P", min=2)
+    scan_M: list[int] = param(factory=lambda: [10, 100, 1000, 6000],
+                              help="accuracy scan: examples per class M (capped by availability)",
+                              min=1)
+    scan_n_test: int = param(2000, "accuracy scan: test images used (0 = skip the scan)", min=0)
     synth_N: int = param(400, "synthetic panel: archetype length N", min=10)
     synth_K: int = param(5, "synthetic panel: number of archetypes", min=1)
     synth_r: list[float] = param(factory=lambda: [0.1, 0.2, 0.3], help="synthetic panel: r values",
@@ -75,6 +81,30 @@ def class_means(X: np.ndarray, y: np.ndarray, n_cls: int, M: int | None) -> tupl
         means.append(ex.mean(0))
         used.append(int(len(ex)))
     return np.array(means), used
+
+
+def accuracy_scan(Xtr: np.ndarray, ytr: np.ndarray, Xte: np.ndarray, yte: np.ndarray,
+                  Ps: list[int], Ms: list[int], kinds: tuple[str, ...], max_sweeps: int,
+                  seed: int) -> dict:
+    """Recall accuracy for every (patterns kind, M, P), with r̂ and the NCM baseline per M."""
+    from biolearn.memory.dam import recall_async
+
+    n_cls = int(max(ytr.max(), yte.max())) + 1
+    out: dict = {"P": list(Ps), "M": [], "r_hat": [], "ncm": [], "accuracy": {k: [] for k in kinds}}
+    for M in Ms:
+        means, used = class_means(Xtr, ytr, n_cls, M)
+        out["M"].append(int(min(used)))
+        out["r_hat"].append(float(np.mean(np.abs(means))))
+        d2 = ((Xte[:, None, :] - means[None]) ** 2).sum(-1)
+        out["ncm"].append(float(np.mean(d2.argmin(1) == yte)))
+        for kind in kinds:
+            pats = shape_patterns(means, kind)
+            row = []
+            for P in Ps:
+                fin, _ = recall_async(pats, Xte, "poly", P, max_sweeps, seed)
+                row.append(float(np.mean((fin @ pats.T).argmax(1) == yte)))
+            out["accuracy"][kind].append(row)
+    return out
 
 
 def synthetic_overlaps(N: int, K: int, rs: list[float], Ms: list[int], P: int,
@@ -151,10 +181,17 @@ def run(cfg, ctx) -> dict:
         metrics["unsupervised_accuracy"] = float(np.mean(pred_u == yte[:nt]))
         metrics["unsupervised_n_test"] = nt
 
+    if p.scan_n_test > 0 and p.scan_P and p.scan_M:
+        nt = min(p.scan_n_test, len(Xte))
+        metrics["scan"] = accuracy_scan(Xtr, ytr, Xte[:nt], yte[:nt], p.scan_P, p.scan_M,
+                                        ("mean", "unit"), p.max_sweeps, ctx.seed)
+        metrics["scan"]["n_test"] = nt
+
     syn = synthetic_overlaps(p.synth_N, p.synth_K, p.synth_r, p.synth_M, p.P, ctx.rng)
     metrics["synthetic"] = syn
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    scan = metrics.get("scan")
+    fig, axes = plt.subplots(1, 4 if scan else 3, figsize=(20 if scan else 15, 4.5))
     img = np.zeros((28, 28 * n_cls))
     for c in range(n_cls):
         img[:, 28 * c:28 * (c + 1)] = pats[c].reshape(28, 28)
@@ -175,5 +212,18 @@ def run(cfg, ctx) -> dict:
     axes[2].set_ylabel("Mattis overlap with archetype")
     axes[2].set_title(f"synthetic, N={p.synth_N}, K={p.synth_K}, P={p.P} (lines: theory)")
     axes[2].legend()
+    if scan:
+        for kind, style in (("unit", "-"), ("mean", ":")):
+            for j, M in enumerate(scan["M"]):
+                axes[3].plot(scan["P"], scan["accuracy"][kind][j], "o" + style, color=f"C{j}",
+                             label=f"M = {M}" if kind == "unit" else None)
+        for j, _ in enumerate(scan["M"]):
+            axes[3].axhline(scan["ncm"][j], color=f"C{j}", lw=0.8, alpha=0.6)
+        axes[3].set_xscale("log")
+        axes[3].set_xlabel("interaction order P")
+        axes[3].set_ylabel("test accuracy")
+        axes[3].set_title(f"MNIST (first {scan['n_test']} test images): unit (—) vs raw (··) "
+                          "means; lines: NCM", fontsize=9)
+        axes[3].legend(fontsize=8)
     ctx.save_figure(fig, "dense_hebbian")
     return metrics

@@ -1,14 +1,15 @@
 """Recipe ``dam_mnist``: Krotov & Hopfield 2016 dense-associative-memory MNIST classifier.
 
 Rectified-polynomial DAM (n = 20, K = 100 memories) trained with the loss Σ(c − t)^{2m}, m = 30,
-ε 0.04 × 0.998/epoch, momentum 0.6, temperature ramp 700 → 400 over 100 epochs, 200 epochs,
-batch 1000, pixels 2x/255 − 1 (Krotov & Hopfield 2016, Sec. 4 and Appendix A).
-Paper: ≈ 1.4–1.6 % test error.
+ε 0.04 × 0.998/epoch, momentum 0.6, T = 540, 300 epochs, batch 1000, memories initialised
+N(−0.3, 0.3), pixels 2x/255 − 1: the authors' public notebook (Krotov & Hopfield 2016, Sec. 4,
+Eqs. 9, 12–14). The paper's ≈ 1.4–1.6 % test error used K = 2000 memories and 3000 epochs.
 Writes ``memories.png`` (learned memories + error curves), ``epochs.csv`` and ``weights.npz``.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,16 +26,20 @@ class DAMMnistParams:
     eps0: float = param(0.04, "initial learning rate (Eq. 12)", min=0.0)
     eps_decay: float = param(0.998, "learning-rate factor per epoch (Eq. 12)", min=0.0, max=1.0)
     momentum: float = param(0.6, "momentum p (Eq. 13)", min=0.0, max=1.0)
-    T_start: float = param(700.0, "initial temperature, β = 1/Tⁿ (Appendix A)", min=1e-6)
-    T_end: float = param(400.0, "final temperature (Appendix A)", min=1e-6)
-    T_ramp_epochs: int = param(100, "epochs of the linear temperature ramp (Appendix A)", min=0)
-    epochs: int = param(200, "training epochs (paper: 200)", min=1)
+    T_start: float = param(540.0, "initial temperature, β = 1/Tⁿ (authors' notebook: 540; "
+                           "paper: 500–700 at large n)", min=1e-6)
+    T_end: float = param(540.0, "final temperature", min=1e-6)
+    T_ramp_epochs: int = param(0, "epochs of the linear ramp T_start → T_end (0 = constant)",
+                               min=0)
+    epochs: int = param(300, "training epochs (authors' notebook: 300; paper: 3000)", min=1)
     batch: int = param(1000, "minibatch size (paper: 1000)", min=1)
     init_mean: float = param(-0.3, "mean of the Gaussian initial memories (authors' code)")
     init_std: float = param(0.3, "std of the Gaussian initial memories (authors' code)", min=0.0)
-    dtype: str = param("float64", "torch dtype of the computation", choices=["float32", "float64"])
+    dtype: str = param("float32", "torch dtype of the computation (float32 is ≈ 2× faster; "
+                       "the gradient agrees with float64 to 1e-6 relative)",
+                       choices=["float32", "float64"])
     eval_every: int = param(10, "evaluate on the test set every this many epochs", min=1)
-    threads: int = param(2, "torch CPU threads", min=1)
+    threads: int = param(1, "torch CPU threads", min=1)
     baseline: bool = param(True, "also fit a logistic-regression baseline on the same subset")
 
 
@@ -57,21 +62,23 @@ def logistic_baseline(x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, y_te
     return float(np.mean((x_te @ W + b).argmax(1) == y_te))
 
 
-def memory_grid(W: np.ndarray, n_show: int = 100, side: int = 28) -> np.ndarray:
-    """Tile the visible parts of the first ``n_show`` memories into one image."""
+def memory_grid(W: np.ndarray, n_show: int = 100, side: int = 28, gap: int = 2) -> np.ndarray:
+    """Tile the visible parts of the first ``n_show`` memories into one image (NaN gaps)."""
     k = min(n_show, len(W))
     cols = int(np.ceil(np.sqrt(k)))
     rows = int(np.ceil(k / cols))
-    img = np.full((rows * side, cols * side), np.nan)
+    step = side + gap
+    img = np.full((rows * step - gap, cols * step - gap), np.nan)
     for i in range(k):
         r, c = divmod(i, cols)
         tile = W[i, :side * side].reshape(side, side)
-        img[r * side:(r + 1) * side, c * side:(c + 1) * side] = tile
+        img[r * step:r * step + side, c * step:c * step + side] = tile
     return img
 
 
-def plot_memories(ax, W: np.ndarray, title: str) -> None:
-    img = memory_grid(W)
+def plot_memories(ax, W: np.ndarray, title: str, n_show: int = 100) -> None:
+    """Memories as 28×28 tiles, red/blue = ±, symmetric colour scale (authors' convention)."""
+    img = memory_grid(W, n_show)
     lim = np.nanmax(np.abs(img))
     ax.imshow(img, cmap="bwr", vmin=-lim, vmax=lim)
     ax.set_title(title)
@@ -95,13 +102,14 @@ def run(cfg, ctx) -> dict:
                        init_std=p.init_std, dtype=p.dtype)
     bar = ctx.progress(p.epochs, "dam_mnist", unit="epoch")
     log = open(ctx.path("epochs.csv"), "w", buffering=1)
-    log.write("epoch,train_error,test_error\n")
+    log.write("epoch,train_error,test_error,elapsed_s\n")
+    t0 = time.perf_counter()
 
     def on_epoch(ep: int, info: dict) -> None:
         bar.update(1)
         tested = info["epochs_evaluated"] and info["epochs_evaluated"][-1] == ep + 1
         log.write(f"{ep + 1},{info['train_error'][-1]:.5f},"
-                  f"{info['test_error'][-1] if tested else ''}\n")
+                  f"{info['test_error'][-1] if tested else ''},{time.perf_counter() - t0:.1f}\n")
         post = {"train_err": f"{info['train_error'][-1]:.4f}"}
         if info["test_error"]:
             post["test_err"] = f"{info['test_error'][-1]:.4f}"
@@ -121,7 +129,7 @@ def run(cfg, ctx) -> dict:
     axes[1].plot(np.arange(1, len(info["train_error"]) + 1), 100 * np.array(info["train_error"]),
                  label="train")
     axes[1].plot(info["epochs_evaluated"], 100 * np.array(info["test_error"]), "o-", label="test")
-    axes[1].axhspan(1.4, 1.6, color="grey", alpha=0.3, label="paper 1.4–1.6 %")
+    axes[1].axhspan(1.4, 1.6, color="grey", alpha=0.3, label="paper (K = 2000, 3000 epochs)")
     axes[1].set_yscale("log")
     axes[1].set_xlabel("epoch")
     axes[1].set_ylabel("error (%)")

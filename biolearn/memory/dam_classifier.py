@@ -42,7 +42,12 @@ def _torch() -> Any:
 
 @dataclass
 class KHSchedule:
-    """Hyper-parameters of Krotov & Hopfield 2016 (Sec. 4, Appendix A; defaults as in the paper)."""
+    """Hyper-parameters of Krotov & Hopfield 2016 (Sec. 4, Appendix A).
+
+    Defaults are the authors' public notebook (K = 100, T = 540 constant, 300 epochs); the paper's
+    MNIST numbers (≈ 1.4–1.6 % error) used K = 2000 memories and 3000 epochs, T in 500–700 at
+    large n.
+    """
 
     K: int = 100              # memories
     n: int = 20               # power of the rectified polynomial F
@@ -50,10 +55,10 @@ class KHSchedule:
     eps0: float = 0.04        # initial learning rate (Eq. 12)
     eps_decay: float = 0.998  # ε ← ε·f each epoch
     momentum: float = 0.6     # p of Eq. 13
-    T_start: float = 700.0    # temperature at epoch 0 (β = 1/Tⁿ)
-    T_end: float = 400.0      # temperature after the ramp
-    T_ramp_epochs: int = 100  # epochs of the linear temperature ramp
-    epochs: int = 200
+    T_start: float = 540.0    # temperature at epoch 0 (β = 1/Tⁿ)
+    T_end: float = 540.0      # temperature after the ramp
+    T_ramp_epochs: int = 0    # epochs of the linear temperature ramp (0 = constant T_end)
+    epochs: int = 300
     batch: int = 1000
     init_mean: float = -0.3
     init_std: float = 0.3
@@ -73,6 +78,24 @@ def pixels_to_pm1(x: np.ndarray) -> np.ndarray:
     return (2.0 * x.reshape(len(x), -1).astype(np.float64) / 255.0 - 1.0)
 
 
+def _powi(x: Any, e: int) -> Any:
+    """x**e for an integer e ≥ 1 by repeated squaring (⌈log₂e⌉ + popcount(e) − 1 products).
+
+    On CPU this is 3–4× faster than ``torch.pow`` with a scalar exponent for e ≈ 20.
+    """
+    if e < 1:
+        raise ValueError("exponent must be ≥ 1")
+    out = None
+    base = x
+    while True:
+        if e & 1:
+            out = base if out is None else out * base
+        e >>= 1
+        if not e:
+            return out
+        base = base * base
+
+
 def _pre(torch: Any, W: Any, v: Any, n_cls: int) -> tuple[Any, Any]:
     """Overlaps ξ^μ·uu (B, K) and ξ^μ·vv_α (B, Nc, K) without tiling the batch Nc times."""
     N = W.shape[1] - n_cls
@@ -80,27 +103,44 @@ def _pre(torch: Any, W: Any, v: Any, n_cls: int) -> tuple[Any, Any]:
     return base, base[:, None, :] + 2.0 * W[:, N:].T[None, :, :]
 
 
+def _scores(torch: Any, W: Any, v: Any, n: int, T: float, n_cls: int
+            ) -> tuple[Any, Any, Any, Any, Any]:
+    """β Σ_μ [F(ξ^μ·vv_α) − F(ξ^μ·uu)] (B, Nc) with the factors P = (relu(·)/T)^{n−1}."""
+    base, up = _pre(torch, W, v, n_cls)
+    r_up = up.clamp_(min=0.0).div_(T)                       # in place: up is a fresh tensor
+    r0 = base.clamp_(min=0.0).div_(T)
+    if n == 1:
+        P_up, P0 = torch.ones_like(r_up), torch.ones_like(r0)
+    else:
+        P_up, P0 = _powi(r_up, n - 1), _powi(r0, n - 1)
+    B, C, K = r_up.shape
+    # Σ_μ P r over μ as batched dot products (no (B, Nc, K) temporary)
+    s_up = torch.bmm(P_up.reshape(B * C, 1, K), r_up.reshape(B * C, K, 1)).reshape(B, C)
+    s0 = (P0 * r0).sum(-1)
+    return s_up - s0[:, None], P_up, P0, r_up, r0
+
+
 def kh_outputs(W: Any, v: Any, n: int, T: float, n_cls: int = 10) -> Any:
     """c_α (B, Nc) of Eq. 9 for visible states v (B, N); W is (K, N + Nc). Torch tensors."""
     torch = _torch()
-    base, up = _pre(torch, W, v, n_cls)
-    s = (torch.relu(up) / T).pow(n).sum(-1) - (torch.relu(base) / T).pow(n).sum(-1)[:, None]
-    return torch.tanh(s)
+    return torch.tanh(_scores(torch, W, v, n, T, n_cls)[0])
 
 
 def kh_ascent_direction(W: Any, v: Any, t: Any, n: int, m: int, T: float,
                         n_cls: int = 10) -> tuple[Any, Any]:
     """(−∂L/∂W up to a positive factor, outputs c) for a batch; t is ±1 targets (B, Nc)."""
     torch = _torch()
-    base, up = _pre(torch, W, v, n_cls)
-    P_up = (torch.relu(up) / T).pow(n - 1)
-    P0 = (torch.relu(base) / T).pow(n - 1)
-    s = (P_up * torch.relu(up)).sum(-1) / T - (P0 * torch.relu(base)).sum(-1)[:, None] / T
+    s, P_up, P0, _, _ = _scores(torch, W, v, n, T, n_cls)
     c = torch.tanh(s)
     A = (t - c).pow(2 * m - 1) * (1.0 - c) * (1.0 + c)     # (B, Nc)
-    D = (A[:, :, None] * (P_up - P0[:, None, :])).sum(1)   # (B, K)
+    # D_bμ = Σ_α A_bα (P_up − P0)_bαμ
+    D = torch.bmm(A[:, None, :], P_up).squeeze(1) - A.sum(1, keepdim=True) * P0   # (B, K)
     g_vis = D.T @ v                                         # (K, N)
-    g_lab = 2.0 * (A[:, :, None] * P_up).sum(0).T - D.sum(0)[:, None]   # (K, Nc)
+    # Σ_b A_bα P_up,bαμ: the diagonal α-blocks of Aᵀ · P_up viewed as (B, Nc·K)
+    B, C, K = P_up.shape
+    AP = (A.T @ P_up.reshape(B, C * K)).reshape(C, C, K)
+    idx = torch.arange(C)
+    g_lab = 2.0 * AP[idx, idx].T - D.sum(0)[:, None]        # (K, Nc)
     return torch.cat([g_vis, g_lab], dim=1), c
 
 
@@ -181,7 +221,6 @@ def predict_kh(W: Any, x: np.ndarray, n: int, T: float, n_cls: int = 10,
         for s in range(0, len(x), chunk):
             v = torch.as_tensor(np.asarray(x[s:s + chunk]), dtype=Wt.dtype)
             # argmax of tanh(s_α) = argmax of s_α; use the pre-activation to avoid saturation ties
-            base, up = _pre(torch, Wt, v, n_cls)
-            sc = (torch.relu(up) / T).pow(n).sum(-1)
+            sc = _scores(torch, Wt, v, n, T, n_cls)[0]
             out.append(sc.argmax(1).cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
