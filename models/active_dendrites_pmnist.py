@@ -107,6 +107,17 @@ def _plot(ctx: Any, results: dict[str, adn.ContinualResult], n_tasks: int) -> No
     ctx.save_figure(fig, "accuracy_vs_tasks")
 
 
+def _save_partial(ctx: Any, name: str, i: int, acc: np.ndarray, seconds: float) -> None:
+    """After each task: ``partial_<network>.json`` with the accuracy matrix so far and the time."""
+    import json
+
+    row = acc[i, :i + 1]
+    with open(ctx.path(f"partial_{name}.json"), "w") as f:
+        json.dump({"tasks_done": i + 1, "seconds": round(seconds, 1),
+                   "mean_accuracy_seen": round(float(np.mean(row)), 5),
+                   "accuracy_matrix": _matrix(acc[:i + 1])}, f, indent=1)
+
+
 def _write_csv(path: Any, results: dict[str, adn.ContinualResult]) -> None:
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
@@ -153,7 +164,8 @@ def run(cfg: Any, ctx: Any) -> dict:
         r = adn.train_continual(
             net, tasks, epochs=p.epochs, lr=p.lr, batch_size=p.batch_size, seed=cfg.seed,
             test_context=p.test_context, eval_batch=p.eval_batch,
-            progress=lambda total, desc: ctx.progress(total, desc, unit="batch"))
+            progress=lambda total, desc: ctx.progress(total, desc, unit="batch"),
+            on_task=lambda i, a, sec, name=name: _save_partial(ctx, name, i, a, sec))
         results[name] = r
         pre = "" if name == "active_dendrites" else "mlp_"
         metrics.update({

@@ -197,13 +197,16 @@ class SparseyMnistParams:
     rf: int = param(7, "level-1 receptive field side (pixels)", min=2, max=28)
     stride: int = param(3, "level-1 receptive-field stride (pixels)", min=1)
     Q1: int = param(8, "level-1 CMs per mac", min=1)
-    K1: int = param(32, "level-1 cells per CM", min=2)
+    K1: int = param(64, "level-1 cells per CM", min=2)
     group: int = param(3, "level-2 receptive field: group x group level-1 macs", min=1)
     group_stride: int = param(2, "level-2 stride (in level-1 macs)", min=1)
     Q2: int = param(8, "level-2 CMs per mac", min=1)
     K2: int = param(32, "level-2 cells per CM", min=2)
     G_min: float = param(0.2, "CSA G^- (Rinkus 2014, Table 1)", min=0.0, max=0.99)
-    chi: float = param(1000.0, "CSA eta_max - 1", min=0.0)
+    chi: float = param(10.0, "CSA eta_max - 1: win-likelihood ratio of a matching over a "
+                       "non-matching cell at G = 1; small values keep the noise graded over "
+                       "the whole G range, so partly familiar patches get partly new codes",
+                       min=0.0)
     gamma: float = param(2.0, "CSA exponent of the G ramp", min=0.1)
     pi_min: int = param(3, "fewest active inputs for a mac to turn on (Rinkus pi^-)", min=1)
     freeze: float = param(0.1, "critical period: freeze a mac once this fraction of its "
@@ -212,7 +215,7 @@ class SparseyMnistParams:
                        choices=["fraction", "cosine"])
     readout: str = param("L1", "levels whose codes the k-NN compares",
                          choices=["L1", "L2", "L12"])
-    k: int = param(1, "neighbours in the code-overlap k-NN", min=1)
+    k: int = param(5, "neighbours in the code-overlap k-NN (votes weighted by overlap)", min=1)
 
 
 def _csa(p: SparseyMnistParams, Q: int, K: int, pi_min: int) -> CSAParams:

@@ -171,3 +171,40 @@ def test_overlap_matrix_against_brute_force():
         assert ref[i, labels == pred[i]].max() == ref[i].max()
     onehot = codes_to_binary(b[0], 12)
     assert onehot.shape == (7, 36) and onehot.sum() == 7 * 3 * 4
+
+
+@pytest.mark.parametrize("chi", [10.0, 1000.0])
+def test_win_probability_matches_csa_closed_form(chi):
+    """Learning-mode winner choice against Rinkus (2014, Table 1) computed by hand.
+
+    One stored pattern A (code c_A; each cell of c_A has weights exactly A, all other cells none).
+    A variant B sharing ``keep`` of its ACTIVE units with A gives, with U = u / pi_U:
+    V = keep/ACTIVE on the cells of c_A, 0 elsewhere; G = keep/ACTIVE;
+    eta = 1 + chi ((G - G^-) / (1 - G^-))^gamma;
+    mu(V) = 1 + (eta - 1) / (1 + s1 e^{-s2 (V - s3)})^s4;
+    P(c_A's cell wins a CM) = mu(V) / (mu(V) + (K - 1) mu(0)).
+    """
+    from scipy.stats import binomtest
+
+    keep = 14
+    p = CSAParams(Q=Q, K=K, chi=chi, match="fraction")
+    rng = np.random.default_rng(11)
+    base_mac = Mac(N_IN, p)
+    A = rng.choice(N_IN, ACTIVE, replace=False)
+    cA, _ = base_mac.present(A, learn=True, rng=rng)
+    V = keep / ACTIVE
+    eta = 1.0 + chi * ((V - p.G_min) / (1.0 - p.G_min)) ** p.gamma
+
+    def mu(v):
+        return 1.0 + (eta - 1.0) / (1.0 + p.s1 * np.exp(-p.s2 * (v - p.s3))) ** p.s4
+
+    expected = mu(V) / (mu(V) + (K - 1) * mu(0.0))
+    wins = trials = 0
+    for _ in range(150):
+        m = base_mac.copy()
+        c, G = m.present(_variant(rng, A, keep), learn=True, rng=rng)
+        assert G == pytest.approx(V)
+        wins += int((c == cA).sum())
+        trials += Q
+    ci = binomtest(wins, trials).proportion_ci(0.999)
+    assert ci.low <= expected <= ci.high, (wins / trials, expected)

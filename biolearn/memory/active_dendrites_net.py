@@ -388,7 +388,9 @@ def _adam(torch: Any, model: Any, lr: float) -> Any:
 def train_continual(model: Any, tasks: Sequence[Task], *, epochs: int = 1, lr: float = 5e-4,
                     batch_size: int = 256, seed: int = 0, test_context: str = "infer",
                     eval_batch: int = 1000,
-                    progress: Callable[[int, str], Any] | None = None) -> ContinualResult:
+                    progress: Callable[[int, str], Any] | None = None,
+                    on_task: Callable[[int, np.ndarray, float], None] | None = None
+                    ) -> ContinualResult:
     """Train ``model`` on ``tasks`` in sequence (no replay) and fill the accuracy matrix.
 
     Each task: its prototype is appended to the context table, a fresh Adam optimiser (Iyer et
@@ -396,6 +398,8 @@ def train_continual(model: Any, tasks: Sequence[Task], *, epochs: int = 1, lr: f
     the current prototype as context; then every task seen so far is tested. ``test_context``:
     ``"infer"`` (nearest stored prototype, as in the paper) or ``"oracle"`` (true task's prototype).
     ``progress(total, desc)`` may return a tqdm-like bar (``update``, ``close``).
+    ``on_task(i, accuracy, seconds)`` is called after task ``i`` is tested (accuracy matrix so
+    far, seconds since the start), e.g. to save partial results of a long run.
     """
     torch = _torch()
     if test_context not in ("infer", "oracle"):
@@ -408,6 +412,7 @@ def train_continual(model: Any, tasks: Sequence[Task], *, epochs: int = 1, lr: f
     contexts = np.zeros((0, tasks[0].x_train.shape[1]), dtype=np.float32)
     losses: list[float] = []
     t_train = t_eval = 0.0
+    t_start = time.perf_counter()
     steps = sum(epochs * math.ceil(len(t.x_train) / batch_size) for t in tasks)
     bar = progress(steps, type(model).__name__) if progress is not None else None
     for i, task in enumerate(tasks):
@@ -447,6 +452,8 @@ def train_continual(model: Any, tasks: Sequence[Task], *, epochs: int = 1, lr: f
         if model.uses_context:
             inf[i] = hits / total
         t_eval += time.perf_counter() - t1
+        if on_task is not None:
+            on_task(i, acc.copy(), time.perf_counter() - t_start)
     if bar is not None:
         bar.close()
     return ContinualResult(acc, inf, t_train, t_eval, losses)
