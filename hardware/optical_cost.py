@@ -183,15 +183,19 @@ def measure_cpu(work: ConvWork, repeats: int = 5, threads: int | None = None) ->
         raise missing_extra("torch", "torch") from e
     if threads is not None:
         torch.set_num_threads(threads)
-    x = torch.rand(work.batch * (work.c_in if work.shared else 1),
-                   1 if work.shared else work.c_in, work.h, work.w)
-    wt = torch.randn(work.c_out, 1 if work.shared else work.c_in, work.k, work.k)
+    x = torch.rand(work.batch, work.c_in, work.h, work.w)
+    if work.shared:  # one kernel bank on every channel = grouped conv with repeated weights
+        wt = torch.randn(work.c_out, 1, work.k, work.k).repeat(work.c_in, 1, 1, 1)
+        groups = work.c_in
+    else:
+        wt = torch.randn(work.c_out, work.c_in, work.k, work.k)
+        groups = 1
     times = []
     with torch.no_grad():
-        torch.nn.functional.conv2d(x, wt, padding=work.padding)  # warm-up
+        torch.nn.functional.conv2d(x, wt, padding=work.padding, groups=groups)  # warm-up
         for _ in range(repeats):
             t0 = time.perf_counter()
-            torch.nn.functional.conv2d(x, wt, padding=work.padding)
+            torch.nn.functional.conv2d(x, wt, padding=work.padding, groups=groups)
             times.append(time.perf_counter() - t0)
     t = sorted(times)[len(times) // 2]
     return {"latency_s": t, "images_per_s": work.batch / t, "gflops_per_s": work.flops / t / 1e9,

@@ -6,10 +6,14 @@ square-law detection with Poisson shot noise, read noise, full well and ADC), on
 ``[B, C, H, W]`` so that networks can be trained with the hardware in the loop. Lens 2 is written
 as an inverse FFT, which equals the physical forward transform followed by the image inversion and
 sign flip that :func:`biolearn.hardware.optical.four_f` undoes (the two agree to float precision).
+The input field is real (amplitude SLM) and every realisable mask is Hermitian, so the camera
+field is real and the layer uses the real FFT pair (half the work); detection and camera noise are
+applied only to the output window, with auto-exposure set by the whole frame.
 
-Non-differentiable steps (quantisation, Poisson sampling, ADC) use straight-through estimators
-(Bengio, Léonard & Courville 2013, arXiv:1308.3432): forward is the hardware value, backward the
-identity; the rest (FFT, mask product, ``|E|²``, square root) is differentiated exactly.
+Non-differentiable steps use straight-through estimators (Bengio, Léonard & Courville 2013,
+arXiv:1308.3432): forward is the hardware value, backward the identity for SLM quantisation, and
+for the camera (shot and read noise, full well, ADC) the gradient of the noiseless amplitude
+``|E|``; the rest (FFTs, mask product) is differentiated exactly.
 
 Conventions follow ``torch.nn.functional.conv2d``: cross-correlation, ``padding`` ``"same"`` (odd
 kernels) or ``"valid"``. Signed kernels need ``negative="pseudo"`` (two passes with ``relu(w)`` and
@@ -28,7 +32,7 @@ torch is imported lazily; ``OpticalConv2d`` is built on first access.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from biolearn.errors import BiolearnError, missing_extra
@@ -52,6 +56,9 @@ class Optics:
         approximation (same mean and variance; accurate above ~20 e-).
     fill_factor / dead_zone: both SLMs' active-area fraction and inter-pixel field.
     contrast: input SLM intensity contrast ratio (inf = perfect black).
+    input_negative: ``error`` (inputs must be non-negative: an amplitude SLM shows drive values
+        in [0, 1]) | ``split`` (signed inputs as two frames, ``relu(x)`` and ``relu(-x)``,
+        subtracted after detection; doubles the passes, like pseudo-negativity for kernels).
     """
 
     input_bits: int | None = None
@@ -67,12 +74,14 @@ class Optics:
     dead_zone: float = 0.0
     contrast: float = math.inf
     exact_poisson: bool = False
+    input_negative: str = "error"
 
     def __post_init__(self) -> None:
         for key, allowed in (("mask_modulation", ("complex", "phase", "amplitude")),
                              ("detection", ("field", "amplitude")),
                              ("negative", ("pseudo", "bias", "none")),
-                             ("channel_sum", ("optical", "electronic"))):
+                             ("channel_sum", ("optical", "electronic")),
+                             ("input_negative", ("error", "split"))):
             if getattr(self, key) not in allowed:
                 raise BiolearnError(f"unknown {key} '{getattr(self, key)}'", f"Optics.{key}",
                                     "use one of " + ", ".join(allowed))
@@ -127,57 +136,97 @@ def _mask(h: Any, o: Optics) -> Any:
     return t
 
 
-def _camera(intensity: Any, o: Optics, generator: Any = None) -> Any:
+def _ideal_camera(o: Optics) -> bool:
+    return o.full_scale_electrons is None and not o.adc_bits and o.read_noise_e == 0
+
+
+def _camera(intensity: Any, o: Optics, generator: Any = None, i_fs: Any = None) -> Any:
     """Shot noise, read noise, full well and ADC on ``intensity`` (auto-exposure per frame).
 
-    In units of the frame's full scale ``u = I / max I``: electrons ``n = u N_fs`` with shot
-    noise (``exact_poisson``: Poisson sampling; else its Gaussian approximation with the same mean
-    and variance, Poisson variance = mean) plus Gaussian read noise, clipped at the full well
-    (= ``N_fs``) and digitised by ``adc_bits`` over it.
+    In units of the frame's full scale ``u = I / max I`` (``i_fs`` overrides the maximum, e.g.
+    the peak of the whole camera frame when only a crop of it is passed): electrons
+    ``n = u N_fs`` with shot noise (``exact_poisson``: Poisson sampling; else its Gaussian
+    approximation with the same mean and variance, Poisson variance = mean) plus Gaussian read
+    noise, clipped at the full well (= ``N_fs``) and digitised by ``adc_bits`` over it.
     """
     torch = _torch()
-    if o.full_scale_electrons is None and not o.adc_bits and o.read_noise_e == 0:
+    if _ideal_camera(o):
         return intensity
-    i_fs = intensity.detach().amax(dim=(-2, -1), keepdim=True).clamp_min(1e-30)
+    if i_fs is None:
+        i_fs = intensity.detach().amax(dim=(-2, -1), keepdim=True)
+    i_fs = i_fs.clamp_min(1e-30)
     u = intensity / i_fs
     n_fs = o.full_scale_electrons if o.full_scale_electrons is not None else 1.0
-    if o.full_scale_electrons is not None and o.exact_poisson:
-        mu = u.detach() * n_fs
-        u = u + ((torch.poisson(mu, generator=generator) - mu) / n_fs).detach()
-        var = None
-    else:
-        var = u.detach() * n_fs if o.full_scale_electrons is not None else None
-    if o.read_noise_e > 0:
-        var = o.read_noise_e**2 if var is None else var + o.read_noise_e**2
-    if var is not None:
-        z = torch.randn(u.shape, generator=generator, dtype=u.dtype)
-        u = u + (torch.sqrt(var) * z / n_fs).detach()
-    u = quantize_ste(u, o.adc_bits)  # clips to [0, full well] and digitises
+    with torch.no_grad():
+        if o.full_scale_electrons is not None and o.exact_poisson:
+            mu = u * n_fs
+            noise = (torch.poisson(mu, generator=generator) - mu) / n_fs
+            if o.read_noise_e > 0:
+                noise += torch.randn(u.shape, generator=generator, dtype=u.dtype) * (
+                    o.read_noise_e / n_fs)
+        elif o.full_scale_electrons is not None:  # Gaussian, variance (u N_fs + read²) e-²
+            sd = (u.clamp_min(0.0) * n_fs + o.read_noise_e**2).sqrt_()
+            noise = torch.randn(u.shape, generator=generator, dtype=u.dtype).mul_(sd) / n_fs
+        elif o.read_noise_e > 0:  # read noise only, in units of the full scale
+            noise = torch.randn(u.shape, generator=generator, dtype=u.dtype) * o.read_noise_e
+        else:
+            noise = 0.0
+        v = (u + noise).clamp_(0.0, 1.0)  # full well = full scale
+        if o.adc_bits:
+            lv = 2 ** int(o.adc_bits) - 1
+            v = v.mul_(lv).round_().div_(lv)
+        # straight-through: forward = detected value, backward = identity inside the well
+        delta = v - u
+    u = u + delta
     return u * i_fs
 
 
-def _optical_pass(xf: Any, w: Any, m: int, o: Optics, generator: Any) -> Any:
-    """One (or one per channel pair) 4f exposure: ``xf`` = FFT of the input fields
-    ``[B, Ci, M, M]``, ``w`` non-negative (or signed for field detection) convolution kernels
-    ``[Co, Ci, k, k]``. Returns the detected amplitude/field ``[B, Co, M, M]``."""
+def _real_spectrum(a: Any, m: int) -> Any:
+    """Half spectrum (``rfft2`` on an ``m × m`` grid) of a real field or kernel."""
+    return _torch().fft.rfft2(a, s=(m, m))
+
+
+def _optical_pass(xf: Any, w: Any, m: int, o: Optics, generator: Any,
+                  window: tuple[int, int, int, int]) -> Any:
+    """One (or one per channel pair) 4f exposure.
+
+    ``xf``: half spectra of the real input fields ``[B, Ci, M, M/2+1]``; ``w``: non-negative (or
+    signed, for field detection) kernels ``[Co, Ci, k, k]``. The input field is real and every
+    realised mask is Hermitian (``|H|`` even, quantised phase odd: rounding is symmetric), so the
+    camera field is real and the real FFT pair is exact. ``window`` = (row, rows, col, cols) of
+    the output crop; detection is applied there, with auto-exposure from the whole frame.
+    Returns the detected amplitude/field ``[B, Co, rows, cols]``.
+    """
     torch = _torch()
-    h = torch.fft.fft2(w, s=(m, m))  # [Co, Ci, M, M]
+    h = _real_spectrum(w, m)  # [Co, Ci, M, M/2+1]
     if o.channel_sum == "optical":  # one mask (all input tiles) per output: one normalisation
         gain = h.abs().detach().amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-30)
     else:
         gain = h.abs().detach().amax(dim=(2, 3), keepdim=True).clamp_min(1e-30)
     t = _mask(h / gain, o)
     if o.channel_sum == "optical":
-        e = torch.fft.ifft2(torch.einsum("bimn,oimn->bomn", xf, t))
+        prod = xf * t[None, :, 0] if xf.shape[1] == 1 else torch.einsum("bimn,oimn->bomn", xf, t)
         g = gain[:, 0]
     else:
-        e = torch.fft.ifft2(xf[:, None] * t[None])  # [B, Co, Ci, M, M]
+        prod = xf[:, None] * t[None]  # [B, Co, Ci, M, M/2+1]
         g = gain
+    e = torch.fft.irfft2(prod, s=(m, m))
+    r0, nr, c0, nc = window
+    ec = e[..., r0:r0 + nr, c0:c0 + nc]
     if o.detection == "field":
-        y = e.real * g
+        y = ec * g
     else:
-        inten = _camera(e.real**2 + e.imag**2, o, generator)
-        y = torch.sqrt(inten + torch.finfo(inten.dtype).eps ** 2) * g
+        eps2 = torch.finfo(ec.dtype).eps ** 2
+        amp = torch.sqrt(ec * ec + eps2)  # noiseless |E|: gradient E/|E|, bounded by 1
+        if not _ideal_camera(o):
+            # straight-through for the whole camera in the amplitude domain: forward = detected
+            # sqrt(I), backward = d|E| (differentiating sqrt of a noisy intensity that was
+            # clipped near 0 gives E / eps: exploding gradients)
+            with torch.no_grad():
+                i_fs = (e ** 2).amax(dim=(-2, -1), keepdim=True)
+                noisy = torch.sqrt(_camera(ec * ec, o, generator, i_fs) + eps2)
+            amp = amp + (noisy - amp.detach())
+        y = amp * g
     if o.channel_sum == "electronic":
         y = y.sum(dim=2)
     return y
@@ -201,36 +250,43 @@ def fourf_conv2d(x: Any, weight: Any, padding: str = "same", optics: Optics | No
     if ci_w != ci:
         raise BiolearnError(f"weight has {ci_w} input channels, input has {ci}",
                             "fourf_conv2d", "match weight.shape[1] to x.shape[1]")
-    if o.detection == "amplitude" and bool((x.detach() < 0).any()):
+    if bool((x.detach() < 0).any()):
+        if o.input_negative == "split":  # two input frames, subtracted electronically
+            y2 = fourf_conv2d(torch.cat([torch.relu(x), torch.relu(-x)]), weight, padding,
+                              replace(o, input_negative="error"), generator)
+            return y2[:b] - y2[b:]
         raise BiolearnError("negative input to an amplitude-encoded SLM", "fourf_conv2d",
-                            "feed non-negative activations (e.g. after ReLU) or shift them")
+                            "feed non-negative activations (e.g. after ReLU) or set "
+                            "Optics(input_negative='split')")
     m = padded_size(max(nh, nw), max(kh, kw))  # same grid as the NumPy model
     scale = x.detach().abs().amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-30)
     xq = quantize_ste(x / scale, o.input_bits)
     a_min = 0.0 if math.isinf(o.contrast) else 1.0 / math.sqrt(o.contrast)
-    e = a_min + (1.0 - a_min) * xq
+    e = a_min + (1.0 - a_min) * xq if a_min else xq
     e0 = a_min  # drive 0 (the padding)
     if o.fill_factor != 1.0:
         e = o.fill_factor * e + (1.0 - o.fill_factor) * o.dead_zone
         e0 = o.fill_factor * e0 + (1.0 - o.fill_factor) * o.dead_zone
-    plane = torch.nn.functional.pad(e - e0, (0, m - nw, 0, m - nh)) + e0
-    xf = torch.fft.fft2(plane.to(torch.complex128 if x.dtype == torch.float64
-                                 else torch.complex64))
+    plane = e if e0 == 0 else e - e0
+    plane = torch.nn.functional.pad(plane, (0, m - nw, 0, m - nh))
+    if e0 != 0:
+        plane = plane + e0
+    xf = _real_spectrum(plane, m)
     wk = torch.flip(weight, dims=(-2, -1))  # correlation = convolution with the flipped kernel
+    if padding == "same":  # torch's "same": left pad (k - 1) // 2
+        window = (kh // 2, nh, kw // 2, nw)
+    else:
+        window = (kh - 1, nh - kh + 1, kw - 1, nw - kw + 1)
     offset = None
     if o.negative == "pseudo" and o.detection != "field":  # both passes in one batched call
-        y2 = _optical_pass(xf, torch.cat([torch.relu(wk), torch.relu(-wk)]), m, o, generator)
+        y2 = _optical_pass(xf, torch.cat([torch.relu(wk), torch.relu(-wk)]), m, o, generator,
+                           window)
         y = y2[:, :co] - y2[:, co:]
     elif o.negative == "bias":
         offset = torch.clamp(wk.amin(dim=(1, 2, 3), keepdim=True), max=0.0)  # [Co,1,1,1]
-        y = _optical_pass(xf, wk - offset, m, o, generator)
+        y = _optical_pass(xf, wk - offset, m, o, generator, window)
     else:
-        y = _optical_pass(xf, wk, m, o, generator)
-    if padding == "same":
-        r0, c0 = kh // 2, kw // 2  # torch's "same": left pad (k - 1) // 2
-        y = y[..., r0:r0 + nh, c0:c0 + nw]
-    else:
-        y = y[..., kh - 1:nh, kw - 1:nw]
+        y = _optical_pass(xf, wk, m, o, generator, window)
     y = y * scale
     if offset is not None:  # electronic correction: min(w) · (window sum of x over channels)
         box = torch.ones((1, ci, kh, kw), dtype=x.dtype)
@@ -270,7 +326,10 @@ def _build() -> dict[str, Any]:
         def forward(self, x: Any) -> Any:
             b, ci, h, w = x.shape
             xin = x.reshape(b * ci, 1, h, w) if self.shared else x
-            if self.optics is None:
+            if self.optics is None and self.shared:  # grouped conv: same result, faster
+                y = nn.functional.conv2d(x, self.weight.repeat(ci, 1, 1, 1),
+                                         padding=self.padding, groups=ci)
+            elif self.optics is None:
                 y = nn.functional.conv2d(xin, self.weight, padding=self.padding)
             else:
                 y = fourf_conv2d(xin, self.weight, self.padding, self.optics)

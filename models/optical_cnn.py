@@ -1,17 +1,19 @@
 """Small CNN on MNIST whose first convolution runs through the 4f correlator model.
 
 Hardware-aware training: conv1 is :class:`biolearn.hardware.optical_torch.OpticalConv2d` with the
-configured SLM bit depths, mask modulation, pseudo-negativity and camera noise in the forward pass
+configured SLM bit depth, mask modulation, pseudo-negativity and camera noise in the forward pass
 (straight-through gradients for quantisation and noise); the rest (ReLU, 2x2 max-pool, a digital
 3x3 conv with 16 channels, pool, linear read-out) is electronic. The same network with a digital
-conv1 (``torch.nn.functional.conv2d``, same initialisation and data order) is the baseline, and
-``bits_sweep`` retrains the optical network at each SLM bit depth (input and mask) to trace the
-accuracy curve down to 1 bit. The latency/energy model (:mod:`biolearn.hardware.optical_cost`)
-reports what conv1 costs on the optical system for the test set, against a GPU estimate and a
-measured convolution on this CPU.
+conv1 (``torch.nn.functional.conv2d``, same initialisation and data order) is the baseline.
+After training, both networks are evaluated with conv1 on the optics at every ``eval_bits``
+(input and mask SLM bits) and the optical one at every camera photon count in
+``noise_electrons``; copies of the optical network are then fine-tuned at each
+``finetune_bits``. The latency/energy model (:mod:`biolearn.hardware.optical_cost`) reports what
+conv1 costs for ``cost_batch`` images, against a GPU estimate and a measured CPU convolution.
 
-Figures: ``accuracy_vs_bits.png``, ``optical_planes.png`` (input field, Fourier-plane field and
-mask of a trained kernel, camera output vs digital output).
+Figures: ``accuracy_vs_bits.png``, ``accuracy_vs_noise.png``, ``optical_planes.png`` (input field,
+Fourier-plane field, mask amplitude and phase of a trained kernel, ideal and quantised PSF, camera
+output and its difference from the digital correlation).
 """
 
 from __future__ import annotations
@@ -50,25 +52,38 @@ class OpticsParams:
 class OpticalCNNParams:
     channels: int = param(8, "conv1 (optical) output channels", min=1)
     kernel_size: int = param(5, "conv1 kernel size (odd)", min=1, max=15)
-    epochs: int = param(3, "training epochs", min=1)
+    epochs: int = param(2, "training epochs of the digital and the 8-bit optical network",
+                        min=1)
     batch_size: int = param(64, "minibatch size", min=1)
     lr: float = param(2e-3, "Adam learning rate", min=0.0)
-    threads: int = param(2, "torch CPU threads", min=1, max=64)
+    threads: int = param(1, "torch CPU threads", min=1, max=64)
     optics: OpticsParams = param(factory=OpticsParams, help="optical hardware of conv1")
-    bits_sweep: list[int] = param(factory=lambda: [4, 2, 1],
-                                  help="extra optical runs at these SLM bit depths")
+    eval_bits: list[int] = param(factory=lambda: [8, 7, 6, 5, 4, 3, 2, 1],
+                                 help="evaluate the trained networks with the SLMs at these bits")
+    noise_electrons: list[float] = param(
+        factory=lambda: [10.0, 100.0, 1000.0, 10000.0, 100000.0],
+        help="evaluate at these camera full-scale photoelectron counts (shot noise)")
+    finetune_bits: list[int] = param(factory=lambda: [4, 2, 1],
+                                     help="hardware-aware fine-tuning of the optical network at "
+                                          "these SLM bits (from its trained weights)")
+    finetune_epochs: int = param(1, "epochs of each fine-tuning run", min=1)
     digital_baseline: bool = param(True, "also train the all-digital network")
     cost_batch: int = param(1000, "images per batch in the latency/energy model", min=1)
 
 
-def _optics(p: OpticsParams, bits: int) -> Any:
+def _optics(p: OpticsParams, bits: int, electrons: float | None | str = "config") -> Any:
+    """:class:`Optics` of ``p`` at ``bits`` (0 = continuous); ``electrons`` overrides the camera
+    full scale (None = ideal camera: no shot/read noise, no ADC)."""
     from biolearn.hardware.optical_torch import Optics
 
     b = bits or None
+    if electrons is None:
+        cam = dict(full_scale_electrons=None, read_noise_e=0.0, adc_bits=None)
+    else:
+        fs = p.full_scale_electrons if electrons == "config" else float(electrons)
+        cam = dict(full_scale_electrons=fs, read_noise_e=p.read_noise_e, adc_bits=p.adc_bits)
     return Optics(input_bits=b, mask_bits=b, mask_modulation=p.mask_modulation,
-                  detection=p.detection, negative=p.negative,
-                  full_scale_electrons=p.full_scale_electrons, read_noise_e=p.read_noise_e,
-                  adc_bits=p.adc_bits, fill_factor=p.fill_factor)
+                  detection=p.detection, negative=p.negative, fill_factor=p.fill_factor, **cam)
 
 
 def build_cnn(channels: int, k: int, optics: Any) -> Any:
@@ -83,16 +98,16 @@ def build_cnn(channels: int, k: int, optics: Any) -> Any:
                          nn.MaxPool2d(2), nn.Flatten(), nn.Linear(16 * 7 * 7, 10))
 
 
-def train_eval(model: Any, xtr: Any, ytr: Any, xte: Any, yte: Any, epochs: int, bs: int,
-               lr: float, seed: int, bar: Any = None) -> float:
-    """Adam on cross-entropy; returns test accuracy (noise stays on at test time)."""
+def train(model: Any, xtr: Any, ytr: Any, epochs: int, bs: int, lr: float, seed: int,
+          bar: Any = None) -> None:
+    """Adam on cross-entropy, reshuffled each epoch (hardware noise on in the forward pass)."""
     import torch
 
     g = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     n = len(xtr)
+    model.train()
     for _ in range(epochs):
-        model.train()
         perm = torch.randperm(n, generator=g)
         for i in range(0, n, bs):
             idx = perm[i:i + bs]
@@ -103,11 +118,26 @@ def train_eval(model: Any, xtr: Any, ytr: Any, xte: Any, yte: Any, epochs: int, 
             if bar is not None:
                 bar.update(len(idx))
     model.eval()
+
+
+def evaluate(model: Any, xte: Any, yte: Any, seed: int = 0, bs: int = 500) -> float:
+    """Test accuracy; the camera noise stays on (seeded, so repeatable)."""
+    import torch
+
+    torch.manual_seed(seed)
+    model.eval()
     correct = 0
     with torch.no_grad():
-        for i in range(0, len(xte), 500):
-            correct += int((model(xte[i:i + 500]).argmax(1) == yte[i:i + 500]).sum())
+        for i in range(0, len(xte), bs):
+            correct += int((model(xte[i:i + bs]).argmax(1) == yte[i:i + bs]).sum())
     return correct / len(xte)
+
+
+def train_eval(model: Any, xtr: Any, ytr: Any, xte: Any, yte: Any, epochs: int, bs: int,
+               lr: float, seed: int, bar: Any = None) -> float:
+    """:func:`train` then :func:`evaluate`; returns the test accuracy."""
+    train(model, xtr, ytr, epochs, bs, lr, seed, bar)
+    return evaluate(model, xte, yte, seed)
 
 
 def _load(cfg: Any, ctx: Any) -> tuple:
@@ -121,6 +151,7 @@ def _load(cfg: Any, ctx: Any) -> tuple:
 
 
 def _plane_figure(ctx: Any, kernel: np.ndarray, image: np.ndarray, p: OpticsParams) -> None:
+    """Input field, Fourier field, mask (amplitude, phase), realised PSF and camera output."""
     import matplotlib.pyplot as plt
     from scipy.signal import correlate2d
 
@@ -131,35 +162,96 @@ def _plane_figure(ctx: Any, kernel: np.ndarray, image: np.ndarray, p: OpticsPara
                 camera=Camera(full_scale_electrons=p.full_scale_electrons,
                               read_noise_e=p.read_noise_e, adc_bits=p.adc_bits))
     rng = np.random.default_rng(0)
-    pos, planes = four_f(image, np.maximum(kernel, 0), sys, detection="amplitude", mode="same",
+    kpos = np.maximum(kernel, 0)
+    pos, planes = four_f(image, kpos, sys, detection="amplitude", mode="same",
                          convention="correlation", rng=rng, return_planes=True)
     neg = four_f(image, np.maximum(-kernel, 0), sys, detection="amplitude", mode="same",
                  convention="correlation", rng=rng)
-    fig, ax = plt.subplots(1, 6, figsize=(18, 3.2))
-    panels = [(np.abs(planes["input"]), "input |E| (SLM)"),
+    # point-spread function: the response to one bright input pixel (field read-out), i.e. the
+    # kernel the quantised mask actually realises
+    k = kernel.shape[0]
+    delta = np.zeros((2 * k + 1, 2 * k + 1))
+    delta[k, k] = 1.0
+    ideal = FourF(input_slm=SLM("amplitude"), mask_slm=SLM(p.mask_modulation))
+    psf_q = four_f(delta, kpos, sys, detection="field", mode="same", convention="correlation")
+    psf_i = four_f(delta, kpos, ideal, detection="field", mode="same", convention="correlation")
+    digital = correlate2d(image, kernel, mode="same")
+    camera = pos - neg
+    fig, ax = plt.subplots(2, 4, figsize=(15, 7))
+    panels = [(np.abs(planes["input"]), "input plane |E| (SLM, padded)"),
               (np.log10(np.abs(planes["fourier"]) + 1e-12), "Fourier plane log10|E|"),
               (np.abs(planes["mask"]), "mask |t| (relu(k) pass)"),
-              (np.angle(planes["mask"]), "mask phase"),
-              (pos - neg, "camera: sqrt(I+) - sqrt(I-)"),
-              (correlate2d(image, kernel, mode="same"), "digital correlation")]
-    for a, (img, title) in zip(ax, panels, strict=True):
+              (np.angle(planes["mask"]), "mask phase (rad)"),
+              (psf_i.real, "ideal PSF (relu(k), flipped)"),
+              (psf_q.real, f"PSF with {p.bits}-bit mask"),
+              (camera, "camera: sqrt(I+) - sqrt(I-)"),
+              (camera - digital, "camera - digital correlation")]
+    for a, (img, title) in zip(ax.ravel(), panels, strict=True):
         im = a.imshow(img, cmap="twilight" if "phase" in title else "viridis")
         a.set_title(title, fontsize=9)
         a.axis("off")
         fig.colorbar(im, ax=a, fraction=0.046)
-    fig.suptitle(f"4f pass, grid {planes['grid']}, pitch {planes['pitch'] * 1e6:.2f} um, "
-                 f"Fourier pitch {planes['fourier_pitch'] * 1e6:.2f} um")
+    rel = float(np.abs(camera - digital).max() / np.abs(digital).max())
+    fig.suptitle(f"4f pass of trained kernel 0 on a test digit: grid {planes['grid']}, pitch "
+                 f"{planes['pitch'] * 1e6:.2f} um, Fourier pitch "
+                 f"{planes['fourier_pitch'] * 1e6:.2f} um; max |camera - digital| / max = "
+                 f"{rel:.3g}")
     ctx.save_figure(fig, "optical_planes")
+
+
+def _curve_figures(ctx: Any, metrics: dict, p: OpticalCNNParams) -> None:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    bits = sorted(p.eval_bits)
+    ax.plot(bits, [metrics["bits_sweep"]["optical_trained"][str(b)] for b in bits], "o-",
+            label=f"trained with {p.optics.bits}-bit optics")
+    if "digital_trained" in metrics["bits_sweep"]:
+        ax.plot(bits, [metrics["bits_sweep"]["digital_trained"][str(b)] for b in bits], "s--",
+                label="digital weights on optics")
+    if metrics.get("finetuned"):
+        fb = sorted(int(b) for b in metrics["finetuned"])
+        ax.plot(fb, [metrics["finetuned"][str(b)] for b in fb], "^", ms=9,
+                label="fine-tuned at that bit depth")
+    if "acc_digital" in metrics:
+        ax.axhline(metrics["acc_digital"], color="k", ls=":", label="digital conv1")
+    ax.set_xlabel("SLM bits (input and mask)")
+    ax.set_ylabel("test accuracy")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    ctx.save_figure(fig, "accuracy_vs_bits")
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    ne = sorted(p.noise_electrons)
+    ax.semilogx(ne, [metrics["noise_sweep"][f"{e:g}"] for e in ne], "o-",
+                label=f"{p.optics.bits}-bit optics, read noise {p.optics.read_noise_e:g} e-")
+    ax.axhline(metrics["noise_sweep"]["ideal_camera"], color="C2", ls="--",
+               label="noiseless camera")
+    if "acc_digital" in metrics:
+        ax.axhline(metrics["acc_digital"], color="k", ls=":", label="digital conv1")
+    ax.set_xlabel("photoelectrons at full scale (shot-noise SNR = sqrt)")
+    ax.set_ylabel("test accuracy")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    ctx.save_figure(fig, "accuracy_vs_noise")
 
 
 @register("optical_cnn", OpticalCNNParams)
 def run(cfg: Any, ctx: Any) -> dict:
-    """CNN on MNIST with conv1 on a simulated 4f correlator vs the same CNN all digital."""
+    """CNN on MNIST with conv1 on a simulated 4f correlator vs the same CNN all digital.
+
+    1. train the digital network and the optical one (hardware in the loop at ``optics.bits``);
+    2. evaluate both with conv1 on the optics at every ``eval_bits`` and the optical one at every
+       camera photon count in ``noise_electrons``;
+    3. fine-tune copies of the optical network at each ``finetune_bits``.
+    """
     try:
         import torch
     except ImportError as e:
         from biolearn.errors import missing_extra
         raise missing_extra("torch", "torch") from e
+    import copy
+
     from biolearn.hardware.optical_cost import ConvWork, compare, format_report
 
     p: OpticalCNNParams = cfg.params
@@ -171,57 +263,82 @@ def run(cfg: Any, ctx: Any) -> dict:
     to_t = lambda a: torch.tensor(a, dtype=torch.float32).unsqueeze(1) / 255.0  # noqa: E731
     xtr_t, xte_t = to_t(xtr), to_t(xte)
     ytr_t, yte_t = torch.tensor(ytr, dtype=torch.long), torch.tensor(yte, dtype=torch.long)
+    n = len(xtr)
 
-    runs: list[tuple[str, int | None]] = []
-    if p.digital_baseline:
-        runs.append(("digital", None))
-    runs.append((f"optical_{p.optics.bits}bit", p.optics.bits))
-    runs += [(f"optical_{b}bit", b) for b in p.bits_sweep if b != p.optics.bits]
-    metrics: dict[str, Any] = {}
+    metrics: dict[str, Any] = {"n_train": n, "n_test": len(xte)}
     timings: dict[str, float] = {}
-    headline_model = None
-    bar = ctx.progress(len(runs) * p.epochs * len(xtr), "optical_cnn")
-    for name, bits in runs:
-        torch.manual_seed(cfg.seed)  # same initial weights and noise stream for every variant
-        optics = None if bits is None else _optics(p.optics, bits)
+    total = (p.epochs * (1 + p.digital_baseline) + p.finetune_epochs * len(p.finetune_bits)) * n
+    bar = ctx.progress(total, "optical_cnn")
+    nets = {}
+    variants = (["digital"] if p.digital_baseline else []) + ["optical"]
+    for name in variants:
+        torch.manual_seed(cfg.seed)  # same initial weights for both
+        optics = None if name == "digital" else _optics(p.optics, p.optics.bits)
         model = build_cnn(p.channels, p.kernel_size, optics)
         t0 = time.perf_counter()
-        acc = train_eval(model, xtr_t, ytr_t, xte_t, yte_t, p.epochs, p.batch_size, p.lr,
-                         cfg.seed, bar)
-        timings[name] = time.perf_counter() - t0
-        metrics[f"acc_{name}"] = acc
+        train(model, xtr_t, ytr_t, p.epochs, p.batch_size, p.lr, cfg.seed, bar)
+        timings[f"train_{name}"] = time.perf_counter() - t0
+        metrics[f"acc_{name}"] = evaluate(model, xte_t, yte_t, cfg.seed)
+        nets[name] = model
         ctx.metrics.update(metrics)
-        if bits == p.optics.bits and bits is not None:
-            headline_model = model
-    bar.close()
-    head = metrics[f"acc_optical_{p.optics.bits}bit"]
+    head = metrics["acc_optical"]
     metrics["test_accuracy"] = head
     if p.digital_baseline:
         metrics["test_accuracy_digital"] = metrics["acc_digital"]
         metrics["gap_digital_minus_optical"] = metrics["acc_digital"] - head
-    metrics["train_seconds"] = timings
 
-    # accuracy vs bits figure
-    import matplotlib.pyplot as plt
+    # evaluation sweeps: swap the hardware of conv1, keep the weights
+    t0 = time.perf_counter()
+    sweep: dict[str, dict[str, float]] = {}
+    for name, model in nets.items():
+        conv1 = model[0]
+        saved = conv1.optics
+        key = f"{name}_trained"
+        sweep[key] = {}
+        for b in p.eval_bits:
+            conv1.optics = _optics(p.optics, b)
+            sweep[key][str(b)] = evaluate(model, xte_t, yte_t, cfg.seed)
+        conv1.optics = saved
+    metrics["bits_sweep"] = sweep
+    noise: dict[str, float] = {}
+    conv1 = nets["optical"][0]
+    for e in p.noise_electrons:
+        conv1.optics = _optics(p.optics, p.optics.bits, e)
+        noise[f"{e:g}"] = evaluate(nets["optical"], xte_t, yte_t, cfg.seed)
+    conv1.optics = _optics(p.optics, p.optics.bits, None)
+    noise["ideal_camera"] = evaluate(nets["optical"], xte_t, yte_t, cfg.seed)
+    conv1.optics = _optics(p.optics, p.optics.bits)
+    metrics["noise_sweep"] = noise
+    timings["eval_sweeps"] = time.perf_counter() - t0
+    ctx.metrics.update(metrics)
 
-    pts = sorted((b, metrics[f"acc_optical_{b}bit"]) for _, b in runs if b is not None)
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.plot([b for b, _ in pts], [a for _, a in pts], "o-", label="optical conv1 (4f model)")
-    if p.digital_baseline:
-        ax.axhline(metrics["acc_digital"], color="k", ls="--", label="digital conv1")
-    ax.set_xlabel("SLM bits (input and mask)")
-    ax.set_ylabel("test accuracy")
-    ax.legend()
-    ctx.save_figure(fig, "accuracy_vs_bits")
-    if headline_model is not None:
-        k = headline_model[0].weight.detach().numpy()[0, 0].astype(float)
-        _plane_figure(ctx, k, xte[0].astype(float) / 255.0, p.optics)
+    # hardware-aware fine-tuning at low bit depths
+    finetuned: dict[str, float] = {}
+    for b in p.finetune_bits:
+        model = copy.deepcopy(nets["optical"])
+        model[0].optics = _optics(p.optics, b)
+        t0 = time.perf_counter()
+        train(model, xtr_t, ytr_t, p.finetune_epochs, p.batch_size, p.lr / 2, cfg.seed + 1, bar)
+        timings[f"finetune_{b}bit"] = time.perf_counter() - t0
+        finetuned[str(b)] = evaluate(model, xte_t, yte_t, cfg.seed)
+        metrics["finetuned"] = finetuned
+        ctx.metrics.update(metrics)
+    bar.close()
+    metrics["finetuned"] = finetuned
+    metrics["seconds"] = timings
+
+    _curve_figures(ctx, metrics, p)
+    k = nets["optical"][0].weight.detach().numpy()[0, 0].astype(float)
+    _plane_figure(ctx, k, xte[0].astype(float) / 255.0, p.optics)
 
     work = ConvWork(batch=p.cost_batch, c_in=1, c_out=p.channels, h=28, w=28, k=p.kernel_size,
                     padding="same", channel_sum="electronic",
                     sign_passes=2 if p.optics.negative == "pseudo" else 1)
     cost = compare(work, threads=p.threads)
-    ctx.path("cost_report.txt").write_text(format_report(cost) + "\n", encoding="utf-8")
+    report = format_report(cost)
+    ctx.path("cost_report.txt").write_text(report + "\n", encoding="utf-8")
+    if not ctx.quiet:
+        print(report)
     metrics["conv1_cost"] = {"optical_latency_s": cost["optical"]["latency_s"],
                              "optical_energy_j": cost["optical"]["energy_j"],
                              "gpu_estimate_latency_s": cost["gpu_estimate"]["latency_s"],
@@ -230,4 +347,3 @@ def run(cfg: Any, ctx: Any) -> dict:
                              "speedup_vs_cpu": cost["speedup_vs_cpu"],
                              "bottleneck": cost["optical"]["bottleneck"]}
     return metrics
-
