@@ -405,7 +405,7 @@ def run_sonata(circuit_dir: str | os.PathLike, threads: int | None = None) -> di
 def evaluate_stdp_run(run_dir: str | os.PathLike, threads: int = 1, n_test: int | None = None,
                       data_root: str | None = None, compare: bool = True, seed: int = 0,
                       gap_ms: float = 20.0, spikes_images: int = 20,
-                      progress: Any = None) -> dict:
+                      progress: Any = None, first: int = 0) -> dict:
     """Evaluate a trained ``sym_stdp`` run (its ``weights.h5``) on the MNIST test set in NEST.
 
     The network of :func:`biolearn.models.sym_stdp.build` is built with the trained input→E and
@@ -415,7 +415,8 @@ def evaluate_stdp_run(run_dir: str | os.PathLike, threads: int = 1, n_test: int 
     class neuron (Hao et al. 2020). Between images every neuron is reset to rest, the network runs
     ``gap_ms`` silent (refractory periods and spikes in flight expire; NEST cannot clear them)
     and is reset again. With ``compare`` biolearn's own test phase runs on the same images and
-    weights for the accuracy agreement and the speed ratio. Writes ``nest_eval.json`` and
+    weights for the accuracy agreement and the speed ratio. ``first`` skips that many test images
+    (to split an evaluation over processes). Writes ``nest_eval.json`` and
     ``spikes_nest.h5`` (first ``spikes_images`` presentations) into ``run_dir``.
     """
     from biolearn.analysis import readout
@@ -443,11 +444,13 @@ def evaluate_stdp_run(run_dir: str | os.PathLike, threads: int = 1, n_test: int 
             q.w = np.asarray(w[q.name], float).reshape(-1).copy()
     theta = {ms.EXC: np.asarray(w["theta_exc"], float)}
     _, _, x_te, y_te = load_mnist(root=resolve_data_root(data_root, cfg.data.root),
-                                  dataset=cfg.data.dataset, n_train=1, n_test=n_test,
-                                  quiet=True)
+                                  dataset=cfg.data.dataset, n_train=1,
+                                  n_test=None if n_test is None else first + n_test, quiet=True)
+    x_te, y_te = x_te[first:], y_te[first:]
     y = y_te.astype(np.int64)
     pres = p.presentation
-    out: dict[str, Any] = {"n_test": int(len(y)), "threads": int(threads), "n_exc": p.n_exc}
+    out: dict[str, Any] = {"n_test": int(len(y)), "first": int(first), "threads": int(threads),
+                           "n_exc": p.n_exc}
 
     if compare:  # biolearn's test phase on the same images (as run_protocol's test)
         sim = net.compile(seed=seed)
