@@ -237,8 +237,10 @@ def test_compare_command_tiny_config(tmp_path, monkeypatch):
     assert [r["method"] for r in table] == [r["method"] for r in rows]
     assert (out / "compare.png").stat().st_size > 1000
     assert (out / "sym_stdp" / "results.json").exists()
-    for r in rows:  # per-method wall and CPU time of the whole method
-        assert r["method_wall_s"] > 0 and r["method_cpu_s"] > 0
+    for r in rows:  # per-method wall and CPU time of the whole method (CPU clock ticks are
+        # coarse: a few-ms method can read 0)
+        assert r["method_wall_s"] > 0 and r["method_cpu_s"] >= 0
+    assert sum(r["method_cpu_s"] for r in rows) > 0
     d = results["metrics"]["details"]["surrogate_snn"]
     assert d["bridge_prediction_agreement"] >= 0.8
 
