@@ -63,6 +63,7 @@ N_PRM = 9
 #: table of MLP+NeuroSim v3 (``formula.cpp: getParamA``, NL = 0.01 ... 9): it reproduces every entry
 #: to < 0.03 %. Equivalently A/P -> 1/(8 K_NL NL) for small NL (table: 126.269 at NL = 0.01).
 K_NL = 0.098995
+NL_TABLE_MAX = 9.0  # largest |NL| of MLP+NeuroSim's NL -> A table (0.01 ... 9)
 
 
 def _max_deviation(a: np.ndarray) -> np.ndarray:
@@ -243,8 +244,11 @@ def make_devices(params: DeviceParams, n: int, rng: np.random.Generator,
     nl = np.array([p.nl_ltp, p.nl_ltd], dtype=float)
     nl_dev = nl + p.sigma_d2d_nl * rng.standard_normal((n, 2))
     # a label crossing zero flips the curvature; keep each branch on its own side (as NeuroSim's
-    # table lookup of |NL| does)
+    # table lookup of |NL| does), and within NeuroSim's NL table (0.01 ... 9): a wide D2D spread
+    # around a strongly nonlinear branch (e.g. Ag:a-Si LTD -4.88, sigma 2) would otherwise draw
+    # labels outside it
     if p.kind == "exp":
+        nl_dev = np.clip(nl_dev, -NL_TABLE_MAX, NL_TABLE_MAX)
         nl_dev[:, 0] = np.where(nl[0] >= 0, np.abs(nl_dev[:, 0]), -np.abs(nl_dev[:, 0]))
         nl_dev[:, 1] = np.where(nl[1] > 0, np.abs(nl_dev[:, 1]), -np.abs(nl_dev[:, 1]))
         if nl[0] == 0 and p.sigma_d2d_nl == 0:

@@ -13,6 +13,17 @@
   pass P), the pair is *refreshed*: the weight is read, both devices are reset to G_min, and |w| is
   re-programmed onto one device with LTP pulses (one-shot program-and-verify). Resets are counted
   separately; no LTD pulse is ever applied.
+* ``coincidence`` (Gokmen & Vlasov, Front. Neurosci. 10:333, 2016, Eqs. 2-3; update management:
+  Gokmen, Onen & Haensch, Front. Neurosci. 11:538, 2017): the stochastic pulse-coincidence update
+  of an outer product dW = lr x d^T, done in the array in one parallel step. Row i fires a
+  stochastic pulse train of BL slots, each slot with probability p_i = min(1, C_x |x_i|); column
+  j one with q_j = min(1, C_d |d_j|); a device receives one pulse (polarity sign(x_i d_j)) per
+  slot where both fire, so E[n_ij] = BL p_i q_j and E[dW_ij] = BL dw_min C_x C_d x_i d_j =
+  lr x_i d_j for C_x C_d = lr / (BL dw_min), dw_min = 2 w_max / P the weight step of one
+  pulse (P: mean of the LTP and LTD levels). Update management balances the two sides:
+  C_x = sqrt(m d_max / x_max), C_d = sqrt(m x_max / d_max), m = lr / (BL dw_min); without it
+  C_x = C_d = sqrt(m). It needs x and d, not dW, so it is available to outer-product trainers
+  (:func:`coincidence_update`, :func:`apply_outer`) and not to :func:`apply_delta`.
 
 The public entry point for any learning rule is :func:`apply_delta`, a function over flat arrays::
 
@@ -37,6 +48,8 @@ from .devices import C_AUP, C_GMAX, C_GMIN, C_PUP, curve_x, energy_coefficients,
 from .synapses import DeviceSynapses, program_device, weight_of
 
 SCHEMES = {"ideal": 0, "bidirectional": 1, "unidirectional": 2}
+OUTER_SCHEMES = {"coincidence": 3}  # need the outer-product factors (x, d), not dW per synapse
+MAX_BL = 64  # pulse-train length limit (one 64-bit word per row / column)
 
 
 @dataclass
@@ -150,7 +163,7 @@ def no_pulse_bound(scheme: int, nominal: np.ndarray, w_max: float) -> float:
     """Largest |dW| that is certainly quantised to zero pulses (0 for the ideal scheme):
     bidirectional n = round(|dW| P / (2 w_max)) = 0 iff |dW| < w_max / P; unidirectional
     n = round(|dW| P / w_max) = 0 iff |dW| < w_max / (2 P). Callers may skip such updates."""
-    if scheme == 0:
+    if scheme == 0 or scheme == 3:
         return 0.0
     if scheme == 1:
         return w_max / max(nominal[2], nominal[3]) * (1.0 - 1e-12)
@@ -178,15 +191,142 @@ def _update_seeded(dw, scheme, mapping, nominal, w_max, gp, prm_p, st_p, gn, prm
                   lut_up, lut_dn, ecoef, stats)
 
 
-def scheme_code(scheme: str, mapping: str) -> int:
-    """Validated scheme code; unidirectional needs the differential mapping."""
+def scheme_code(scheme: str, mapping: str, outer: bool = False) -> int:
+    """Validated scheme code; unidirectional needs the differential mapping. ``outer``: the
+    caller updates by outer products (x, d), so the ``coincidence`` scheme is allowed."""
+    if outer and scheme in OUTER_SCHEMES:
+        return OUTER_SCHEMES[scheme]
     if scheme not in SCHEMES:
+        if scheme in OUTER_SCHEMES:
+            raise BiolearnError(f"the '{scheme}' scheme updates outer products dW = lr x d^T, "
+                                "not a given dW per synapse", "in update settings",
+                                "use apply_outer / an outer-product trainer (memristor_mlp), "
+                                "or choose one of: " + ", ".join(SCHEMES))
         raise BiolearnError(f"unknown update scheme '{scheme}'", "in update settings",
                             "choose one of: " + ", ".join(SCHEMES))
     if scheme == "unidirectional" and mapping != "differential":
         raise BiolearnError("the unidirectional scheme needs a differential pair",
                             "in update settings", "set mapping: differential")
     return SCHEMES[scheme]
+
+
+@numba.njit(cache=True, inline="always")
+def _popcount(v: np.uint64) -> int:
+    """Number of set bits of a 64-bit word (SWAR)."""
+    v = v - ((v >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    v = (v & np.uint64(0x3333333333333333)) + ((v >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    v = (v + (v >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return int((v * np.uint64(0x0101010101010101)) >> np.uint64(56))
+
+
+@numba.njit(cache=True)
+def _pulse_train(p: float, bl: int) -> np.uint64:
+    """BL Bernoulli(p) slots as the low bits of a word."""
+    m = np.uint64(0)
+    if p <= 0.0:
+        return m
+    for t in range(bl):
+        if p >= 1.0 or np.random.random() < p:
+            m |= np.uint64(1) << np.uint64(t)
+    return m
+
+
+@numba.njit(cache=True)
+def coincidence_probabilities(x: np.ndarray, d: np.ndarray, lr: float, bl: int, um: bool,
+                              nominal: np.ndarray, w_max: float
+                              ) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column pulse probabilities (p_i, q_j) of the coincidence update of lr x d^T
+    (Gokmen & Vlasov 2016, Eq. 3; update management ``um``: Gokmen et al. 2017)."""
+    p = np.zeros(x.size)
+    q = np.zeros(d.size)
+    xmax = np.max(np.abs(x)) if x.size else 0.0
+    dmax = np.max(np.abs(d)) if d.size else 0.0
+    if xmax == 0.0 or dmax == 0.0 or lr == 0.0:
+        return p, q
+    dw_min = 2.0 * w_max / (0.5 * (nominal[2] + nominal[3]))
+    m = abs(lr) / (bl * dw_min)
+    if um:
+        cx = np.sqrt(m * dmax / xmax)
+        cd = np.sqrt(m * xmax / dmax)
+    else:
+        cx = cd = np.sqrt(m)
+    for i in range(x.size):
+        p[i] = min(1.0, cx * abs(x[i]))
+    for j in range(d.size):
+        q[j] = min(1.0, cd * abs(d[j]))
+    return p, q
+
+
+@numba.njit(cache=True)
+def coincidence_update(x: np.ndarray, d: np.ndarray, lr: float, bl: int, um: bool,
+                       mapping: int, nominal: np.ndarray, w_max: float, gp: np.ndarray,
+                       prm_p: np.ndarray, st_p: np.ndarray, gn: np.ndarray, prm_n: np.ndarray,
+                       st_n: np.ndarray, kind: int, lut_up: np.ndarray, lut_dn: np.ndarray,
+                       ecoef: np.ndarray, stats: np.ndarray) -> None:
+    """Stochastic pulse-coincidence update of dW = lr x d^T on an array whose synapse (i, j)
+    is index i * d.size + j (in place; see the module docstring). Each device gets its
+    coincidence count n_ij = popcount(A_i & B_j) as n_ij pulses of polarity sign(lr x_i d_j):
+    on the device (offset mapping) or +n on G+ and -n on G- (differential), as the
+    bidirectional scheme does. BL <= 64."""
+    p, q = coincidence_probabilities(x, d, lr, bl, um, nominal, w_max)
+    n_c = d.size
+    a = np.empty(x.size, dtype=np.uint64)
+    b = np.empty(n_c, dtype=np.uint64)
+    for i in range(x.size):
+        a[i] = _pulse_train(p[i], bl)
+    cols = np.empty(n_c, dtype=np.int64)
+    k = 0
+    for j in range(n_c):
+        b[j] = _pulse_train(q[j], bl)
+        if b[j] != np.uint64(0):
+            cols[k] = j
+            k += 1
+    sgn_lr = 1.0 if lr > 0 else -1.0
+    for i in range(x.size):
+        if a[i] == np.uint64(0):
+            continue
+        sx = sgn_lr if x[i] > 0 else -sgn_lr
+        for c in range(k):
+            j = cols[c]
+            n = _popcount(a[i] & b[j])
+            if n == 0:
+                continue
+            s = float(n) if (sx > 0) == (d[j] > 0) else -float(n)
+            write_device(gp, prm_p, st_p, i * n_c + j, s, kind, lut_up, lut_dn, ecoef, stats)
+            if mapping == 1:
+                write_device(gn, prm_n, st_n, i * n_c + j, -s, kind, lut_up, lut_dn, ecoef,
+                             stats)
+
+
+@numba.njit(cache=True)
+def _outer_seeded(x, d, lr, bl, um, mapping, nominal, w_max, gp, prm_p, st_p, gn, prm_n, st_n,
+                  kind, lut_up, lut_dn, ecoef, stats, seed):
+    np.random.seed(seed)
+    coincidence_update(x, d, lr, bl, um, mapping, nominal, w_max, gp, prm_p, st_p, gn, prm_n,
+                       st_n, kind, lut_up, lut_dn, ecoef, stats)
+
+
+def apply_outer(syn: DeviceSynapses, x: np.ndarray, d: np.ndarray, lr: float,
+                rng: np.random.Generator | None = None, bl: int = 10,
+                update_management: bool = True) -> tuple[np.ndarray, UpdateStats]:
+    """Stochastic pulse-coincidence update of dW = lr x d^T on ``syn`` (in place), synapse
+    (i, j) at flat index i * len(d) + j. Returns the weights now represented and the stats."""
+    rng = rng if rng is not None else np.random.default_rng(0)
+    x = np.ascontiguousarray(x, dtype=float).ravel()
+    d = np.ascontiguousarray(d, dtype=float).ravel()
+    if x.size * d.size != syn.n:
+        raise BiolearnError(f"{x.size} x {d.size} outer product for {syn.n} synapses",
+                            "in apply_outer", "pass x (rows) and d (columns) of the array")
+    if not 1 <= bl <= MAX_BL:
+        raise BiolearnError(f"pulse-train length BL = {bl}", "in apply_outer",
+                            f"use 1 <= BL <= {MAX_BL}")
+    gn, prm_n, st_n = syn.neg_arrays()
+    stats = np.zeros(5)
+    _outer_seeded(x, d, float(lr), int(bl), bool(update_management), syn.mapping_code,
+                  syn.pos.nominal, syn.w_max, syn.pos.g, syn.pos.prm, syn.pos.stuck, gn, prm_n,
+                  st_n, syn.pos.kind, syn.pos.lut_up, syn.pos.lut_dn,
+                  energy_coefficients(syn.pos.params), stats, int(rng.integers(2**31 - 1)))
+    return syn.weights(), UpdateStats.from_array(stats)
 
 
 def apply_delta(syn: DeviceSynapses, dw: np.ndarray, scheme: str = "bidirectional",

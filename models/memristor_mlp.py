@@ -39,7 +39,7 @@ import numpy as np
 from biolearn.config import param
 from biolearn.errors import BiolearnError
 from biolearn.hardware.crossbar import mvm_kernel, mvm_t_kernel
-from biolearn.hardware.update import no_pulse_bound, update_synapse
+from biolearn.hardware.update import coincidence_update, no_pulse_bound, update_synapse
 from biolearn.registry import register
 
 _DEF_DEVICES = ["ideal", "target", "ag_si", "alox_hfo2", "taox_tio2", "pcmo"]
@@ -64,7 +64,11 @@ class MemristorMLPParams:
                                                 "bidirectional:differential",
                                                 "unidirectional:differential"],
                                help="update scheme:mapping pairs (ideal, bidirectional, "
-                                    "unidirectional; offset or differential)")
+                                    "unidirectional, coincidence; offset or differential)")
+    coincidence_bl: int = param(10, "coincidence scheme: stochastic pulse-train length BL "
+                                "(Gokmen & Vlasov 2016: 10)", min=1, max=64)
+    update_management: bool = param(True, "coincidence scheme: balance row and column pulse "
+                                     "probabilities (Gokmen, Onen & Haensch 2017)")
     d2d_nl: list[float] = param(factory=lambda: [0.0], help="device-to-device sigma of the "
                                 "NL label (NeuroSim sigmaDtoD); one run per value", min=0.0)
     software_baseline: bool = param(True, "also train the float software-BP network")
@@ -187,10 +191,12 @@ def _forward_hw(x, n_in, n_hid, n_out, g1p, p1p, g1n, p1n, g2p, p2p, g2n, p2n, m
 @numba.njit(cache=True)
 def _train_hw(X, y, order, n_hid, n_out, g1p, p1p, s1p, g1n, p1n, s1n, g2p, p2p, s2p, g2n, p2n,
               s2n, mapping, nom, w_max, kind, lut_up, lut_dn, ecoef, scheme, lr1, lr2, noisy,
-              dac_bits, hidden_bits, tile_rows, adc_bits, adc_range, scale, leak, stats, seed):
+              dac_bits, hidden_bits, tile_rows, adc_bits, adc_range, scale, leak, bl, um, stats,
+              seed):
     """Batch-1 SGD through the arrays (MLP+NeuroSim ``Train``): forward read, deltas with the
     weights read back from the second array, then dW = -lr * delta * input handed synapse by
-    synapse to the update scheme (rows with a zero input receive no pulse)."""
+    synapse to the update scheme (rows with a zero input receive no pulse), or, for the
+    coincidence scheme (code 3), as the outer product (input, -delta) to the array."""
     np.random.seed(seed)
     n_in = X.shape[1]
     h = np.empty(n_hid)
@@ -219,6 +225,12 @@ def _train_hw(X, y, order, n_hid, n_out, g1p, p1p, s1p, g1n, p1n, s1n, g2p, p2p,
             if dac_bits > 0:
                 xi = np.floor(min(max(xi, 0.0), 1.0) * levels + 0.5) / levels
             xq[i] = xi
+        if scheme == 3:  # stochastic pulse coincidence: one parallel outer-product update
+            coincidence_update(a1, -s2, lr2, bl, um, mapping, nom, w_max, g2p, p2p, s2p, g2n,
+                               p2n, s2n, kind, lut_up, lut_dn, ecoef, stats)
+            coincidence_update(xq, -e1, lr1, bl, um, mapping, nom, w_max, g1p, p1p, s1p, g1n,
+                               p1n, s1n, kind, lut_up, lut_dn, ecoef, stats)
+            continue
         xmax = np.max(np.abs(xq))
         # a change below ``thr`` is quantised to zero pulses: skip those synapses (and whole
         # columns whose largest change is below it) without touching the devices
@@ -312,8 +324,9 @@ class HardwareMLP:
         train(X, y, order, self.n_hid, self.n_out, g1p, p1p, s1p, g1n, p1n, s1n, g2p, p2p, s2p,
               g2n, p2n, s2n, s1.mapping_code, s1.pos.nominal, s1.w_max, s1.pos.kind,
               s1.pos.lut_up, s1.pos.lut_dn, energy_coefficients(s1.pos.params),
-              scheme_code(self.scheme, s1.mapping), self.p.lr1, self.p.lr2, self.noisy,
-              *self._periph(), stats, seed)
+              scheme_code(self.scheme, s1.mapping, outer=True), self.p.lr1, self.p.lr2,
+              self.noisy, *self._periph(), self.p.coincidence_bl, self.p.update_management,
+              stats, seed)
         return stats
 
     def predict(self, X: np.ndarray, seed: int) -> np.ndarray:
@@ -355,7 +368,7 @@ def build_hardware_mlp(device: Any, scheme: str, mapping: str, p: MemristorMLPPa
     from biolearn.hardware.presets import device_from_dict
     from biolearn.hardware.update import scheme_code
 
-    scheme_code(scheme, mapping)
+    scheme_code(scheme, mapping, outer=True)
     cfg = CrossbarConfig(mapping=mapping, w_max=p.w_max, read_noise=True)
     w1 = init_weights(n_in, p.n_hidden, rng, p.w_max)
     w2 = init_weights(p.n_hidden, n_out, rng, p.w_max)
@@ -486,6 +499,9 @@ def _plots(ctx: Any, rows: list[dict], devices: dict, p: MemristorMLPParams) -> 
                 if pts:
                     ax.plot([a for a, _ in pts], [100 * b for _, b in pts], marker="o",
                             label=f"{d} {key[0]}/{key[1]}")
+        if sw:
+            ax.axhline(100 * sw[0]["test_accuracy"], color="k", ls="--", lw=1,
+                       label="software BP")
         ax.set_xlabel("device-to-device sigma of NL label")
         ax.set_ylabel("test accuracy (%)")
         ax.legend(fontsize=6)

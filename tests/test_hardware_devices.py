@@ -8,9 +8,11 @@ import pytest
 
 from biolearn.errors import BiolearnError
 from biolearn.hardware.devices import (
+    C_ADN,
     C_AUP,
     C_GMAX,
     C_GMIN,
+    C_PDN,
     C_PUP,
     DeviceParams,
     a_to_nl,
@@ -134,6 +136,15 @@ def test_d2d_variation_statistics():
     assert gmax.mean() == pytest.approx(1.0, abs=0.002)
     assert gmax.std() == pytest.approx(0.05, rel=0.03)
     assert np.all(dev.prm[:, C_GMAX] > dev.prm[:, C_GMIN])
+
+
+def test_wide_d2d_spread_stays_within_neurosim_nl_table():
+    # Ag:a-Si LTD NL -4.88 with sigma 2: ~2 % of the draws fall beyond NeuroSim's table (|NL| 9)
+    p = params_from_dict({"sigma_d2d_nl": 2.0}, get_preset("ag_si"))
+    dev = make_devices(p, 20000, np.random.default_rng(4))
+    nl_dn = a_to_nl(dev.prm[:, C_ADN], dev.prm[:, C_PDN])
+    assert np.all(nl_dn < 0) and np.all(nl_dn >= -9.0 - 1e-4)
+    assert np.mean(nl_dn <= -9.0 + 1e-3) == pytest.approx(0.0197, abs=0.004)  # P(z > 2.06)
 
 
 def test_read_noise_faults_and_drift():

@@ -62,6 +62,17 @@ def test_ideal_preset_with_neurosim_periphery_learns_like_software(mnist_subset)
     assert hw["test_accuracy"] > sw["test_accuracy"] - 0.05
 
 
+def test_coincidence_scheme_learns_like_software(mnist_subset):
+    # Gokmen & Vlasov 2016: stochastic pulse-coincidence outer-product updates (BL = 10) on the
+    # Table I ideal device, differential pairs, NeuroSim periphery
+    p = MemristorMLPParams(epochs=2, images_per_epoch=4000, n_hidden=50)
+    sw = train_software(p, mnist_subset, np.random.default_rng(0))
+    hw = train_hardware(device_from_dict("ideal"), "coincidence", "differential", p,
+                        mnist_subset, np.random.default_rng(0))
+    assert hw["test_accuracy"] > sw["test_accuracy"] - 0.03
+    assert hw["pulses"] > 0
+
+
 def test_neurosim_initial_write_closed_form():
     # MLP+NeuroSim v3 WeightToConductance: G = (w + 1)/2 * (G_max - G_min), clipped at G_min,
     # read back as w' = 2 (G - G_min)/(G_max - G_min) - 1
