@@ -22,3 +22,12 @@ def missing_extra(package: str, extra: str) -> BiolearnError:
         "optional dependency",
         f"install it with: pip install 'biolearn[{extra}]'",
     )
+
+
+def require_torch():
+    """Import torch lazily; without it, raise the one-line ``biolearn[torch]`` error."""
+    try:
+        import torch
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise missing_extra("torch", "torch") from e
+    return torch

@@ -29,7 +29,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from biolearn.errors import BiolearnError
+from biolearn.errors import BiolearnError, require_torch
 
 SOURCES: dict[str, str] = {
     "slm_rate_hz": "TI DLP7000 DMD: >1900 Hz 8-bit grey pattern rate (>32552 Hz binary) "
@@ -176,11 +176,7 @@ def gpu_cost(work: ConvWork, gpu: DigitalHardware = DigitalHardware()) -> dict[s
 
 def measure_cpu(work: ConvWork, repeats: int = 5, threads: int | None = None) -> dict[str, Any]:
     """Time the same convolution with ``torch.nn.functional.conv2d`` on this CPU (median)."""
-    try:
-        import torch
-    except ImportError as e:  # pragma: no cover
-        from biolearn.errors import missing_extra
-        raise missing_extra("torch", "torch") from e
+    torch = require_torch()
     if threads is not None:
         torch.set_num_threads(threads)
     x = torch.rand(work.batch, work.c_in, work.h, work.w)

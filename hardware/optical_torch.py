@@ -35,7 +35,7 @@ import math
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from biolearn.errors import BiolearnError, missing_extra
+from biolearn.errors import BiolearnError, require_torch
 from biolearn.hardware.optical import padded_size
 
 _CACHE: dict[str, Any] = {}
@@ -93,17 +93,11 @@ class Optics:
         return asdict(self)
 
 
-def _torch():
-    try:
-        import torch
-    except ImportError as e:  # pragma: no cover - depends on the environment
-        raise missing_extra("torch", "torch") from e
-    return torch
 
 
 def quantize_ste(x: Any, bits: int | None) -> Any:
     """Clip to [0, 1], round to ``2**bits`` levels; straight-through gradient inside [0, 1]."""
-    torch = _torch()
+    torch = require_torch()
     x = torch.clamp(x, 0.0, 1.0)
     if not bits:
         return x
@@ -113,7 +107,7 @@ def quantize_ste(x: Any, bits: int | None) -> Any:
 
 def quantize_phase_ste(phi: Any, bits: int | None) -> Any:
     """Round a phase to steps of ``2π / 2**bits`` with a straight-through gradient."""
-    torch = _torch()
+    torch = require_torch()
     if not bits:
         return phi
     step = 2 * math.pi / 2 ** int(bits)
@@ -122,7 +116,7 @@ def quantize_phase_ste(phi: Any, bits: int | None) -> Any:
 
 def _mask(h: Any, o: Optics) -> Any:
     """Realised mask transmission for a target ``h`` with ``|h| ≤ 1``."""
-    torch = _torch()
+    torch = require_torch()
     if o.mask_modulation == "phase":
         t = torch.polar(torch.ones_like(h.real), quantize_phase_ste(torch.angle(h), o.mask_bits))
     else:
@@ -149,7 +143,7 @@ def _camera(intensity: Any, o: Optics, generator: Any = None, i_fs: Any = None) 
     approximation with the same mean and variance, Poisson variance = mean) plus Gaussian read
     noise, clipped at the full well (= ``N_fs``) and digitised by ``adc_bits`` over it.
     """
-    torch = _torch()
+    torch = require_torch()
     if _ideal_camera(o):
         return intensity
     if i_fs is None:
@@ -183,7 +177,7 @@ def _camera(intensity: Any, o: Optics, generator: Any = None, i_fs: Any = None) 
 
 def _real_spectrum(a: Any, m: int) -> Any:
     """Half spectrum (``rfft2`` on an ``m × m`` grid) of a real field or kernel."""
-    return _torch().fft.rfft2(a, s=(m, m))
+    return require_torch().fft.rfft2(a, s=(m, m))
 
 
 def _optical_pass(xf: Any, w: Any, m: int, o: Optics, generator: Any,
@@ -197,7 +191,7 @@ def _optical_pass(xf: Any, w: Any, m: int, o: Optics, generator: Any,
     the output crop; detection is applied there, with auto-exposure from the whole frame.
     Returns the detected amplitude/field ``[B, Co, rows, cols]``.
     """
-    torch = _torch()
+    torch = require_torch()
     h = _real_spectrum(w, m)  # [Co, Ci, M, M/2+1]
     if o.channel_sum == "optical":  # one mask (all input tiles) per output: one normalisation
         gain = h.abs().detach().amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-30)
@@ -240,7 +234,7 @@ def fourf_conv2d(x: Any, weight: Any, padding: str = "same", optics: Optics | No
     on the input SLM, filtered and detected per :class:`Optics`; ideal optics give
     ``torch.nn.functional.conv2d(x, weight, padding=padding)``.
     """
-    torch = _torch()
+    torch = require_torch()
     o = optics or Optics()
     if padding not in ("same", "valid"):
         raise BiolearnError(f"unknown padding '{padding}'", "fourf_conv2d(padding=...)",
@@ -298,7 +292,7 @@ def fourf_conv2d(x: Any, weight: Any, padding: str = "same", optics: Optics | No
 def _build() -> dict[str, Any]:
     if _CACHE:
         return _CACHE
-    torch = _torch()
+    torch = require_torch()
     nn = torch.nn
 
     class OpticalConv2d(nn.Module):

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from biolearn.config import param
-from biolearn.errors import BiolearnError, missing_extra
+from biolearn.errors import BiolearnError, require_torch
 from biolearn.memory import active_dendrites_net as adn
 from biolearn.registry import register
 
@@ -132,10 +132,7 @@ def _write_csv(path: Any, results: dict[str, adn.ContinualResult]) -> None:
 @register("active_dendrites_pmnist", ActiveDendritesPMNISTParams)
 def run(cfg: Any, ctx: Any) -> dict:
     """Active-dendrites network vs MLP on permuted-MNIST continual learning (Iyer et al. 2022)."""
-    try:
-        import torch
-    except ImportError as e:
-        raise missing_extra("torch", "torch") from e
+    torch = require_torch()
 
     p: ActiveDendritesPMNISTParams = cfg.params
     if not p.hidden or min(p.hidden) < 1:

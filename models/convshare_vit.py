@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from biolearn.config import param
-from biolearn.errors import BiolearnError
-from biolearn.models.optical_cnn import OpticsParams, _load, _optics, evaluate, train
+from biolearn.errors import BiolearnError, require_torch
+from biolearn.models.optical_cnn import OpticsParams, _load_tensors, _optics, evaluate, train
 from biolearn.registry import register
 
 
@@ -209,11 +209,7 @@ def latency_report(p: ConvShareViTParams, digital_model: Any | None) -> tuple[di
 @register("convshare_vit", ConvShareViTParams)
 def run(cfg: Any, ctx: Any) -> dict:
     """Train the ConvShareViT-style model with 4f shared convolutions and its digital twin."""
-    try:
-        import torch
-    except ImportError as e:
-        from biolearn.errors import missing_extra
-        raise missing_extra("torch", "torch") from e
+    torch = require_torch()
     from dataclasses import replace
 
     p: ConvShareViTParams = cfg.params
@@ -227,16 +223,13 @@ def run(cfg: Any, ctx: Any) -> dict:
         raise BiolearnError(f"kernel_size={p.kernel_size} is even", "params.kernel_size",
                             "use an odd kernel size ('same' padding)")
     torch.set_num_threads(p.threads)
-    xtr, ytr, xte, yte = _load(cfg, ctx)
-    to_t = lambda a: torch.tensor(a, dtype=torch.float32).unsqueeze(1) / 255.0  # noqa: E731
-    xtr_t, xte_t = to_t(xtr), to_t(xte)
-    ytr_t, yte_t = torch.tensor(ytr, dtype=torch.long), torch.tensor(yte, dtype=torch.long)
+    xtr_t, ytr_t, xte_t, yte_t = _load_tensors(cfg, ctx)
     optics = replace(_optics(p.optics, p.optics.bits), input_negative="split")
 
-    metrics: dict[str, Any] = {"n_train": len(xtr), "n_test": len(xte)}
+    metrics: dict[str, Any] = {"n_train": len(xtr_t), "n_test": len(xte_t)}
     seconds: dict[str, float] = {}
     variants = (["digital"] if p.digital_baseline else []) + ["optical"]
-    bar = ctx.progress(len(variants) * p.epochs * len(xtr), "convshare_vit")
+    bar = ctx.progress(len(variants) * p.epochs * len(xtr_t), "convshare_vit")
     nets = {}
     for name in variants:
         torch.manual_seed(cfg.seed)

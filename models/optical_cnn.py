@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from biolearn.config import param
-from biolearn.errors import BiolearnError
+from biolearn.errors import BiolearnError, require_torch
 from biolearn.registry import register
 
 
@@ -150,6 +150,15 @@ def _load(cfg: Any, ctx: Any) -> tuple:
     return load_mnist(root, d.dataset, d.n_train, d.n_test, quiet=ctx.quiet)
 
 
+def _load_tensors(cfg: Any, ctx: Any) -> tuple:
+    """The run's data as torch tensors: images float32 [N, 1, 28, 28] in [0, 1], labels long."""
+    torch = require_torch()
+    xtr, ytr, xte, yte = _load(cfg, ctx)
+    img = lambda a: torch.tensor(a, dtype=torch.float32).unsqueeze(1) / 255.0  # noqa: E731
+    lab = lambda a: torch.tensor(a, dtype=torch.long)  # noqa: E731
+    return img(xtr), lab(ytr), img(xte), lab(yte)
+
+
 def _plane_figure(ctx: Any, kernel: np.ndarray, image: np.ndarray, p: OpticsParams) -> None:
     """Input field, Fourier field, mask (amplitude, phase), realised PSF and camera output."""
     import matplotlib.pyplot as plt
@@ -202,6 +211,15 @@ def _plane_figure(ctx: Any, kernel: np.ndarray, image: np.ndarray, p: OpticsPara
 def _curve_figures(ctx: Any, metrics: dict, p: OpticalCNNParams) -> None:
     import matplotlib.pyplot as plt
 
+    def finish(fig: Any, ax: Any, xlabel: str, name: str) -> None:
+        if "acc_digital" in metrics:
+            ax.axhline(metrics["acc_digital"], color="k", ls=":", label="digital conv1")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("test accuracy")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        ctx.save_figure(fig, name)
+
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     bits = sorted(p.eval_bits)
     ax.plot(bits, [metrics["bits_sweep"]["optical_trained"][str(b)] for b in bits], "o-",
@@ -213,13 +231,7 @@ def _curve_figures(ctx: Any, metrics: dict, p: OpticalCNNParams) -> None:
         fb = sorted(int(b) for b in metrics["finetuned"])
         ax.plot(fb, [metrics["finetuned"][str(b)] for b in fb], "^", ms=9,
                 label="fine-tuned at that bit depth")
-    if "acc_digital" in metrics:
-        ax.axhline(metrics["acc_digital"], color="k", ls=":", label="digital conv1")
-    ax.set_xlabel("SLM bits (input and mask)")
-    ax.set_ylabel("test accuracy")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    ctx.save_figure(fig, "accuracy_vs_bits")
+    finish(fig, ax, "SLM bits (input and mask)", "accuracy_vs_bits")
 
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     ne = sorted(p.noise_electrons)
@@ -227,13 +239,7 @@ def _curve_figures(ctx: Any, metrics: dict, p: OpticalCNNParams) -> None:
                 label=f"{p.optics.bits}-bit optics, read noise {p.optics.read_noise_e:g} e-")
     ax.axhline(metrics["noise_sweep"]["ideal_camera"], color="C2", ls="--",
                label="noiseless camera")
-    if "acc_digital" in metrics:
-        ax.axhline(metrics["acc_digital"], color="k", ls=":", label="digital conv1")
-    ax.set_xlabel("photoelectrons at full scale (shot-noise SNR = sqrt)")
-    ax.set_ylabel("test accuracy")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    ctx.save_figure(fig, "accuracy_vs_noise")
+    finish(fig, ax, "photoelectrons at full scale (shot-noise SNR = sqrt)", "accuracy_vs_noise")
 
 
 @register("optical_cnn", OpticalCNNParams)
@@ -245,11 +251,7 @@ def run(cfg: Any, ctx: Any) -> dict:
        camera photon count in ``noise_electrons``;
     3. fine-tune copies of the optical network at each ``finetune_bits``.
     """
-    try:
-        import torch
-    except ImportError as e:
-        from biolearn.errors import missing_extra
-        raise missing_extra("torch", "torch") from e
+    torch = require_torch()
     import copy
 
     from biolearn.hardware.optical_cost import ConvWork, compare, format_report
@@ -259,13 +261,10 @@ def run(cfg: Any, ctx: Any) -> dict:
         raise BiolearnError(f"kernel_size={p.kernel_size} is even", "params.kernel_size",
                             "use an odd kernel size ('same' padding)")
     torch.set_num_threads(p.threads)
-    xtr, ytr, xte, yte = _load(cfg, ctx)
-    to_t = lambda a: torch.tensor(a, dtype=torch.float32).unsqueeze(1) / 255.0  # noqa: E731
-    xtr_t, xte_t = to_t(xtr), to_t(xte)
-    ytr_t, yte_t = torch.tensor(ytr, dtype=torch.long), torch.tensor(yte, dtype=torch.long)
-    n = len(xtr)
+    xtr_t, ytr_t, xte_t, yte_t = _load_tensors(cfg, ctx)
+    n = len(xtr_t)
 
-    metrics: dict[str, Any] = {"n_train": n, "n_test": len(xte)}
+    metrics: dict[str, Any] = {"n_train": n, "n_test": len(xte_t)}
     timings: dict[str, float] = {}
     total = (p.epochs * (1 + p.digital_baseline) + p.finetune_epochs * len(p.finetune_bits)) * n
     bar = ctx.progress(total, "optical_cnn")
@@ -329,7 +328,7 @@ def run(cfg: Any, ctx: Any) -> dict:
 
     _curve_figures(ctx, metrics, p)
     k = nets["optical"][0].weight.detach().numpy()[0, 0].astype(float)
-    _plane_figure(ctx, k, xte[0].astype(float) / 255.0, p.optics)
+    _plane_figure(ctx, k, xte_t[0, 0].double().numpy(), p.optics)
 
     work = ConvWork(batch=p.cost_batch, c_in=1, c_out=p.channels, h=28, w=28, k=p.kernel_size,
                     padding="same", channel_sum="electronic",

@@ -29,15 +29,7 @@ import numpy as np
 
 from biolearn.bridge import energy
 from biolearn.config import param
-from biolearn.errors import missing_extra
-
-
-def _torch() -> Any:
-    try:
-        import torch
-    except ImportError:
-        raise missing_extra("torch", "torch") from None
-    return torch
+from biolearn.errors import missing_extra, require_torch
 
 
 @dataclass
@@ -89,7 +81,7 @@ def _timed_progress(ctx: Any, total: int, desc: str) -> Any:
 def train_mlp(x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, y_te: np.ndarray,
               n_hidden: int, p: MLPParams, seed: int = 0, ctx: Any = None) -> tuple[Any, dict]:
     """Train and test the MLP; images uint8 [N, 28, 28], labels [N]."""
-    torch = _torch()
+    torch = require_torch()
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     xt = torch.as_tensor(x_tr.reshape(len(x_tr), -1), dtype=torch.float32) / 255.0
@@ -129,7 +121,7 @@ def train_mlp(x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, y_te: np.nda
 
 
 def _snn_class() -> Any:
-    torch = _torch()
+    torch = require_torch()
     try:
         import snntorch as snn
         from snntorch import surrogate
@@ -173,7 +165,7 @@ def _snn_class() -> Any:
 def rate_code(images: np.ndarray, num_steps: int, p_max: float, gen: Any) -> Any:
     """Bernoulli spikes ``[T, B, 784]``: P(spike per step) = p_max · pixel/255 (snntorch
     ``spikegen.rate``)."""
-    torch = _torch()
+    torch = require_torch()
     p = torch.as_tensor(images.reshape(len(images), -1), dtype=torch.float32) * (p_max / 255.0)
     return (torch.rand((num_steps, *p.shape), generator=gen) < p).float()
 
@@ -185,7 +177,7 @@ def train_surrogate_snn(x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, y_
     ties broken by the summed output membrane). ``ops_per_image`` counts the synaptic events of
     the first ``energy_images`` test images (None = all; the mean over all is always reported as
     ``ops_per_image_all_test``)."""
-    torch = _torch()
+    torch = require_torch()
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)

@@ -42,17 +42,11 @@ import numpy as np
 
 from biolearn.engine import LIF, Network, PoissonSource, SpikeSource, connect
 from biolearn.engine.front import Projection
-from biolearn.errors import BiolearnError, missing_extra
+from biolearn.errors import BiolearnError, missing_extra, require_torch
 
 _TARGET_CODE = {"e": 0, "i": 1, "v": 2}
 
 
-def _torch() -> Any:
-    try:
-        import torch
-    except ImportError:
-        raise missing_extra("torch", "torch") from None
-    return torch
 
 
 # ------------------------------------------------------------------------------------------------
@@ -179,7 +173,7 @@ def spikes_to_tensor(indices: Any, times_ms: Any, n: int, n_steps: int, dt: floa
 
     Times are rounded to steps as the engine does (``round(t/dt)``); an index firing twice in one
     step counts 2 (the engine delivers both). The same events go to every batch entry."""
-    torch = _torch()
+    torch = require_torch()
     x = torch.zeros(n_steps, batch, n, dtype=torch.float64)
     steps = np.round(np.asarray(times_ms, float) / dt).astype(np.int64)
     idx = np.asarray(indices, np.int64)
@@ -214,7 +208,7 @@ def _classes() -> dict[str, Any]:
     """Build the torch classes on first use (torch is imported lazily)."""
     if _CLASSES:
         return _CLASSES
-    torch = _torch()
+    torch = require_torch()
     nn = torch.nn
 
     class SpikeFn(torch.autograd.Function):
@@ -370,7 +364,7 @@ def to_torch(net: Network | NetSpec, sim: Any = None, surrogate_slope: float = 2
     """A torch module running ``net`` (weights and θ from ``sim`` if given) step for step.
 
     ``dtype`` defaults to ``torch.float64`` (bit-identical weights and spike trains)."""
-    torch = _torch()
+    torch = require_torch()
     spec = net if isinstance(net, NetSpec) else spec_from_network(net, sim)
     return _classes()["TorchSpikingNet"](spec, surrogate_slope,
                                          torch.float64 if dtype is None else dtype)
@@ -400,7 +394,7 @@ BIAS = "bias"
 
 def _leaky_layers(module: Any) -> list[tuple[Any, Any]]:
     """(Linear, Leaky) pairs of a module, in registration order."""
-    torch = _torch()
+    torch = require_torch()
     try:
         import snntorch as snn
     except ImportError:
@@ -462,7 +456,7 @@ def to_snntorch(net: Network, sim: Any = None) -> Any:
     Requires the form :func:`from_snntorch` produces (current LIF, euler_expsyn, exp(−dt/τe) = 0,
     v_rest = v_reset = 0, t_ref = 0, θ = 0, one chain input → layer1 → …). Leaky layers are built
     with ``init_hidden=False``; call them step by step as snntorch does."""
-    torch = _torch()
+    torch = require_torch()
     try:
         import snntorch as snn
     except ImportError:
@@ -499,7 +493,7 @@ def to_snntorch(net: Network, sim: Any = None) -> Any:
 
 def run_snntorch_stack(model: Any, x: Any) -> list:
     """Run a Linear/Leaky stack on ``x`` ``[T, B, n_in]``; return each layer's spikes [T, B, n]."""
-    torch = _torch()
+    torch = require_torch()
     pairs = _leaky_layers(model)
     outs = []
     cur_in = x

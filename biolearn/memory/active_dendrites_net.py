@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from biolearn.errors import BiolearnError, missing_extra
+from biolearn.errors import BiolearnError, require_torch
 
 __all__ = [
     "MNIST_MEAN",
@@ -68,12 +68,6 @@ _SELECTIONS = ("absmax", "max")
 _CACHE: dict[str, Any] = {}
 
 
-def _torch() -> Any:
-    try:
-        import torch
-    except ImportError as e:  # pragma: no cover - depends on the environment
-        raise missing_extra("torch", "torch") from e
-    return torch
 
 
 # ----------------------------------------------------------------------------- functional
@@ -85,7 +79,7 @@ def dendritic_gate(y: Any, d: Any, selection: str = "absmax") -> tuple[Any, Any]
     printed); ``"absmax"``: ``j* = argmax_j |d_j|`` with the sign kept (their code's default).
     Returns ``(gated [B, N], j* [B or 1, N])``; the gradient flows through the chosen segment only.
     """
-    torch = _torch()
+    torch = require_torch()
     if selection not in _SELECTIONS:
         raise BiolearnError(f"unknown segment selection '{selection}'", "dendritic_gate",
                             f"use one of {list(_SELECTIONS)}")
@@ -100,7 +94,7 @@ def kwta_mask(x: Any, k: int, boost: Any = None) -> Any:
     Ties are broken by ``torch.topk`` so the count is always ``k``. The selection carries no
     gradient (Iyer et al. 2022; boosting: Ahmad & Scheinkman 2019).
     """
-    torch = _torch()
+    torch = require_torch()
     n = x.shape[-1]
     if not 0 <= k <= n:
         raise BiolearnError(f"k={k} winners out of {n} units", "k-WTA", "choose 0 <= k <= units")
@@ -117,7 +111,7 @@ def kwta(x: Any, k: int, boost: Any = None) -> Any:
 
 def boost_factors(duty_cycle: Any, target_density: float, strength: float) -> Any:
     """Boost ``exp(beta (a_target - a_duty))`` (Ahmad & Scheinkman 2019); 1 for beta = 0."""
-    torch = _torch()
+    torch = require_torch()
     return torch.exp(strength * (target_density - duty_cycle))
 
 
@@ -175,7 +169,7 @@ def _sparse_mask(torch: Any, n_out: int, n_in: int, sparsity: float, gen: Any) -
 def _build() -> dict[str, Any]:
     if _CACHE:
         return _CACHE
-    torch = _torch()
+    torch = require_torch()
     nn = torch.nn
 
     class SparseLinear(nn.Module):
@@ -401,7 +395,7 @@ def train_continual(model: Any, tasks: Sequence[Task], *, epochs: int = 1, lr: f
     ``on_task(i, accuracy, seconds)`` is called after task ``i`` is tested (accuracy matrix so
     far, seconds since the start), e.g. to save partial results of a long run.
     """
-    torch = _torch()
+    torch = require_torch()
     if test_context not in ("infer", "oracle"):
         raise BiolearnError(f"unknown test_context '{test_context}'", "train_continual",
                             "use 'infer' or 'oracle'")

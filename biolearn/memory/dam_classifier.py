@@ -29,15 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from biolearn.errors import BiolearnError, missing_extra
-
-
-def _torch() -> Any:
-    try:
-        import torch
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise missing_extra("torch", "torch") from exc
-    return torch
+from biolearn.errors import BiolearnError, require_torch
 
 
 @dataclass
@@ -122,14 +114,14 @@ def _scores(torch: Any, W: Any, v: Any, n: int, T: float, n_cls: int
 
 def kh_outputs(W: Any, v: Any, n: int, T: float, n_cls: int = 10) -> Any:
     """c_α (B, Nc) of Eq. 9 for visible states v (B, N); W is (K, N + Nc). Torch tensors."""
-    torch = _torch()
+    torch = require_torch()
     return torch.tanh(_scores(torch, W, v, n, T, n_cls)[0])
 
 
 def kh_ascent_direction(W: Any, v: Any, t: Any, n: int, m: int, T: float,
                         n_cls: int = 10) -> tuple[Any, Any]:
     """(−∂L/∂W up to a positive factor, outputs c) for a batch; t is ±1 targets (B, Nc)."""
-    torch = _torch()
+    torch = require_torch()
     s, P_up, P0, _, _ = _scores(torch, W, v, n, T, n_cls)
     c = torch.tanh(s)
     A = (t - c).pow(2 * m - 1) * (1.0 - c) * (1.0 + c)     # (B, Nc)
@@ -152,7 +144,7 @@ def train_kh(x_train: np.ndarray, y_train: np.ndarray, sched: KHSchedule, seed: 
 
     Returns (memories W (K, N + Nc) as NumPy, info dict with train/test error history and time).
     """
-    torch = _torch()
+    torch = require_torch()
     if threads:
         torch.set_num_threads(int(threads))
     if sched.dtype not in ("float32", "float64"):
@@ -214,7 +206,7 @@ def _train_loop(torch, X, Y, Tm, W, V, S, sched, gen, x_test, y_test, eval_every
 def predict_kh(W: Any, x: np.ndarray, n: int, T: float, n_cls: int = 10,
                chunk: int = 5000) -> np.ndarray:
     """Class = argmax_α c_α (Eq. 9) for float inputs x (S, N); W NumPy or torch."""
-    torch = _torch()
+    torch = require_torch()
     Wt = torch.as_tensor(W)
     out = []
     with torch.no_grad():
