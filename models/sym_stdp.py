@@ -10,7 +10,9 @@ the hidden layer and the most active one is the prediction. Constants from the a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -146,13 +148,26 @@ def build(p: Params, rng: np.random.Generator) -> Network:
 
 @register("sym_stdp", Params, "Hao et al. 2020: supervised symmetric STDP on MNIST")
 def run(cfg, ctx) -> dict:
+    sim = build(cfg.params, ctx.rng).compile(seed=int(ctx.rng.integers(2**63)))
+    return train_and_test(cfg, ctx, sim, {"model": "sym_stdp"})
+
+
+def train_and_test(cfg, ctx, sim, attrs: dict,
+                   hook: Callable[[Any, str], None] | None = None) -> dict:
+    """The Hao et al. protocol on a compiled :func:`build` network (joint or layer-wise phases,
+    scaling before every image, the η schedule, teacher, frozen test).
+
+    ``hook(sim, event)`` lets synapse models outside the engine follow the weights: it is called
+    with ``"pre_scaling"`` and ``"post_scaling"`` around each image's synaptic scaling and with
+    ``"test"`` before the test phase (device synapses write their pulses there)."""
     p: Params = cfg.params
     pl = p.plasticity
-    sim = build(p, ctx.rng).compile(seed=int(ctx.rng.integers(2**63)))
     class_sum = pl.norm_class_factor * p.n_exc * pl.w_max_class
     teach = np.zeros(10)
+    notify = hook or (lambda s, event: None)
 
     def before(s, label: int, hidden: bool = True, cls: bool = True) -> None:
+        notify(s, "pre_scaling")
         if hidden:
             s.normalize("input_exc", pl.norm_in)
         if cls:
@@ -160,30 +175,17 @@ def run(cfg, ctx) -> dict:
             teach[:] = 0.0
             teach[label] = p.cls.teacher_rate
             s.set_rates(CLS, teach)
+        notify(s, "post_scaling")
 
-    def joint(s) -> None:
-        s.set_teacher(CLS, np.zeros(10))
-        s.set_plastic("input_exc", True)
-        s.set_plastic("exc_class", True)
-        s.freeze_theta(EXC, False)
-
-    def hidden_only(s) -> None:
-        s.set_teacher(CLS, None)
-        s.set_plastic("input_exc", True)
-        s.set_plastic("exc_class", False)
-        s.freeze_theta(EXC, False)
-
-    def class_only(s) -> None:
-        s.set_teacher(CLS, np.zeros(10))
-        s.set_plastic("input_exc", False)
-        s.set_plastic("exc_class", True)
-        s.freeze_theta(EXC, True)
+    def plastic(s, hidden: bool, cls: bool, teacher: bool, theta_frozen: bool) -> None:
+        s.set_teacher(CLS, np.zeros(10) if teacher else None)
+        s.set_plastic("input_exc", hidden)
+        s.set_plastic("exc_class", cls)
+        s.freeze_theta(EXC, theta_frozen)
 
     def test(s) -> None:
-        s.set_teacher(CLS, None)
-        s.set_plastic("input_exc", False)
-        s.set_plastic("exc_class", False)
-        s.freeze_theta(EXC, True)
+        notify(s, "test")
+        plastic(s, False, False, False, True)
 
     def schedule(s, frac: float) -> None:
         for name in ("input_exc", "exc_class"):
@@ -191,16 +193,17 @@ def run(cfg, ctx) -> dict:
 
     sched = schedule if pl.eta_final != 1.0 else None
     if p.training == "joint":
-        phases = [Phase("joint", p.epochs, joint, before, sched)]
+        phases = [Phase("joint", p.epochs, lambda s: plastic(s, True, True, True, False),
+                        before, sched)]
     else:
-        phases = [Phase("hidden", p.epochs, hidden_only,
+        phases = [Phase("hidden", p.epochs, lambda s: plastic(s, True, False, False, False),
                         lambda s, y: before(s, y, True, False), sched),
-                  Phase("class", p.epochs, class_only, lambda s, y: before(s, y, False, True),
-                        sched)]
+                  Phase("class", p.epochs, lambda s: plastic(s, False, True, True, True),
+                        lambda s, y: before(s, y, False, True), sched)]
     return run_protocol(
         cfg, ctx, sim, phases, test_setup=test, label_setup=None, n_label=0, class_pop=CLS,
         weights=lambda: {"input_exc": sim.weights("input_exc"),
                          "exc_class": sim.weights("exc_class"),
                          "theta_exc": sim.theta[sim.slice(EXC)].copy()},
         w_in=lambda: sim.weights("input_exc"),
-        attrs={"model": "sym_stdp", "n_exc": p.n_exc, "units": "conductance / leak conductance"})
+        attrs={"n_exc": p.n_exc, "units": "conductance / leak conductance", **attrs})

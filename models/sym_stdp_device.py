@@ -29,9 +29,8 @@ import numpy as np
 
 from biolearn.config import param
 from biolearn.errors import BiolearnError
-from biolearn.models._mnist_stdp import CLS, EXC, Phase, run_protocol
 from biolearn.models.sym_stdp import Params as SymParams
-from biolearn.models.sym_stdp import build
+from biolearn.models.sym_stdp import build, train_and_test
 from biolearn.registry import register
 
 PLASTIC = ("input_exc", "exc_class")
@@ -133,12 +132,12 @@ def resolve_device(name: str, d: DeviceSection, d2d: float) -> Any:
 
 
 def run_variant(cfg: Any, ctx: Any, v: Variant) -> dict:
-    """One sym-STDP run (the protocol of :func:`biolearn.models.sym_stdp.run`), with the plastic
-    projections on devices unless ``v.device`` is None."""
+    """One sym-STDP run (:func:`biolearn.models.sym_stdp.train_and_test`), with the plastic
+    projections on devices unless ``v.device`` is None: the hook writes each image's STDP and
+    scaling changes as pulses."""
     from biolearn.hardware.stdp_devices import attach_all
 
     p: Params = cfg.params
-    pl = p.plasticity
     d = p.device
     sim = build(p, ctx.rng).compile(seed=int(ctx.rng.integers(2**63)))
     hw = None
@@ -154,56 +153,25 @@ def run_variant(cfg: Any, ctx: Any, v: Variant) -> dict:
                         v.scheme, v.mapping, d.program, d.rounding)
     resync = [hw is not None and ctx.resume and ctx.checkpoint_path.exists()]
     merged = d.scaling_write == "merged"
-    class_sum = pl.norm_class_factor * p.n_exc * pl.w_max_class
-    teach = np.zeros(10)
 
     def write(s, tag: str) -> None:
-        if hw is None:
-            return
         if resync[0]:  # a checkpoint was loaded into the engine: devices follow it
             hw.resync(s)
             resync[0] = False
             return
         hw.commit(s, tag)
 
-    def before(s, label: int, hidden: bool = True, cls: bool = True) -> None:
-        if not merged:
-            write(s, "stdp")  # the previous presentation's STDP change
-        if hidden:
-            s.normalize("input_exc", pl.norm_in)
-        if cls:
-            s.normalize("exc_class", class_sum)
-            teach[:] = 0.0
-            teach[label] = p.cls.teacher_rate
-            s.set_rates(CLS, teach)
-        write(s, "stdp+scaling" if merged else "scaling")
+    def hook(s, event: str) -> None:
+        if event == "pre_scaling":
+            if not merged:
+                write(s, "stdp")  # the previous presentation's STDP change
+        elif event == "post_scaling":
+            write(s, "stdp+scaling" if merged else "scaling")
+        else:  # "test": the last training presentation
+            write(s, "stdp+scaling" if merged else "stdp")
 
-    def plastic(s, hidden: bool, cls: bool, teacher: bool, theta_frozen: bool) -> None:
-        s.set_teacher(CLS, np.zeros(10) if teacher else None)
-        s.set_plastic("input_exc", hidden)
-        s.set_plastic("exc_class", cls)
-        s.freeze_theta(EXC, theta_frozen)
-
-    def test(s) -> None:
-        write(s, "stdp+scaling" if merged else "stdp")  # the last training presentation
-        plastic(s, False, False, False, True)
-
-    if p.training == "joint":
-        phases = [Phase("joint", p.epochs, lambda s: plastic(s, True, True, True, False),
-                        before)]
-    else:
-        phases = [Phase("hidden", p.epochs, lambda s: plastic(s, True, False, False, False),
-                        lambda s, y: before(s, y, True, False)),
-                  Phase("class", p.epochs, lambda s: plastic(s, False, True, True, True),
-                        lambda s, y: before(s, y, False, True))]
-    metrics = run_protocol(
-        cfg, ctx, sim, phases, test_setup=test, label_setup=None, n_label=0, class_pop=CLS,
-        weights=lambda: {"input_exc": sim.weights("input_exc"),
-                         "exc_class": sim.weights("exc_class"),
-                         "theta_exc": sim.theta[sim.slice(EXC)].copy()},
-        w_in=lambda: sim.weights("input_exc"),
-        attrs={"model": "sym_stdp_device", "n_exc": p.n_exc, "variant": v.tag,
-               "units": "conductance / leak conductance"})
+    metrics = train_and_test(cfg, ctx, sim, {"model": "sym_stdp_device", "variant": v.tag},
+                             hook if hw is not None else None)
     metrics["device"] = None if hw is None else hw.summary()
     return metrics
 
