@@ -142,20 +142,14 @@ def update_synapse(i: int, x: float, scheme: int, mapping: int, nominal: np.ndar
         n = quantise_pulses(abs(x) / w_max, nominal[2])
         if n == 0.0:
             return
-        if x > 0:
-            xs = curve_x(gp[i], kind, prm_p[i, C_GMIN], prm_p[i, C_GMAX], prm_p[i, C_AUP],
-                         prm_p[i, C_PUP], lut_up)
-            if xs + n > prm_p[i, C_PUP] + 1e-9:
-                refresh_pair(i, mapping, nominal, w_max, gp, prm_p, st_p, gn, prm_n, st_n,
-                             kind, lut_up, lut_dn, ecoef, stats)
-            write_device(gp, prm_p, st_p, i, n, kind, lut_up, lut_dn, ecoef, stats)
-        else:
-            xs = curve_x(gn[i], kind, prm_n[i, C_GMIN], prm_n[i, C_GMAX], prm_n[i, C_AUP],
-                         prm_n[i, C_PUP], lut_up)
-            if xs + n > prm_n[i, C_PUP] + 1e-9:
-                refresh_pair(i, mapping, nominal, w_max, gp, prm_p, st_p, gn, prm_n, st_n,
-                             kind, lut_up, lut_dn, ecoef, stats)
-            write_device(gn, prm_n, st_n, i, n, kind, lut_up, lut_dn, ecoef, stats)
+        # potentiate G+ for a positive change, G- for a negative one (never depress)
+        g, prm, st = (gp, prm_p, st_p) if x > 0 else (gn, prm_n, st_n)
+        xs = curve_x(g[i], kind, prm[i, C_GMIN], prm[i, C_GMAX], prm[i, C_AUP],
+                     prm[i, C_PUP], lut_up)
+        if xs + n > prm[i, C_PUP] + 1e-9:
+            refresh_pair(i, mapping, nominal, w_max, gp, prm_p, st_p, gn, prm_n, st_n,
+                         kind, lut_up, lut_dn, ecoef, stats)
+        write_device(g, prm, st, i, n, kind, lut_up, lut_dn, ecoef, stats)
 
 
 @numba.njit(cache=True)
