@@ -67,10 +67,11 @@ def run(quiet: bool = False, sizes: tuple[int, ...] = SIZES,
 def nest_table(sizes: tuple[int, ...], t_ms: float, quiet: bool = False) -> dict:
     """biolearn vs NEST (1 thread, one thread per core) on the fixed in-degree network."""
     rows = []
+    nest = nest_engines()
     for n in sizes:
         spec = {"net": "scaling", "n": n, "repeats": 1, "t_ms": t_ms}
         row: dict = {"n": n}
-        for eng in ("biolearn",) + nest_engines():
+        for eng in ("biolearn",) + nest:
             log(f"scaling: {eng} n={n} ({t_ms:g} ms)", quiet)
             r = spawn_engine(spec, eng)
             if "error" in r:
@@ -82,7 +83,7 @@ def nest_table(sizes: tuple[int, ...], t_ms: float, quiet: bool = False) -> dict
             row[f"{eng}_rate_hz"] = r["rate_hz"]
             if "build_s" in r:
                 row[f"{eng}_build_s"] = r["build_s"]
-        for eng in nest_engines():
+        for eng in nest:
             if f"{eng}_s_per_sim_s" in row and "biolearn_s_per_sim_s" in row:
                 row[f"{eng}/biolearn"] = row[f"{eng}_s_per_sim_s"] / row["biolearn_s_per_sim_s"]
         rows.append(row)
