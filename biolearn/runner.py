@@ -28,6 +28,23 @@ from biolearn.errors import BiolearnError
 RUNS_DIR = "runs"
 RESULTS = "results.json"
 RESOLVED = "config.resolved.yaml"
+LOG_INTERVAL_S = 60.0
+"""Seconds between progress lines when stderr is not a terminal."""
+
+
+class _LineStream:
+    """A file for tqdm that turns its carriage-return redraws into whole lines on stderr."""
+
+    encoding = "utf-8"
+
+    def write(self, text: str) -> int:
+        line = text.replace("\r", "").replace("\x1b[A", "").strip()
+        if line:
+            sys.stderr.write(line + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 @dataclass
@@ -52,11 +69,17 @@ class RunContext:
         return self.out_dir / name
 
     def progress(self, total: int, desc: str, unit: str = "img") -> Any:
-        """A tqdm bar (silent with --quiet or when stderr is not a terminal)."""
+        """A tqdm bar; silent with --quiet.
+
+        When stderr is not a terminal (a batch job, ``nohup``, a log file) the bar prints one plain
+        line every :data:`LOG_INTERVAL_S` seconds instead of redrawing itself.
+        """
         from tqdm.auto import tqdm
 
-        disable = self.quiet or not sys.stderr.isatty()
-        return tqdm(total=total, desc=desc, unit=unit, disable=disable, dynamic_ncols=True)
+        if self.quiet or sys.stderr.isatty():
+            return tqdm(total=total, desc=desc, unit=unit, disable=self.quiet, dynamic_ncols=True)
+        return tqdm(total=total, desc=desc, unit=unit, file=_LineStream(), ncols=100,
+                    mininterval=LOG_INTERVAL_S, maxinterval=LOG_INTERVAL_S)
 
     def save_figure(self, fig: Any, name: str) -> Path:
         """Save a matplotlib figure as ``name``.png in the run directory and close it."""

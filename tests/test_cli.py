@@ -289,3 +289,24 @@ def test_version_and_help(runner):
         res = invoke(runner, cmd)
         assert res.exit_code == 0 and "Example" in res.stdout, cmd
     assert "--set" in invoke(runner, ["run", "--help"]).stdout
+
+
+def test_progress_logs_lines_when_stderr_is_a_file(tmp_path, monkeypatch, capsys):
+    """Batch jobs get plain progress lines (no carriage returns); --quiet stays silent."""
+    import biolearn.runner as runner_mod
+
+    monkeypatch.setattr(runner_mod, "LOG_INTERVAL_S", 0.0)
+    ctx = runner_mod.RunContext(out_dir=tmp_path, seed=0)
+    bar = ctx.progress(3, "train")
+    for _ in range(3):
+        bar.update(1)
+    bar.close()
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    lines = [ln for ln in err.splitlines() if ln]
+    assert len(lines) >= 2 and lines[0].startswith("train:") and "3/3" in lines[-1]
+
+    quiet = runner_mod.RunContext(out_dir=tmp_path, seed=0, quiet=True).progress(3, "train")
+    quiet.update(3)
+    quiet.close()
+    assert capsys.readouterr().err == ""
