@@ -34,10 +34,12 @@ def compare_command(config: Path, out_dir: Path | None, overrides: tuple[str, ..
       biolearn compare configs/compare_smoke.yaml
       biolearn compare configs/compare_mnist.yaml --set params.methods=[bp_mlp,surrogate_snn]
     """
+    from biolearn.alloc import keep_freed_memory
     from biolearn.bridge.compare import format_table
     from biolearn.config import load_config
     from biolearn.runner import RESULTS, execute, run_dir_for
 
+    keep_freed_memory()
     cfg = load_config(config, list(overrides), seed)
     if cfg.model != "compare":
         raise BiolearnError(f"'{config}' has model '{cfg.model}', not 'compare'",
