@@ -52,6 +52,10 @@ class Output:
     figures: bool = param(True, "write PNG figures")
     test_workers: int = param(2, "processes sharing the test phase (results do not depend on it)",
                               min=1)
+    test_every_epoch: bool = param(False, "also test after every pass but the last (frozen "
+                                   "copy; training is unchanged); adds epoch_tests to the metrics")
+    epoch_test_images: int | None = param(None, "test images for those tests (None = all)",
+                                          min=1)
 
 
 def lif(name: str, n: int, p: Any, **extra: Any) -> LIF:
@@ -204,7 +208,12 @@ def finish(ctx: Any, out: Output, metrics: dict, w_in: np.ndarray, curve: Curve,
         ctx.save_figure(plots.confusion_matrix(np.array(cm)), "confusion_matrix")
         if curve.points:
             xs, ys = zip(*curve.points, strict=True)
-            ctx.save_figure(plots.accuracy_curve(list(xs), list(ys)), "accuracy_curve")
+            tests = [(r["images_trained"], r["test_accuracy"])
+                     for r in metrics.get("epoch_tests", []) if r.get("test_accuracy") is not None]
+            tests.append((metrics["n_train_images"] * metrics.get("epochs_trained", 1),
+                          metrics["test_accuracy"]))
+            ctx.save_figure(plots.accuracy_curve(list(xs), list(ys), test_points=tests),
+                            "accuracy_curve")
         if rec0 is not None:
             ctx.save_figure(plots.raster(rec0["spikes"], "test presentation 0"), "raster")
     metrics.setdefault("files", sorted(p.name for p in ctx.out_dir.iterdir() if p.is_file()))
@@ -235,6 +244,71 @@ def _test_block(block: tuple[int, int]) -> tuple:
             c[i - lo] = cnt[class_pop]
     sim.set_recording(None, False)
     return (lo, hi), h, c, recs, tr.presentations - n0
+
+
+def run_test(ctx: Any, sim: Any, tr: Trainer, x_te: np.ndarray, pops: list,
+             class_pop: str | None, n_record: int, seed: int, workers: int,
+             desc: str = "test") -> tuple[np.ndarray, np.ndarray, list]:
+    """Present ``x_te`` with the current (frozen) setup: hidden and class spike counts, records.
+
+    Blocks of :data:`TEST_BLOCK` images each have their own RNG stream, so the result does not
+    depend on ``workers`` (forked processes sharing the blocks).
+    """
+    global _TEST
+    n_te = len(x_te)
+    n_hidden = sim.slice(EXC).stop - sim.slice(EXC).start
+    blocks = [(b, min(b + TEST_BLOCK, n_te)) for b in range(0, n_te, TEST_BLOCK)]
+    _TEST = (sim, tr, x_te, pops, class_pop, n_record, seed)
+    hid = np.zeros((n_te, n_hidden), np.int32)
+    cls = np.zeros((n_te, 10), np.int32)
+    recs: list = []
+    bar = ctx.progress(n_te, desc)
+    workers = min(workers, len(blocks))
+    try:
+        if workers > 1:
+            import multiprocessing as mp
+
+            with mp.get_context("fork").Pool(workers) as pool:
+                results = []
+                for r in pool.imap(_test_block, blocks):
+                    results.append(r)
+                    bar.update(r[0][1] - r[0][0])
+        else:
+            results = []
+            for blk in blocks:
+                results.append(_test_block(blk))
+                bar.update(blk[1] - blk[0])
+    finally:
+        bar.close()
+        _TEST = None
+    for (lo, hi), h, c, rr, npres in results:
+        hid[lo:hi], cls[lo:hi] = h, c
+        recs.extend(rr)
+        if workers > 1:  # the workers counted in their own copies
+            tr.presentations += npres
+    return hid, cls, recs
+
+
+def epoch_test(ctx: Any, sim: Any, tr: Trainer, x_te: np.ndarray, y_te: np.ndarray,
+               test_setup: Callable[[Any], None], resume_setup: Callable[[Any], None],
+               class_pop: str | None, assignments: Any, seed: int, workers: int) -> dict:
+    """Test accuracy of the network as it is now, leaving the training state exactly as it was."""
+    state = sim.state_dict()
+    n_pres = tr.presentations
+    test_setup(sim)
+    hid, cls, _ = run_test(ctx, sim, tr, x_te, [], class_pop, 0, seed, workers, "epoch test")
+    sim.load_state_dict(state)
+    tr.presentations = n_pres
+    resume_setup(sim)
+    y = y_te.astype(np.int64)
+    res = {}
+    if assignments is not None:
+        res["test_accuracy_vote"] = float(np.mean(readout.vote(hid, assignments) == y))
+    if class_pop is not None:
+        res["test_accuracy"] = float(np.mean(readout.argmax_or_silent(cls) == y))
+    else:
+        res["test_accuracy"] = res.get("test_accuracy_vote")
+    return res
 
 
 def _peak_rss_mb() -> dict:
@@ -278,11 +352,13 @@ def run_protocol(cfg: Any, ctx: Any, sim: Any, phases: list, test_setup: Callabl
     n_hidden = sim.slice(EXC).stop - sim.slice(EXC).start
     curve = Curve(out.curve_every, n_hidden)
     pos = {"phase": 0, "epoch": 0, "index": 0, "train_s": 0.0, "presentations": 0}
+    epoch_tests: list = []
     ckpt = ctx.checkpoint_path
     if ctx.resume and ckpt.exists():
         extra = load_checkpoint(ckpt, sim)
         pos.update(extra["pos"])
         curve.restore(extra["curve"])
+        epoch_tests.extend(extra.get("epoch_tests", []))
     total = sum(ph.epochs for ph in phases) * len(x_tr)
     done = sum(ph.epochs for ph in phases[:pos["phase"]]) * len(x_tr) \
         + pos["epoch"] * len(x_tr) + pos["index"]
@@ -311,13 +387,31 @@ def run_protocol(cfg: Any, ctx: Any, sim: Any, phases: list, test_setup: Callabl
                         bar.set_postfix(acc=f"{curve.points[-1][1]:.3f}")
                     if since_ckpt >= out.checkpoint_every:
                         pos.update(phase=k, epoch=e, index=i + 1, train_s=now() - t_start)
-                        save_checkpoint(ckpt, sim, {"pos": pos, "curve": curve.state()})
+                        save_checkpoint(ckpt, sim, {"pos": pos, "curve": curve.state(),
+                                                    "epoch_tests": epoch_tests})
                         since_ckpt = 0
+                last = k == len(phases) - 1 and e == ph.epochs - 1
+                if out.test_every_epoch and not last and not any(
+                        r["phase"] == ph.name and r["epoch"] == e + 1 for r in epoch_tests):
+                    t_eval = now()
+                    n_ev = min(out.epoch_test_images or len(x_te), len(x_te))
+                    r = epoch_test(ctx, sim, tr, x_te[:n_ev], y_te[:n_ev], test_setup, ph.setup,
+                                   class_pop, curve.assignments, cfg.seed, out.test_workers)
+                    t_start += now() - t_eval  # training time excludes these tests
+                    epoch_tests.append({"phase": ph.name, "epoch": e + 1, "images_trained": done,
+                                        "n_test_images": n_ev, **r})
+                    ctx.metrics["epoch_tests"] = epoch_tests
+                    pos.update(phase=k, epoch=e + 1, index=0, train_s=now() - t_start)
+                    if e + 1 == ph.epochs:
+                        pos.update(phase=k + 1, epoch=0)
+                    save_checkpoint(ckpt, sim, {"pos": pos, "curve": curve.state(),
+                                                "epoch_tests": epoch_tests})
+                    since_ckpt = 0
     finally:
         bar.close()
     train_s = now() - t_start
     pos.update(phase=len(phases), epoch=0, index=0, train_s=train_s)
-    save_checkpoint(ckpt, sim, {"pos": pos, "curve": curve.state()})
+    save_checkpoint(ckpt, sim, {"pos": pos, "curve": curve.state(), "epoch_tests": epoch_tests})
 
     # ---- labelling pass (hidden neurons → classes) with frozen weights
     assignments = curve.assignments
@@ -337,37 +431,9 @@ def run_protocol(cfg: Any, ctx: Any, sim: Any, phases: list, test_setup: Callabl
     test_setup(sim)
     n_te = len(x_te)
     pops = out.spike_populations or list(sim.pop_index)
-    blocks = [(b, min(b + TEST_BLOCK, n_te)) for b in range(0, n_te, TEST_BLOCK)]
-    global _TEST
-    _TEST = (sim, tr, x_te, pops, class_pop, out.spikes_test_images, cfg.seed)
-    hid = np.zeros((n_te, n_hidden), np.int32)
-    cls = np.zeros((n_te, 10), np.int32)
-    recs: list = []
     t0 = now()
-    bar = ctx.progress(n_te, "test")
-    workers = min(out.test_workers, len(blocks))
-    try:
-        if workers > 1:
-            import multiprocessing as mp
-
-            with mp.get_context("fork").Pool(workers) as pool:
-                results = []
-                for r in pool.imap(_test_block, blocks):
-                    results.append(r)
-                    bar.update(r[0][1] - r[0][0])
-        else:
-            results = []
-            for blk in blocks:
-                results.append(_test_block(blk))
-                bar.update(blk[1] - blk[0])
-    finally:
-        bar.close()
-        _TEST = None
-    for (lo, hi), h, c, rr, npres in results:
-        hid[lo:hi], cls[lo:hi] = h, c
-        recs.extend(rr)
-        if workers > 1:  # the workers counted in their own copies
-            tr.presentations += npres
+    hid, cls, recs = run_test(ctx, sim, tr, x_te, pops, class_pop, out.spikes_test_images,
+                              cfg.seed, out.test_workers)
     test_s = now() - t0
     y = y_te.astype(np.int64)
     if assignments is None:
@@ -395,6 +461,8 @@ def run_protocol(cfg: Any, ctx: Any, sim: Any, phases: list, test_setup: Callabl
         "presentations_per_image": tr.presentations / max(1, done + n_te),
         "spikes_written": written,
         "peak_rss_mb": _peak_rss_mb(),
+        "epoch_tests": epoch_tests,
+        "epochs_trained": sum(ph.epochs for ph in phases),
     }
     finish(ctx, out, metrics, w_in(), curve, main["confusion_matrix"],
            recs[0] if recs else None, weights(), attrs)

@@ -191,3 +191,30 @@ def test_interrupt_and_resume_gives_identical_weights(tmp_path, monkeypatch):
     arrays_p = w_part[0] if isinstance(w_part, tuple) else w_part
     for key in ("input_exc", "exc_class", "theta_exc"):
         assert np.array_equal(np.asarray(arrays[key]), np.asarray(arrays_p[key])), key
+
+
+@needs_mnist
+@pytest.mark.parametrize("workers", [1, 2])
+def test_test_after_every_pass_leaves_training_unchanged(tmp_path, workers):
+    """The per-pass test runs on a frozen copy: final weights are those of a run without it, and
+    the test after pass 1 equals the final test of a one-pass run with the same seed."""
+    from biolearn.io.store import load_weights
+    from biolearn.runner import execute
+
+    common = {"params.epochs": 2, "params.output.test_workers": workers}
+    plain = execute(_tiny_config(tmp_path, **common), out_dir=tmp_path / "plain", quiet=True)
+    tested = execute(_tiny_config(tmp_path, **common, **{"params.output.test_every_epoch": True}),
+                     out_dir=tmp_path / "tested", quiet=True)
+    one = execute(_tiny_config(tmp_path, **{"params.output.test_workers": workers}),
+                  out_dir=tmp_path / "one", quiet=True)
+    w_a, w_b = (load_weights(tmp_path / d / "weights.h5") for d in ("plain", "tested"))
+    w_a, w_b = (w[0] if isinstance(w, tuple) else w for w in (w_a, w_b))
+    for key in ("input_exc", "exc_class", "theta_exc"):
+        assert np.array_equal(np.asarray(w_a[key]), np.asarray(w_b[key])), key
+    m = tested["metrics"]
+    assert m["test_accuracy"] == plain["metrics"]["test_accuracy"]
+    assert plain["metrics"]["epoch_tests"] == []
+    (ep,) = m["epoch_tests"]
+    assert ep["epoch"] == 1 and ep["images_trained"] == 240 and ep["n_test_images"] == 60
+    assert ep["test_accuracy"] == one["metrics"]["test_accuracy"]
+    assert ep["test_accuracy_vote"] == pytest.approx(one["metrics"]["test_accuracy_vote"])

@@ -47,9 +47,16 @@ def confusion_matrix(cm: np.ndarray, title: str = "confusion matrix") -> Any:
     return fig
 
 
-def accuracy_curve(images: list, acc: list, label: str = "running train accuracy") -> Any:
+def accuracy_curve(images: list, acc: list, label: str = "running train accuracy",
+                   test_points: list | None = None) -> Any:
+    """Accuracy against training images seen; ``test_points`` [(images, accuracy)] are drawn as
+    test-set markers (e.g. a test after every pass)."""
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(images, np.asarray(acc) * 100, marker=".")
+    ax.plot(images, np.asarray(acc) * 100, marker=".", label="running train (hidden vote)")
+    if test_points:
+        tx, ty = zip(*test_points, strict=True)
+        ax.plot(tx, np.asarray(ty) * 100, "s-", color="C3", label="test set")
+        ax.legend(loc="lower right")
     ax.set_xlabel("training images seen")
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(0, 100)
