@@ -168,9 +168,11 @@ def run_cmd(config: Path, out_dir: Path | None, overrides: tuple[str, ...], seed
       biolearn run configs/stdp_mnist.yaml --out runs/seed7 --resume
       biolearn run configs/stdp_mnist.yaml --backend nest --threads 2
     """
+    from biolearn.alloc import keep_freed_memory
     from biolearn.config import load_config
     from biolearn.runner import RESULTS, RunInterrupted, execute, run_dir_for
 
+    keep_freed_memory()
     cfg = load_config(config, list(overrides), seed)
     out = run_dir_for(cfg.name, out_dir, resume)
     try:
