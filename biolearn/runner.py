@@ -33,14 +33,24 @@ LOG_INTERVAL_S = 60.0
 
 
 class _LineStream:
-    """A file for tqdm that turns its carriage-return redraws into whole lines on stderr."""
+    """A file for tqdm that turns its carriage-return redraws into whole lines on stderr, at most
+    one per ``interval`` seconds (a bar's last line, written when it closes, always comes out)."""
 
     encoding = "utf-8"
 
+    def __init__(self, interval: float):
+        self.interval, self.pending, self.last = interval, "", -float("inf")
+
     def write(self, text: str) -> int:
-        line = text.replace("\r", "").replace("\x1b[A", "").strip()
-        if line:
-            sys.stderr.write(line + "\n")
+        parts = text.split("\n")
+        for k, part in enumerate(parts):
+            line = part.replace("\r", "").replace("\x1b[A", "").strip()
+            if line:
+                self.pending = line
+            t = time.monotonic()
+            if self.pending and (k < len(parts) - 1 or t - self.last >= self.interval):
+                sys.stderr.write(self.pending + "\n")
+                self.pending, self.last = "", t
         return len(text)
 
     def flush(self) -> None:
@@ -78,8 +88,8 @@ class RunContext:
 
         if self.quiet or sys.stderr.isatty():
             return tqdm(total=total, desc=desc, unit=unit, disable=self.quiet, dynamic_ncols=True)
-        return tqdm(total=total, desc=desc, unit=unit, file=_LineStream(), ncols=100,
-                    mininterval=LOG_INTERVAL_S, maxinterval=LOG_INTERVAL_S)
+        return tqdm(total=total, desc=desc, unit=unit, file=_LineStream(LOG_INTERVAL_S), ncols=100,
+                    mininterval=min(LOG_INTERVAL_S, 1.0))
 
     def save_figure(self, fig: Any, name: str) -> Path:
         """Save a matplotlib figure as ``name``.png in the run directory and close it."""

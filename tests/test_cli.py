@@ -310,3 +310,17 @@ def test_progress_logs_lines_when_stderr_is_a_file(tmp_path, monkeypatch, capsys
     quiet.update(3)
     quiet.close()
     assert capsys.readouterr().err == ""
+
+
+def test_progress_lines_are_rate_limited(tmp_path, monkeypatch, capsys):
+    """Postfix refreshes and quick updates print nothing between the first and the final line."""
+    import biolearn.runner as runner_mod
+
+    monkeypatch.setattr(runner_mod, "LOG_INTERVAL_S", 3600.0)
+    bar = runner_mod.RunContext(out_dir=tmp_path, seed=0).progress(50, "dam")
+    for k in range(50):
+        bar.update(1)
+        bar.set_postfix(err=k)
+    bar.close()
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln]
+    assert len(lines) == 2 and "0/50" in lines[0] and "50/50" in lines[-1]
