@@ -47,7 +47,7 @@ def confusion_matrix(cm: np.ndarray, title: str = "confusion matrix") -> Any:
     return fig
 
 
-def accuracy_curve(images: list, acc: list, label: str = "running train accuracy",
+def accuracy_curve(images: list, acc: list, label: str | None = None,
                    test_points: list | None = None) -> Any:
     """Accuracy against training images seen; ``test_points`` [(images, accuracy)] are drawn as
     test-set markers (e.g. a test after every pass)."""
@@ -57,6 +57,8 @@ def accuracy_curve(images: list, acc: list, label: str = "running train accuracy
         tx, ty = zip(*test_points, strict=True)
         ax.plot(tx, np.asarray(ty) * 100, "s-", color="C3", label="test set")
         ax.legend(loc="lower right")
+    if label is None:
+        label = "accuracy during training" if test_points else "running train accuracy"
     ax.set_xlabel("training images seen")
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(0, 100)
