@@ -36,7 +36,12 @@ from typing import Any
 
 from biolearn.config import param
 from biolearn.errors import BiolearnError, require_torch
-from biolearn.models.optical_cnn import OpticsParams, _load_tensors, _optics, evaluate, train
+from biolearn.models.optical_cnn import (
+    OpticsParams,
+    _load_tensors,
+    _optics,
+    train_digital_and_optical,
+)
 from biolearn.registry import register
 
 
@@ -228,24 +233,12 @@ def run(cfg: Any, ctx: Any) -> dict:
 
     metrics: dict[str, Any] = {"n_train": len(xtr_t), "n_test": len(xte_t)}
     seconds: dict[str, float] = {}
-    variants = (["digital"] if p.digital_baseline else []) + ["optical"]
-    bar = ctx.progress(len(variants) * p.epochs * len(xtr_t), "convshare_vit")
-    nets = {}
-    for name in variants:
-        torch.manual_seed(cfg.seed)
-        model = build_vit(p, None if name == "digital" else optics)
-        t0 = time.perf_counter()
-        train(model, xtr_t, ytr_t, p.epochs, p.batch_size, p.lr, cfg.seed, bar)
-        seconds[f"train_{name}"] = time.perf_counter() - t0
-        metrics[f"acc_{name}"] = evaluate(model, xte_t, yte_t, cfg.seed)
-        nets[name] = model
-        ctx.metrics.update(metrics)
+    bar = ctx.progress((1 + p.digital_baseline) * p.epochs * len(xtr_t), "convshare_vit")
+    nets = train_digital_and_optical(ctx, p, lambda o: build_vit(p, o), optics,
+                                     (xtr_t, ytr_t, xte_t, yte_t), cfg.seed, bar, metrics,
+                                     seconds)
     bar.close()
     metrics["parameters"] = sum(int(t.numel()) for t in nets["optical"].parameters())
-    metrics["test_accuracy"] = metrics["acc_optical"]
-    if p.digital_baseline:
-        metrics["test_accuracy_digital"] = metrics["acc_digital"]
-        metrics["gap_digital_minus_optical"] = metrics["acc_digital"] - metrics["acc_optical"]
     metrics["seconds"] = seconds
     cost, text = latency_report(p, nets.get("digital"))
     ctx.path("cost_report.txt").write_text(text + "\n", encoding="utf-8")

@@ -19,6 +19,7 @@ output and its difference from the digital correlation).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -242,6 +243,31 @@ def _curve_figures(ctx: Any, metrics: dict, p: OpticalCNNParams) -> None:
     finish(fig, ax, "photoelectrons at full scale (shot-noise SNR = sqrt)", "accuracy_vs_noise")
 
 
+def train_digital_and_optical(ctx: Any, p: Any, build: Callable[[Any], Any], optics: Any,
+                              data: tuple, seed: int, bar: Any, metrics: dict,
+                              seconds: dict) -> dict:
+    """Train ``build(None)`` (if ``p.digital_baseline``) and ``build(optics)`` from the same
+    initial weights; fill ``acc_*``, ``test_accuracy[_digital]``, the digital − optical gap and
+    ``seconds['train_*']``. Returns the trained models by name."""
+    torch = require_torch()
+    xtr, ytr, xte, yte = data
+    nets = {}
+    for name in (["digital"] if p.digital_baseline else []) + ["optical"]:
+        torch.manual_seed(seed)  # same initial weights for both
+        model = build(None if name == "digital" else optics)
+        t0 = time.perf_counter()
+        train(model, xtr, ytr, p.epochs, p.batch_size, p.lr, seed, bar)
+        seconds[f"train_{name}"] = time.perf_counter() - t0
+        metrics[f"acc_{name}"] = evaluate(model, xte, yte, seed)
+        nets[name] = model
+        ctx.metrics.update(metrics)
+    metrics["test_accuracy"] = metrics["acc_optical"]
+    if p.digital_baseline:
+        metrics["test_accuracy_digital"] = metrics["acc_digital"]
+        metrics["gap_digital_minus_optical"] = metrics["acc_digital"] - metrics["acc_optical"]
+    return nets
+
+
 @register("optical_cnn", OpticalCNNParams)
 def run(cfg: Any, ctx: Any) -> dict:
     """CNN on MNIST with conv1 on a simulated 4f correlator vs the same CNN all digital.
@@ -268,23 +294,10 @@ def run(cfg: Any, ctx: Any) -> dict:
     timings: dict[str, float] = {}
     total = (p.epochs * (1 + p.digital_baseline) + p.finetune_epochs * len(p.finetune_bits)) * n
     bar = ctx.progress(total, "optical_cnn")
-    nets = {}
-    variants = (["digital"] if p.digital_baseline else []) + ["optical"]
-    for name in variants:
-        torch.manual_seed(cfg.seed)  # same initial weights for both
-        optics = None if name == "digital" else _optics(p.optics, p.optics.bits)
-        model = build_cnn(p.channels, p.kernel_size, optics)
-        t0 = time.perf_counter()
-        train(model, xtr_t, ytr_t, p.epochs, p.batch_size, p.lr, cfg.seed, bar)
-        timings[f"train_{name}"] = time.perf_counter() - t0
-        metrics[f"acc_{name}"] = evaluate(model, xte_t, yte_t, cfg.seed)
-        nets[name] = model
-        ctx.metrics.update(metrics)
-    head = metrics["acc_optical"]
-    metrics["test_accuracy"] = head
-    if p.digital_baseline:
-        metrics["test_accuracy_digital"] = metrics["acc_digital"]
-        metrics["gap_digital_minus_optical"] = metrics["acc_digital"] - head
+    optics = _optics(p.optics, p.optics.bits)
+    nets = train_digital_and_optical(
+        ctx, p, lambda o: build_cnn(p.channels, p.kernel_size, o), optics,
+        (xtr_t, ytr_t, xte_t, yte_t), cfg.seed, bar, metrics, timings)
 
     # evaluation sweeps: swap the hardware of conv1, keep the weights
     t0 = time.perf_counter()
