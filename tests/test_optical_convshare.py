@@ -9,6 +9,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from toy_training import fit_toy_batch  # noqa: E402
+
 from biolearn.hardware.optical_cost import OpticalHardware, optical_cost  # noqa: E402
 from biolearn.hardware.optical_torch import Optics  # noqa: E402
 from biolearn.models.convshare_vit import (  # noqa: E402
@@ -60,16 +62,6 @@ def test_optical_vit_learns_a_toy_batch():
     o = Optics(input_bits=4, mask_bits=4, full_scale_electrons=1e4, read_noise_e=2.0,
                adc_bits=12, input_negative="split")
     model = build_vit(p, o)
-    g = torch.Generator().manual_seed(1)
-    x = torch.rand(16, 1, 28, 28, generator=g)
-    y = torch.randint(0, 10, (16,), generator=g)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    losses = []
-    for _ in range(60):
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        losses.append(float(loss))
+    losses = fit_toy_batch(model, data_seed=1, lr=1e-2, steps=60)
     assert all(math.isfinite(v) for v in losses)
     assert losses[-1] < 0.5 * losses[0]

@@ -10,6 +10,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from toy_training import fit_toy_batch  # noqa: E402
+
 from biolearn.errors import BiolearnError  # noqa: E402
 from biolearn.hardware.optical import SLM, FourF, four_f  # noqa: E402
 from biolearn.hardware.optical_torch import (  # noqa: E402
@@ -153,17 +155,7 @@ def test_optical_cnn_trains_on_a_toy_batch():
     o = Optics(input_bits=4, mask_bits=4, full_scale_electrons=1e4, read_noise_e=2.0,
                adc_bits=12)
     model = build_cnn(4, 5, o)
-    g = torch.Generator().manual_seed(6)
-    x = torch.rand(16, 1, 28, 28, generator=g)
-    y = torch.randint(0, 10, (16,), generator=g)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(25):
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        losses.append(float(loss))
+    losses = fit_toy_batch(model, data_seed=6, lr=3e-3, steps=25)
     assert model[0].weight.grad is not None and torch.isfinite(model[0].weight.grad).all()
     assert losses[-1] < 0.5 * losses[0]
 
