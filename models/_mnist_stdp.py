@@ -366,6 +366,12 @@ def run_protocol(cfg: Any, ctx: Any, sim: Any, phases: list, test_setup: Callabl
     bar.update(done)
     t_start = now() - pos["train_s"]
     since_ckpt = 0
+
+    def checkpoint(**where: int) -> None:
+        pos.update(where, train_s=now() - t_start)
+        save_checkpoint(ckpt, sim, {"pos": pos, "curve": curve.state(),
+                                    "epoch_tests": epoch_tests})
+
     try:
         for k in range(pos["phase"], len(phases)):
             ph = phases[k]
@@ -386,9 +392,7 @@ def run_protocol(cfg: Any, ctx: Any, sim: Any, phases: list, test_setup: Callabl
                     if curve.points and done % 200 == 0:
                         bar.set_postfix(acc=f"{curve.points[-1][1]:.3f}")
                     if since_ckpt >= out.checkpoint_every:
-                        pos.update(phase=k, epoch=e, index=i + 1, train_s=now() - t_start)
-                        save_checkpoint(ckpt, sim, {"pos": pos, "curve": curve.state(),
-                                                    "epoch_tests": epoch_tests})
+                        checkpoint(phase=k, epoch=e, index=i + 1)
                         since_ckpt = 0
                 last = k == len(phases) - 1 and e == ph.epochs - 1
                 if out.test_every_epoch and not last and not any(
@@ -401,17 +405,13 @@ def run_protocol(cfg: Any, ctx: Any, sim: Any, phases: list, test_setup: Callabl
                     epoch_tests.append({"phase": ph.name, "epoch": e + 1, "images_trained": done,
                                         "n_test_images": n_ev, **r})
                     ctx.metrics["epoch_tests"] = epoch_tests
-                    pos.update(phase=k, epoch=e + 1, index=0, train_s=now() - t_start)
-                    if e + 1 == ph.epochs:
-                        pos.update(phase=k + 1, epoch=0)
-                    save_checkpoint(ckpt, sim, {"pos": pos, "curve": curve.state(),
-                                                "epoch_tests": epoch_tests})
+                    nxt = (k + 1, 0) if e + 1 == ph.epochs else (k, e + 1)
+                    checkpoint(phase=nxt[0], epoch=nxt[1], index=0)
                     since_ckpt = 0
     finally:
         bar.close()
-    train_s = now() - t_start
-    pos.update(phase=len(phases), epoch=0, index=0, train_s=train_s)
-    save_checkpoint(ckpt, sim, {"pos": pos, "curve": curve.state(), "epoch_tests": epoch_tests})
+    checkpoint(phase=len(phases), epoch=0, index=0)
+    train_s = pos["train_s"]
 
     # ---- labelling pass (hidden neurons → classes) with frozen weights
     assignments = curve.assignments
