@@ -221,6 +221,58 @@ def test_lazy_traces_equal_per_step_traces(rule):
     assert np.abs(ref - w0).max() > 1e-3
 
 
+def test_symmetric_stdp_few_active_posts_equals_per_step_reference():
+    """Wide dense projection where only a few posts fire: the kernel then updates only the posts
+    that spiked since the last reset, plus a clip pass. It must equal the full per-step rule,
+    including weights above w_max being clipped at the next pre spike, across a state reset and
+    a state_dict round trip."""
+    rule = SymmetricSTDP(eta=0.05, tau=20.0, inc=0.1, w_max=0.8)
+    rng = np.random.default_rng(5)
+    dt, n_pre, n_post, n_steps = 0.1, 6, 64, 6000
+    pre_idx, pre_t = [], []
+    for i in range(n_pre):
+        st = np.unique(rng.integers(0, n_steps - 10, 25))
+        pre_idx += [i] * len(st)
+        pre_t += list(st * dt)
+    firing = [3, 17, 40]  # 3 of 64 posts fire: below the kernel's quarter
+    drive_idx, drive_t = [], []
+    for j in firing:
+        st = np.unique(rng.integers(1, n_steps - 10, 8))
+        drive_idx += [j] * len(st)
+        drive_t += list((st - 1) * dt)
+    w0 = rng.uniform(0.1, 0.6, (n_pre, n_post))
+    w0[:, 50:] = 0.95  # above w_max: clipped when their pre fires, as in the full-row update
+    net = Network(dt=dt)
+    net.add(SpikeSource("pre", n_pre, pre_idx, pre_t))
+    net.add(SpikeSource("drive", n_post, drive_idx, drive_t))
+    net.add(LIF("post", n_post, synapse="current", integration="exact", t_ref=0.0))
+    net.connect(connect.dense("p", "pre", "post", w0 * 1e-3, target="e", rule=rule))
+    net.connect(connect.one_to_one("kick", "drive", "post", n_post, 100.0, target="v"))
+    net.monitor(SpikeMonitor(["pre", "post"]))
+    sim = net.compile()
+    sim.set_weights("p", w0)
+    half = n_steps // 2
+    out1 = sim.run(steps=half)
+    assert 0 < sim.act_n[0] <= len(firing)
+    sim.load_state_dict(sim.state_dict())  # rebuilds the active lists from the traces
+    sim.reset_state()  # traces cleared: the second half starts from zero traces
+    out2 = sim.run(steps=n_steps - half)
+
+    def events(out, pop):
+        return [(int(round(t / dt)), int(k)) for t, k in zip(*out["spikes"][pop], strict=True)]
+
+    ii, jj = np.divmod(np.arange(n_pre * n_post), n_post)
+    ref = _reference_weights(rule, w0.ravel(), events(out1, "pre"), events(out1, "post"), ii, jj,
+                             n_pre, n_post, 0, half, dt)
+    shift = [(s - half, k) for s, k in events(out2, "pre")], \
+        [(s - half, k) for s, k in events(out2, "post")]
+    ref = _reference_weights(rule, ref, *shift, ii, jj, n_pre, n_post, 0, n_steps - half, dt)
+    assert sorted({j for _, j in events(out1, "post") + events(out2, "post")}) == firing
+    np.testing.assert_allclose(sim.weights("p").ravel(), ref, rtol=0, atol=1e-12)
+    assert (sim.weights("p")[:, 50:] == 0.8).all()
+    assert np.abs(ref - w0.ravel()).max() > 1e-2
+
+
 # ----------------------------------------------------------------------------- delays
 
 

@@ -150,7 +150,7 @@ def run_steps(t0, n_steps, dt, rng,
               row_ptr, rp_off, col_ptr, cp_off, csc_syn,
               syn_pre, syn_post, syn_w, syn_delay,
               tr_pre, tr_pre_t, tp_off, tr_post1, tr_post2, tr_post_t, to_off, dec_tab,
-              x_pre, x_post, cache_t,
+              x_pre, x_post, cache_t, act_idx, act_in, act_n,
               hist, hist_n, acc, has_het,
               rec_step, rec_gid, rec_n,
               sm_gid, sm_var, sm_every, sm_out, sm_n, sm_t0):
@@ -278,17 +278,22 @@ def run_steps(t0, n_steps, dt, rng,
                 if rule == 0:
                     continue
                 ob = to_off[q]
-                if cache_t[q, 1] != t:  # decayed post traces, once per step and projection
-                    tau1 = par[P_TAU_POST1] / dt
-                    xs, tr1, tt = x_post[ob:ob + ohi - olo], tr_post1[ob:ob + ohi - olo], \
-                        tr_post_t[ob:ob + ohi - olo]
-                    for j in range(ohi - olo):
-                        xs[j] = decayed(tr1[j], tt[j], t, tau1, dec_tab[q, 1])
-                    cache_t[q, 1] = t
-                if pr_dense[q]:
-                    _on_pre_dense(rule, par, w_row, x_post[ob:ob + ohi - olo])
+                if rule == SYMMETRIC and pr_dense[q] and 4 * act_n[q] < ohi - olo:
+                    _on_pre_symmetric_active(par, w_row, act_idx[ob:ob + act_n[q]],
+                                             tr_post1[ob:ob + ohi - olo],
+                                             tr_post_t[ob:ob + ohi - olo], t, dt, dec_tab[q, 1])
                 else:
-                    _on_pre(rule, par, w_row, j_row, x_post[ob:ob + ohi - olo])
+                    if cache_t[q, 1] != t:  # decayed post traces, once per step and projection
+                        tau1 = par[P_TAU_POST1] / dt
+                        xs, tr1, tt = x_post[ob:ob + ohi - olo], tr_post1[ob:ob + ohi - olo], \
+                            tr_post_t[ob:ob + ohi - olo]
+                        for j in range(ohi - olo):
+                            xs[j] = decayed(tr1[j], tt[j], t, tau1, dec_tab[q, 1])
+                        cache_t[q, 1] = t
+                    if pr_dense[q]:
+                        _on_pre_dense(rule, par, w_row, x_post[ob:ob + ohi - olo])
+                    else:
+                        _on_pre(rule, par, w_row, j_row, x_post[ob:ob + ohi - olo])
                 kk = tp_off[q] + i
                 x = decayed(tr_pre[kk], tr_pre_t[kk], t, par[P_TAU_PRE] / dt, dec_tab[q, 0])
                 tr_pre[kk] = par[P_INC_PRE] if par[P_SET] != 0.0 else x + par[P_INC_PRE]
@@ -323,6 +328,10 @@ def run_steps(t0, n_steps, dt, rng,
                 tr_post1[jj] = inc if setm else x1 + inc
                 tr_post2[jj] = inc if setm else x2 + inc
                 tr_post_t[jj] = t
+                if act_in[jj] == 0:  # now has a nonzero trace
+                    act_in[jj] = 1
+                    act_idx[to_off[q] + act_n[q]] = j
+                    act_n[q] += 1
         # ---- resets -----------------------------------------------------------------------------
         for k in range(hist_n[slot]):
             n = hist[slot, k]
@@ -400,6 +409,24 @@ def _on_pre_dense(rule, par, w, x_post):
     elif rule == PAIR_MULT:
         for k in range(w.shape[0]):
             w[k] = _clip(w[k] - eta * x_post[k] * (w[k] - wmin), wmin, wmax)
+
+
+@njit(cache=True)
+def _on_pre_symmetric_active(par, w, active, tr1, tr_t, t, dt, table):
+    """:func:`_on_pre_dense` for the symmetric rule when few posts have a nonzero trace.
+
+    ``active`` lists every post that spiked since the last state reset (a superset of the posts
+    with a nonzero trace). For all other posts the update is ``min(w + eta·0, w_max)``, a clip
+    pass; so the result is bit-identical to the full-row update at a fraction of the cost."""
+    eta, wmax = par[P_ETA_PRE], par[P_WMAX]
+    for k in range(w.shape[0]):
+        if w[k] > wmax:
+            w[k] = wmax
+    tau1 = par[P_TAU_POST1] / dt
+    for a in range(active.shape[0]):
+        j = active[a]
+        x = w[j] + eta * decayed(tr1[j], tr_t[j], t, tau1, table)
+        w[j] = wmax if x > wmax else x
 
 
 @njit(cache=True)
