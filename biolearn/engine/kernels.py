@@ -419,9 +419,13 @@ def _on_pre_symmetric_active(par, w, active, tr1, tr_t, t, dt, table):
     with a nonzero trace). For all other posts the update is ``min(w + eta·0, w_max)``, a clip
     pass; so the result is bit-identical to the full-row update at a fraction of the cost."""
     eta, wmax = par[P_ETA_PRE], par[P_WMAX]
-    for k in range(w.shape[0]):
-        if w[k] > wmax:
-            w[k] = wmax
+    above = False
+    for k in range(w.shape[0]):  # a read-only scan first: rows rarely need the clip
+        above |= w[k] > wmax
+    if above:
+        for k in range(w.shape[0]):
+            if w[k] > wmax:
+                w[k] = wmax
     tau1 = par[P_TAU_POST1] / dt
     for a in range(active.shape[0]):
         j = active[a]
