@@ -31,7 +31,8 @@ class Presentation:
     dt: float = param(0.5, "time step (ms)", min=0.01, max=1.0)
     t_present_ms: float = param(350.0, "image presentation (ms)", min=1.0)
     t_rest_ms: float = param(0.0, "silent rest after each image (ms); 0 = exact state reset "
-                             "(equivalent to the papers' 150 ms rest, cheaper)", min=0.0)
+                             "(the papers rest 150 ms, after which v is not fully back at rest; "
+                             "docs/sym_stdp.md measures the difference)", min=0.0)
     min_spikes: int = param(5, "present again with higher intensity if the hidden layer fired "
                             "fewer spikes than this", min=0)
     intensity0: float = param(2.0, "initial input intensity: rate = pixel/8 × intensity Hz "

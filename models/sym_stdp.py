@@ -90,7 +90,8 @@ class Plasticity:
 
     eta_in: float = param(0.005, "input→E learning rate η (0.005 for 100/400 neurons, 0.02 "
                           "for 1600, 0.01 for 6400)", min=0.0)
-    eta_class: float = param(0.04, "E→class learning rate η", min=0.0)
+    eta_class: float = param(0.04, "E→class learning rate η (0.08 for 1600 neurons in the "
+                             "authors' code, 0.04 for the other sizes)", min=0.0)
     eta_final: float = param(1.0, "both learning rates fall linearly to this fraction of η over "
                              "each training phase (1 = constant, as in the paper)", min=0.0)
     trace_inc: float = param(0.1, "trace increment per spike", min=0.0)
