@@ -139,8 +139,10 @@ def test_diehl_cook_needs_previous_post_spike():
 
 
 def _reference_weights(rule, w0, pre_steps, post_steps, ii, jj, n_pre, n_post, delay, n_steps,
-                       dt):
-    """Per-step simulation of a trace rule: every trace is decayed on every step."""
+                       dt, set_w=None):
+    """Per-step simulation of a trace rule: every trace is decayed on every step.
+
+    ``set_w`` maps a step to ``(mask, value)``: ``w[mask] = value`` before that step runs."""
     p = rule.params()
     tau_pre, tau1, tau2, inc_pre, inc_post, setm, eta_pre, eta_post, wmin, wmax = p
     f_pre, f1, f2 = (math.exp(-dt / tau_pre), math.exp(-dt / tau1), math.exp(-dt / tau2))
@@ -154,6 +156,8 @@ def _reference_weights(rule, w0, pre_steps, post_steps, ii, jj, n_pre, n_post, d
         posts.setdefault(s, []).append(j)
     code = rule.code
     for t in range(n_steps):
+        if set_w and t in set_w:
+            w[set_w[t][0]] = set_w[t][1]
         xp *= f_pre
         x1 *= f1
         x2 *= f2
@@ -221,12 +225,16 @@ def test_lazy_traces_equal_per_step_traces(rule):
     assert np.abs(ref - w0).max() > 1e-3
 
 
-def test_symmetric_stdp_few_active_posts_equals_per_step_reference():
+@pytest.mark.parametrize("rule", [SymmetricSTDP(eta=0.05, tau=20.0, inc=0.1, w_max=0.8),
+                                  PairSTDP(a_plus=0.02, a_minus=0.021, w_max=0.8),
+                                  PairSTDP(a_plus=0.05, a_minus=0.04, multiplicative=True),
+                                  DiehlCookSTDP(nu_pre=5e-3, nu_post=5e-2)],
+                         ids=["symmetric", "pair_add", "pair_mult", "diehl_cook"])
+def test_few_active_posts_equal_per_step_reference(rule):
     """Wide dense projection where only a few posts fire: the kernel then updates only the posts
     that spiked since the last reset, plus a clip pass. It must equal the full per-step rule,
-    including weights above w_max being clipped at the next pre spike, across a state reset and
-    a state_dict round trip."""
-    rule = SymmetricSTDP(eta=0.05, tau=20.0, inc=0.1, w_max=0.8)
+    including weights outside [w_min, w_max] being clipped at the next pre spike (for silent and
+    for firing posts), across a state reset and a state_dict round trip."""
     rng = np.random.default_rng(5)
     dt, n_pre, n_post, n_steps = 0.1, 6, 64, 6000
     pre_idx, pre_t = [], []
@@ -234,14 +242,20 @@ def test_symmetric_stdp_few_active_posts_equals_per_step_reference():
         st = np.unique(rng.integers(0, n_steps - 10, 25))
         pre_idx += [i] * len(st)
         pre_t += list(st * dt)
-    firing = [3, 17, 40]  # 3 of 64 posts fire: below the kernel's quarter
-    drive_idx, drive_t = [], []
+    half = n_steps // 2
+    pre_idx += list(range(n_pre))  # every pre fires just after post 55, which is above w_max
+    pre_t += [(half + 10) * dt] * n_pre
+    firing = [3, 17, 47, 55]  # 4 of 64 posts fire: below the kernel's quarter
+    drive_idx, drive_t = [55], [(half + 4) * dt]
     for j in firing:
         st = np.unique(rng.integers(1, n_steps - 10, 8))
+        st = st[np.abs(st - half - 7) > 8]
         drive_idx += [j] * len(st)
         drive_t += list((st - 1) * dt)
+    w_max = rule.w_max
     w0 = rng.uniform(0.1, 0.6, (n_pre, n_post))
-    w0[:, 50:] = 0.95  # above w_max: clipped when their pre fires, as in the full-row update
+    w0[:, 50:] = w_max + 0.15  # above w_max, silent (50–63) and firing (55) posts
+    w0[:, 44:50] = -0.05  # below w_min = 0 (the symmetric rule has no lower bound)
     net = Network(dt=dt)
     net.add(SpikeSource("pre", n_pre, pre_idx, pre_t))
     net.add(SpikeSource("drive", n_post, drive_idx, drive_t))
@@ -251,25 +265,45 @@ def test_symmetric_stdp_few_active_posts_equals_per_step_reference():
     net.monitor(SpikeMonitor(["pre", "post"]))
     sim = net.compile()
     sim.set_weights("p", w0)
-    half = n_steps // 2
     out1 = sim.run(steps=half)
     assert 0 < sim.act_n[0] <= len(firing)
     sim.load_state_dict(sim.state_dict())  # rebuilds the active lists from the traces
     sim.reset_state()  # traces cleared: the second half starts from zero traces
-    out2 = sim.run(steps=n_steps - half)
 
-    def events(out, pop):
-        return [(int(round(t / dt)), int(k)) for t, k in zip(*out["spikes"][pop], strict=True)]
+    def events(out, pop, shift):
+        return [(int(round(t / dt)) - shift, int(k))
+                for t, k in zip(*out["spikes"][pop], strict=True)]
 
     ii, jj = np.divmod(np.arange(n_pre * n_post), n_post)
-    ref = _reference_weights(rule, w0.ravel(), events(out1, "pre"), events(out1, "post"), ii, jj,
-                             n_pre, n_post, 0, half, dt)
-    shift = [(s - half, k) for s, k in events(out2, "pre")], \
-        [(s - half, k) for s, k in events(out2, "post")]
-    ref = _reference_weights(rule, ref, *shift, ii, jj, n_pre, n_post, 0, n_steps - half, dt)
-    assert sorted({j for _, j in events(out1, "post") + events(out2, "post")}) == firing
-    np.testing.assert_allclose(sim.weights("p").ravel(), ref, rtol=0, atol=1e-12)
-    assert (sim.weights("p")[:, 50:] == 0.8).all()
+    ref = _reference_weights(rule, w0.ravel(), events(out1, "pre", 0), events(out1, "post", 0),
+                             ii, jj, n_pre, n_post, 0, half, dt).reshape(n_pre, n_post)
+    # Second half in pieces; before each, weights of posts 50–63 are pushed out of range again
+    # (as synaptic scaling can do). Post 55 fires at half + 5 and every pre at half + 10, so the
+    # second push hits an active post with an out-of-range weight.
+    outs, t0, set_w = [], 0, {}
+    above = np.zeros((n_pre, n_post), bool)
+    above[:, 50:] = True
+    for n in (7, 5, n_steps - half - 12):
+        w_now = sim.weights("p")
+        w_now[above] = w_max + 0.15
+        sim.set_weights("p", w_now)
+        set_w[t0] = (above.ravel(), w_max + 0.15)
+        outs.append(sim.run(steps=n))
+        if t0 == 7:
+            w_early = sim.weights("p")
+        t0 += n
+    pre2 = [e for o in outs for e in events(o, "pre", half)]
+    post2 = [e for o in outs for e in events(o, "post", half)]
+    early = _reference_weights(rule, ref.ravel(), pre2, post2, ii, jj, n_pre, n_post, 0, 12, dt,
+                               {k: v for k, v in set_w.items() if k < 12})
+    np.testing.assert_allclose(w_early.ravel(), early, rtol=0, atol=1e-12)
+    ref = _reference_weights(rule, ref.ravel(), pre2, post2, ii, jj, n_pre, n_post, 0,
+                             n_steps - half, dt, set_w)
+    assert sorted({j for _, j in events(out1, "post", 0) + post2}) == firing
+    w = sim.weights("p")
+    np.testing.assert_allclose(w.ravel(), ref, rtol=0, atol=1e-12)
+    assert (w[:, 56:] == w_max).all()
+    assert (w[:, 44:47] == (-0.05 if isinstance(rule, SymmetricSTDP) else 0.0)).all()
     assert np.abs(ref - w0.ravel()).max() > 1e-2
 
 

@@ -278,10 +278,10 @@ def run_steps(t0, n_steps, dt, rng,
                 if rule == 0:
                     continue
                 ob = to_off[q]
-                if rule == SYMMETRIC and pr_dense[q] and 4 * act_n[q] < ohi - olo:
-                    _on_pre_symmetric_active(par, w_row, act_idx[ob:ob + act_n[q]],
-                                             tr_post1[ob:ob + ohi - olo],
-                                             tr_post_t[ob:ob + ohi - olo], t, dt, dec_tab[q, 1])
+                if pr_dense[q] and 4 * act_n[q] < ohi - olo:  # few posts with a trace
+                    _on_pre_active(rule, par, w_row, act_idx[ob:ob + act_n[q]],
+                                   tr_post1[ob:ob + ohi - olo], tr_post_t[ob:ob + ohi - olo], t,
+                                   dt, dec_tab[q, 1])
                 else:
                     if cache_t[q, 1] != t:  # decayed post traces, once per step and projection
                         tau1 = par[P_TAU_POST1] / dt
@@ -412,25 +412,32 @@ def _on_pre_dense(rule, par, w, x_post):
 
 
 @njit(cache=True)
-def _on_pre_symmetric_active(par, w, active, tr1, tr_t, t, dt, table):
-    """:func:`_on_pre_dense` for the symmetric rule when few posts have a nonzero trace.
+def _on_pre_active(rule, par, w, active, tr1, tr_t, t, dt, table):
+    """:func:`_on_pre_dense` for a row when few posts have a nonzero trace.
 
     ``active`` lists every post that spiked since the last state reset (a superset of the posts
-    with a nonzero trace). For all other posts the update is ``min(w + eta·0, w_max)``, a clip
-    pass; so the result is bit-identical to the full-row update at a fraction of the cost."""
-    eta, wmax = par[P_ETA_PRE], par[P_WMAX]
-    above = False
-    for k in range(w.shape[0]):  # a read-only scan first: rows rarely need the clip
-        above |= w[k] > wmax
-    if above:
-        for k in range(w.shape[0]):
-            if w[k] > wmax:
-                w[k] = wmax
+    with a nonzero trace). Those are updated first, from the unclipped weights. For every other
+    post the rule with a zero trace only clips ``w``, so a clip pass over the row finishes the
+    job (a no-op for the posts just updated). Bit-identical to the full-row update."""
+    eta, wmin, wmax = par[P_ETA_PRE], par[P_WMIN], par[P_WMAX]
     tau1 = par[P_TAU_POST1] / dt
     for a in range(active.shape[0]):
         j = active[a]
-        x = w[j] + eta * decayed(tr1[j], tr_t[j], t, tau1, table)
-        w[j] = wmax if x > wmax else x
+        x = decayed(tr1[j], tr_t[j], t, tau1, table)
+        if rule == SYMMETRIC:
+            v = w[j] + eta * x
+            w[j] = wmax if v > wmax else v
+        elif rule == PAIR_ADD or rule == DIEHL_COOK:
+            w[j] = _clip(w[j] - eta * x, wmin, wmax)
+        elif rule == PAIR_MULT:
+            w[j] = _clip(w[j] - eta * x * (w[j] - wmin), wmin, wmax)
+    lo = -np.inf if rule == SYMMETRIC else wmin  # the symmetric rule has no lower bound
+    out = False
+    for k in range(w.shape[0]):  # a read-only scan first: rows rarely need the clip
+        out |= (w[k] > wmax) | (w[k] < lo)
+    if out:
+        for k in range(w.shape[0]):
+            w[k] = _clip(w[k], lo, wmax)
 
 
 @njit(cache=True)
