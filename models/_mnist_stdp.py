@@ -33,6 +33,9 @@ class Presentation:
     t_rest_ms: float = param(0.0, "silent rest after each image (ms); 0 = exact state reset "
                              "(the papers rest 150 ms, after which v is not fully back at rest; "
                              "docs/sym_stdp.md measures the difference)", min=0.0)
+    reset_rest_ms: float = param(150.0, "with the exact reset, the adaptive threshold still "
+                                 "decays as over this much rest (the papers' 150 ms; Diehl & "
+                                 "Cook 2015 and Hao et al. 2020 simulate it)", min=0.0)
     min_spikes: int = param(5, "present again with higher intensity if the hidden layer fired "
                             "fewer spikes than this", min=0)
     intensity0: float = param(2.0, "initial input intensity: rate = pixel/8 × intensity Hz "
@@ -88,6 +91,7 @@ class Trainer:
         self.sim, self.pres, self.out, self.hidden = sim, pres, out, hidden
         self.n_present = int(round(pres.t_present_ms / pres.dt))
         self.n_rest = int(round(pres.t_rest_ms / pres.dt))
+        self.n_reset_rest = int(round(pres.reset_rest_ms / pres.dt))
         self.sim.set_recording(None, False)
         self.presentations = 0  # including re-presentations
         self.events = 0
@@ -109,6 +113,7 @@ class Trainer:
                 sim.run(steps=self.n_rest)
             else:
                 sim.reset_state()
+                sim.decay_theta(self.n_reset_rest)
             sim.reset_counts()
             sim.set_rates(INPUT, pixels * (intensity / 8.0))
             t0 = sim.t * sim.dt

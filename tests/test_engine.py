@@ -329,6 +329,27 @@ def test_delays_homogeneous_and_heterogeneous():
 # ----------------------------------------------------------------------------- threshold rules
 
 
+def test_decay_theta_matches_a_silent_rest():
+    """sim.decay_theta(n) after a reset stands for n silent steps of the threshold's decay."""
+    dt, tau_th, n = 0.5, 300.0, 300
+
+    def sim_():
+        net = Network(dt=dt)
+        net.add(LIF("n", 3, synapse="current", theta_rule="hao", theta_plus=0.1,
+                    theta_init=25.0, tau_theta=tau_th))
+        return net.compile()
+
+    rest, jump = sim_(), sim_()
+    rest.run(steps=n)  # no input: v stays at rest, θ only decays
+    jump.decay_theta(n)
+    np.testing.assert_allclose(jump.theta, rest.theta, rtol=1e-12)
+    np.testing.assert_allclose(jump.theta, 25.0 * math.exp(-n * dt / tau_th), rtol=1e-12)
+    jump.freeze_theta("n")
+    before = jump.theta.copy()
+    jump.decay_theta(n)
+    np.testing.assert_array_equal(jump.theta, before)
+
+
 @pytest.mark.parametrize("rule", ["add", "hao"])
 def test_adaptive_threshold(rule):
     dt, tau_th, plus, th0 = 0.5, 300.0, 0.4, 3.0

@@ -100,6 +100,30 @@ def test_dynamic_threshold_follows_hao_update_and_decay():
     assert sim.theta[sim.slice("n")][0] == pytest.approx(th, rel=1e-9)
 
 
+@pytest.mark.parametrize("frozen", [False, True])
+def test_reset_between_images_decays_theta_as_the_papers_rest(frozen):
+    """With the exact reset, θ decays over presentation + rest time, as in the papers' simulated
+    150 ms rest; frozen at test. A blank image: no hidden spikes, so θ only decays, through 31
+    presentations (intensity 2 → 32)."""
+    from biolearn.config import load_config
+    from biolearn.models import sym_stdp
+    from biolearn.models._mnist_stdp import EXC, Trainer
+
+    cfg = load_config(ROOT / "configs" / "stdp_mnist_smoke.yaml", ["params.n_exc=5"])
+    p = cfg.params
+    sim = sym_stdp.build(p, np.random.default_rng(0)).compile(seed=1)
+    sim.freeze_theta(EXC, frozen)
+    tr = Trainer(sim, p.presentation, p.output)
+    th0 = sim.theta[sim.slice(EXC)].copy()
+    tr.present(np.zeros((28, 28)))
+    assert tr.presentations == 31
+    pr = p.presentation
+    ms = 0.0 if frozen else tr.presentations * (pr.t_present_ms + pr.reset_rest_ms)
+    np.testing.assert_allclose(sim.theta[sim.slice(EXC)], th0 * np.exp(-ms / p.exc.tau_theta),
+                               rtol=1e-9)
+    assert pr.t_rest_ms == 0.0 and pr.reset_rest_ms == 150.0
+
+
 def test_teacher_drives_only_the_labels_neuron():
     net = Network(dt=0.5)
     net.add(LIF("cls", 10))

@@ -318,6 +318,15 @@ class Simulation:
         """Freeze (or release) the adaptive threshold of a population."""
         self.pop_i[self._pop(name), K.PI_FREEZE] = int(bool(frozen))
 
+    def decay_theta(self, steps: int) -> None:
+        """Let every unfrozen adaptive threshold decay over ``steps`` silent steps
+        (θ·exp(−steps·dt/τθ)), as it would during a simulated rest that :meth:`reset_state`
+        replaces."""
+        for k in range(len(self.net.populations)):
+            if self.pop_i[k, K.PI_THETA] != 0 and self.pop_i[k, K.PI_FREEZE] == 0:
+                lo, hi = self.pop_lo[k], self.pop_hi[k]
+                self.theta[lo:hi] *= self.pop_f[k, K.PF_DTH] ** steps
+
     def reset_state(self, names: list[str] | None = None) -> None:
         """Exact rest state: v = v_rest, conductances 0, refractoriness and traces cleared.
 
