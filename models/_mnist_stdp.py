@@ -30,12 +30,14 @@ class Presentation:
 
     dt: float = param(0.5, "time step (ms)", min=0.01, max=1.0)
     t_present_ms: float = param(350.0, "image presentation (ms)", min=1.0)
-    t_rest_ms: float = param(0.0, "silent rest after each image (ms); 0 = exact state reset "
-                             "(the papers rest 150 ms, after which v is not fully back at rest; "
-                             "docs/sym_stdp.md measures the difference)", min=0.0)
-    reset_rest_ms: float = param(150.0, "with the exact reset, the adaptive threshold still "
-                                 "decays as over this much rest (the papers' 150 ms; Diehl & "
-                                 "Cook 2015 and Hao et al. 2020 simulate it)", min=0.0)
+    t_rest_ms: float = param(150.0, "silent rest between presentations (ms), as in the papers",
+                             min=0.0)
+    rest: str = param("reset", "how the rest is run. reset: exact rest state (v, conductances, "
+                      "traces), θ decays over t_rest_ms; fastest. relax: the neurons are "
+                      "simulated through the rest (v relaxes only partly), then the STDP traces "
+                      "are cleared. simulate: everything is simulated (the papers' protocol, "
+                      "slowest). docs/sym_stdp.md compares them",
+                      choices=["reset", "relax", "simulate"])
     min_spikes: int = param(5, "present again with higher intensity if the hidden layer fired "
                             "fewer spikes than this", min=0)
     intensity0: float = param(2.0, "initial input intensity: rate = pixel/8 × intensity Hz "
@@ -91,7 +93,6 @@ class Trainer:
         self.sim, self.pres, self.out, self.hidden = sim, pres, out, hidden
         self.n_present = int(round(pres.t_present_ms / pres.dt))
         self.n_rest = int(round(pres.t_rest_ms / pres.dt))
-        self.n_reset_rest = int(round(pres.reset_rest_ms / pres.dt))
         self.sim.set_recording(None, False)
         self.presentations = 0  # including re-presentations
         self.events = 0
@@ -106,14 +107,16 @@ class Trainer:
         hid = sim.slice(self.hidden)
         pixels = image.reshape(-1).astype(np.float64)
         while True:
+            if p.rest == "reset":
+                sim.reset_state()
+                sim.decay_theta(self.n_rest)
+            else:  # inputs and teachers silent, as in the papers
+                sim.silence()
+                sim.run(steps=self.n_rest)
+                if p.rest == "relax":
+                    sim.clear_traces()
             if before is not None:
                 before()
-            if self.n_rest:
-                sim.set_rates(INPUT, 0.0)
-                sim.run(steps=self.n_rest)
-            else:
-                sim.reset_state()
-                sim.decay_theta(self.n_reset_rest)
             sim.reset_counts()
             sim.set_rates(INPUT, pixels * (intensity / 8.0))
             t0 = sim.t * sim.dt

@@ -118,10 +118,47 @@ def test_reset_between_images_decays_theta_as_the_papers_rest(frozen):
     tr.present(np.zeros((28, 28)))
     assert tr.presentations == 31
     pr = p.presentation
-    ms = 0.0 if frozen else tr.presentations * (pr.t_present_ms + pr.reset_rest_ms)
+    ms = 0.0 if frozen else tr.presentations * (pr.t_present_ms + pr.t_rest_ms)
     np.testing.assert_allclose(sim.theta[sim.slice(EXC)], th0 * np.exp(-ms / p.exc.tau_theta),
                                rtol=1e-9)
-    assert pr.t_rest_ms == 0.0 and pr.reset_rest_ms == 150.0
+    assert pr.rest == "reset" and pr.t_rest_ms == 150.0
+
+
+@pytest.mark.parametrize("mode", ["relax", "simulate"])
+def test_simulated_rest_is_silent_and_relax_clears_the_traces(mode):
+    """A simulated rest runs with inputs and teachers silent; 'relax' then clears the traces,
+    'simulate' keeps them decaying; either way v has not fully returned to rest."""
+    from biolearn.config import load_config
+    from biolearn.models import sym_stdp
+    from biolearn.models._mnist_stdp import CLS, EXC, INPUT, Trainer
+
+    cfg = load_config(ROOT / "configs" / "stdp_mnist_smoke.yaml",
+                      ["params.n_exc=20", f"params.presentation.rest={mode}"])
+    p = cfg.params
+    sim = sym_stdp.build(p, np.random.default_rng(0)).compile(seed=1)
+    tr = Trainer(sim, p.presentation, p.output)
+    img = np.full((28, 28), 255.0)
+
+    def teach() -> None:
+        sim.set_teacher(CLS, np.where(np.arange(10) == 3, 200.0, 0.0))
+
+    tr.present(img, teach)  # rest, then teacher on, then the image
+    assert sim.spike_counts(EXC).sum() >= 5 and sim.spike_counts(CLS)[3] > 0
+    traces = sim.tr_post1.copy()
+    assert traces.max() > 0
+    sim.silence()
+    sim.reset_counts()
+    sim.run(steps=tr.n_rest)
+    # inputs and teacher are silent in the rest (hidden neurons may still fire on input that
+    # was in flight when the image ended)
+    assert sim.spike_counts(INPUT).sum() == 0 and sim.spike_counts(CLS).sum() == 0
+    v = sim.v[sim.slice(EXC)]
+    assert np.abs(v - p.exc.v_rest).max() > 0.5  # 150 ms is not enough to reach rest (τ 100 ms)
+    if mode == "relax":
+        sim.clear_traces()
+        assert not sim.tr_post1.any() and not sim.tr_pre.any() and not sim.act_n.any()
+    else:
+        assert sim.tr_post1.max() > 0
 
 
 def test_teacher_drives_only_the_labels_neuron():

@@ -340,16 +340,25 @@ class Simulation:
             self.ge[lo:hi] = 0.0
             self.gi[lo:hi] = 0.0
             self.last_spike[lo:hi] = NEVER
+        self.hist_n[:] = 0
+        self.acc[:] = 0.0
+        self.clear_traces()
+
+    def clear_traces(self) -> None:
+        """Set every STDP trace to zero (what a long silent rest does to them)."""
         self.tr_pre[:] = 0.0
         self.tr_post1[:] = 0.0
         self.tr_post2[:] = 0.0
         self.tr_pre_t[:] = self.t  # re-anchor: keeps lazy decays inside the lookup table
         self.tr_post_t[:] = self.t
-        self.hist_n[:] = 0
-        self.acc[:] = 0.0
         self.cache_t[:] = -1
         self.act_in[:] = 0
         self.act_n[:] = 0
+
+    def silence(self) -> None:
+        """Every Poisson source and teacher stops firing (rates 0) until its rates are set."""
+        self.rate[:] = 0.0
+        self.next_spike[:] = -1
 
     def reset_counts(self) -> None:
         self.counts[:] = 0
