@@ -150,7 +150,7 @@ def run_steps(t0, n_steps, dt, rng,
               row_ptr, rp_off, col_ptr, cp_off, csc_syn,
               syn_pre, syn_post, syn_w, syn_delay,
               tr_pre, tr_pre_t, tp_off, tr_post1, tr_post2, tr_post_t, to_off, dec_tab,
-              x_pre, x_post, cache_t, act_idx, act_in, act_n,
+              x_pre, x_post, cache_t, act_idx, act_n,
               hist, hist_n, acc, has_het,
               rec_step, rec_gid, rec_n,
               sm_gid, sm_var, sm_every, sm_out, sm_n, sm_t0):
@@ -325,11 +325,11 @@ def run_steps(t0, n_steps, dt, rng,
                 _on_post(rule, par, csc_syn[col_ptr[c]:col_ptr[c + 1]], syn_pre, syn_w,
                          x_pre[pb:pb + npre], x2)
                 inc, setm = par[P_INC_POST], par[P_SET] != 0.0
+                was_zero = tr_post1[jj] == 0.0 and tr_post2[jj] == 0.0
                 tr_post1[jj] = inc if setm else x1 + inc
                 tr_post2[jj] = inc if setm else x2 + inc
                 tr_post_t[jj] = t
-                if act_in[jj] == 0:  # now has a nonzero trace
-                    act_in[jj] = 1
+                if was_zero and inc != 0.0:  # joins the posts with a nonzero trace
                     act_idx[to_off[q] + act_n[q]] = j
                     act_n[q] += 1
         # ---- resets -----------------------------------------------------------------------------
@@ -378,21 +378,26 @@ def _clip(w, lo, hi):
     return w
 
 
+@njit(cache=True, inline="always")
+def _pre_rule(rule, w, x, eta, wmin, wmax):
+    """One weight after a pre-synaptic spike, given the post trace ``x`` decayed to now."""
+    if rule == SYMMETRIC:  # Hao et al. 2020: w = min(w + eta·x_post, w_max)
+        v = w + eta * x
+        return wmax if v > wmax else v
+    if rule == PAIR_ADD or rule == DIEHL_COOK:  # w = clip(w − eta·x_post1)
+        return _clip(w - eta * x, wmin, wmax)
+    if rule == PAIR_MULT:  # w = clip(w − eta·x_post1·(w − w_min))
+        return _clip(w - eta * x * (w - wmin), wmin, wmax)
+    return w
+
+
 @njit(cache=True)
 def _on_pre(rule, par, w, j, x_post):
     """Weight updates ``w`` (a row of synapses onto posts ``j``) for a pre-synaptic spike, with
     the post traces ``x_post`` already decayed to now."""
     eta, wmin, wmax = par[P_ETA_PRE], par[P_WMIN], par[P_WMAX]
-    if rule == SYMMETRIC:  # Hao et al. 2020: w = min(w + eta·x_post, w_max)
-        for k in range(w.shape[0]):
-            x = w[k] + eta * x_post[j[k]]
-            w[k] = wmax if x > wmax else x
-    elif rule == PAIR_ADD or rule == DIEHL_COOK:  # w = clip(w − eta·x_post1)
-        for k in range(w.shape[0]):
-            w[k] = _clip(w[k] - eta * x_post[j[k]], wmin, wmax)
-    elif rule == PAIR_MULT:  # w = clip(w − eta·x_post1·(w − w_min))
-        for k in range(w.shape[0]):
-            w[k] = _clip(w[k] - eta * x_post[j[k]] * (w[k] - wmin), wmin, wmax)
+    for k in range(w.shape[0]):
+        w[k] = _pre_rule(rule, w[k], x_post[j[k]], eta, wmin, wmax)
 
 
 @njit(cache=True)
@@ -415,22 +420,15 @@ def _on_pre_dense(rule, par, w, x_post):
 def _on_pre_active(rule, par, w, active, tr1, tr_t, t, dt, table):
     """:func:`_on_pre_dense` for a row when few posts have a nonzero trace.
 
-    ``active`` lists every post that spiked since the last state reset (a superset of the posts
-    with a nonzero trace). Those are updated first, from the unclipped weights. For every other
+    ``active`` lists the posts whose stored trace is nonzero (those that spiked since the last
+    trace reset). Those are updated first, from the unclipped weights. For every other
     post the rule with a zero trace only clips ``w``, so a clip pass over the row finishes the
     job (a no-op for the posts just updated). Bit-identical to the full-row update."""
     eta, wmin, wmax = par[P_ETA_PRE], par[P_WMIN], par[P_WMAX]
     tau1 = par[P_TAU_POST1] / dt
     for a in range(active.shape[0]):
         j = active[a]
-        x = decayed(tr1[j], tr_t[j], t, tau1, table)
-        if rule == SYMMETRIC:
-            v = w[j] + eta * x
-            w[j] = wmax if v > wmax else v
-        elif rule == PAIR_ADD or rule == DIEHL_COOK:
-            w[j] = _clip(w[j] - eta * x, wmin, wmax)
-        elif rule == PAIR_MULT:
-            w[j] = _clip(w[j] - eta * x * (w[j] - wmin), wmin, wmax)
+        w[j] = _pre_rule(rule, w[j], decayed(tr1[j], tr_t[j], t, tau1, table), eta, wmin, wmax)
     lo = -np.inf if rule == SYMMETRIC else wmin  # the symmetric rule has no lower bound
     out = False
     for k in range(w.shape[0]):  # a read-only scan first: rows rarely need the clip

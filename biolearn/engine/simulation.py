@@ -212,10 +212,9 @@ class Simulation:
         self.x_pre = np.zeros(tp)  # per-step caches of lazily decayed traces
         self.x_post = np.zeros(to)
         self.cache_t = np.full((max(nq, 1), 2), -1, np.int64)
-        # posts (local index, per projection segment of to_off) that spiked since the last reset:
-        # the symmetric rule's pre-spike update only touches these (kernels: act_*)
+        # posts (local index, per projection segment of to_off) whose stored trace is nonzero:
+        # a pre spike's update only touches these (kernels: act_*)
         self.act_idx = np.zeros(to, np.int64)
-        self.act_in = np.zeros(to, np.uint8)
         self.act_n = np.zeros(max(nq, 1), np.int64)
         L = max_delay + 1
         self.hist = np.zeros((L, self.n), np.int64)
@@ -352,7 +351,6 @@ class Simulation:
         self.tr_pre_t[:] = self.t  # re-anchor: keeps lazy decays inside the lookup table
         self.tr_post_t[:] = self.t
         self.cache_t[:] = -1
-        self.act_in[:] = 0
         self.act_n[:] = 0
 
     def silence(self) -> None:
@@ -407,14 +405,12 @@ class Simulation:
 
     def _rebuild_active(self) -> None:
         """Recompute the kernels' active-post lists from the traces (after a state load)."""
-        self.act_in[:] = 0
         self.act_n[:] = 0
         for q in range(len(self.net.projections)):
             lo = int(self.to_off[q])
             n = int(self.pop_hi[self.pr_post[q]] - self.pop_lo[self.pr_post[q]])
             nz = np.flatnonzero((self.tr_post1[lo:lo + n] != 0) | (self.tr_post2[lo:lo + n] != 0))
             self.act_idx[lo:lo + nz.size] = nz
-            self.act_in[lo + nz] = 1
             self.act_n[q] = nz.size
 
     # ------------------------------------------------------------------ weights
@@ -485,7 +481,7 @@ class Simulation:
                 self.syn_pre, self.syn_post, self.syn_w, self.syn_delay,
                 self.tr_pre, self.tr_pre_t, self.tp_off, self.tr_post1, self.tr_post2,
                 self.tr_post_t, self.to_off, self.dec_tab,
-                self.x_pre, self.x_post, self.cache_t, self.act_idx, self.act_in, self.act_n,
+                self.x_pre, self.x_post, self.cache_t, self.act_idx, self.act_n,
                 self.hist, self.hist_n, self.acc, self.has_het,
                 rec_step, rec_gid, rec_n,
                 self.sm_gid, self.sm_var, self.sm_every, sm_out, sm_n, t0)
