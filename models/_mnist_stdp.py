@@ -44,6 +44,9 @@ class Presentation:
                               "(2 ⇒ pixel/4, max 63.75 Hz)", min=0.0)
     intensity_step: float = param(1.0, "intensity increment on a re-presentation", min=0.0)
     max_intensity: float = param(32.0, "give up raising the intensity here", min=0.0)
+    pixel_mean: float | None = param(None, "scale every image to this mean pixel first (rounded, "
+                                     "saturating at 255); Hao et al. use 30 for Fashion-MNIST "
+                                     "and raw pixels for MNIST (None)", min=0.0)
 
 
 @dataclass
@@ -357,6 +360,10 @@ def run_protocol(cfg: Any, ctx: Any, sim: Any, phases: list, test_setup: Callabl
     x_tr, y_tr, x_te, y_te = load_mnist(root=ctx.data_root, dataset=cfg.data.dataset,
                                         n_train=cfg.data.n_train, n_test=cfg.data.n_test,
                                         quiet=ctx.quiet)
+    if pres.pixel_mean is not None:
+        from biolearn.data import scale_to_mean
+
+        x_tr, x_te = scale_to_mean(x_tr, pres.pixel_mean), scale_to_mean(x_te, pres.pixel_mean)
     tr = Trainer(sim, pres, out)
     n_hidden = sim.slice(EXC).stop - sim.slice(EXC).start
     curve = Curve(out.curve_every, n_hidden)

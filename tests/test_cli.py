@@ -219,6 +219,20 @@ def test_resume_refuses_a_different_config_and_missing_run(runner):
     assert "differs" in line and "params.steps" in line
 
 
+def test_resume_accepts_fields_added_since_at_their_default(runner):
+    """A run saved before a config field existed resumes while that field keeps its default."""
+    path = cfg_file(TOY.replace("steps: 3", "steps: 5\n  stop_at: 2"))
+    assert invoke(runner, ["run", str(path), "--out", "o"]).exit_code == 130
+    saved = Path("o/config.resolved.yaml")
+    saved.write_text(saved.read_text().replace("  fail: false\n", ""))
+    line = one_error(invoke(runner, ["run", str(path), "--out", "o", "--resume",
+                                     "--set", "params.fail=true"]))
+    assert "differs" in line and "params.fail" in line
+    res = invoke(runner, ["run", str(path), "--out", "o", "--resume", "-q"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(Path("o/results.json").read_text())["metrics"]["resumed_from"] == 2
+
+
 def test_recipe_crash_is_reported_and_recorded(runner):
     path = cfg_file(TOY + "  fail: true\n")
     res = invoke(runner, ["run", str(path), "--out", "o"])

@@ -30,6 +30,7 @@ from biolearn.data import (
     poisson_spikes,
     poisson_step,
     read_idx,
+    scale_to_mean,
     spike_probability,
     to_float,
     uniform01,
@@ -572,3 +573,26 @@ def test_crop_and_to_float():
     np.testing.assert_allclose(to_float(x), [0.0, 0.2, 1.0], rtol=1e-6)
     np.testing.assert_allclose(to_float(x, signed=True), [-1.0, -0.6, 1.0], rtol=1e-6)
     assert to_float(x).dtype == np.float32
+
+
+def test_scale_to_mean_matches_the_authors_fashion_preprocessing():
+    """Hao et al.'s create_normalized_mnist.m: pixel · 30 / mean(image), rounded half away from
+    zero and saturated at 255 when written back as uint8."""
+    img = np.zeros((2, 28, 28), np.uint8)
+    img[0, :4, :4] = 49            # mean 49·16/784 = 1 → gain 30 → 1470 saturates at 255
+    img[1].flat[:392] = 1          # mean 0.5 → gain 60 → 60
+    img[1].flat[392] = 0
+    out = scale_to_mean(img, 30.0)
+    assert out.dtype == np.uint8 and out.shape == img.shape
+    assert (out[0, :4, :4] == 255).all() and out[0].sum() == 255 * 16
+    assert (out[1].flat[:392] == 60).all() and out[1].flat[392:].sum() == 0
+    # no saturation: the mean lands on the target up to rounding; half rounds away from zero
+    rng = np.random.default_rng(0)
+    soft = rng.integers(0, 60, (5, 28, 28)).astype(np.uint8)
+    np.testing.assert_allclose(scale_to_mean(soft, 30.0).reshape(5, -1).mean(1), 30.0, atol=0.5)
+    half = np.zeros((1, 2, 2), np.uint8)
+    half[0, 0, 0], half[0, 0, 1] = 1, 3     # mean 1 → gain 2.5 → 2.5, 7.5 round up to 3, 8
+    np.testing.assert_array_equal(scale_to_mean(half, 2.5)[0, 0], [3, 8])
+    assert scale_to_mean(np.zeros((1, 2, 2), np.uint8), 30.0).sum() == 0
+    with pytest.raises(ValueError):
+        scale_to_mean(img.astype(float), 30.0)

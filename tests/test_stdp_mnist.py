@@ -279,3 +279,32 @@ def test_test_after_every_pass_leaves_training_unchanged(tmp_path, workers):
     assert ep["epoch"] == 1 and ep["images_trained"] == 240 and ep["n_test_images"] == 60
     assert ep["test_accuracy"] == one["metrics"]["test_accuracy"]
     assert ep["test_accuracy_vote"] == pytest.approx(one["metrics"]["test_accuracy_vote"])
+
+
+@needs_mnist
+def test_pixel_mean_scales_every_presented_image(tmp_path, monkeypatch):
+    """presentation.pixel_mean (the authors' Fashion-MNIST preprocessing) reaches the encoder:
+    every training and test image the network sees is the scaled one."""
+    from biolearn.models import _mnist_stdp
+    from biolearn.runner import execute
+
+    seen = []
+    real = _mnist_stdp.Trainer.present
+
+    def spy(self, image, *a, **k):
+        seen.append(float(np.asarray(image, np.float64).mean()))
+        return real(self, image, *a, **k)
+
+    monkeypatch.setattr(_mnist_stdp.Trainer, "present", spy)
+    cfg = _tiny_config(tmp_path, **{"data.n_train": 20, "data.n_test": 10,
+                                    "params.presentation.pixel_mean": 30.0})
+    execute(cfg, out_dir=tmp_path, quiet=True)
+    from biolearn.data import load_mnist, scale_to_mean
+
+    x_tr, _, x_te, _ = load_mnist(_mnist_root(), n_train=20, n_test=10)
+    raw = np.concatenate([x_tr, x_te]).reshape(30, -1).astype(np.float64).mean(1)
+    scaled = scale_to_mean(np.concatenate([x_tr, x_te]), 30.0).reshape(30, -1).mean(1)
+    assert len(seen) >= 30 and max(seen) < 30.05
+    # each presented image is a scaled one (bright MNIST digits saturate below 30)
+    assert all(np.isclose(scaled, m, atol=1e-9).any() for m in seen)
+    assert not all(np.isclose(raw, m, atol=1e-9).any() for m in seen)
