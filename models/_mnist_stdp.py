@@ -316,6 +316,7 @@ def epoch_test(ctx: Any, sim: Any, tr: Trainer, x_te: np.ndarray, y_te: np.ndarr
     res = {}
     if assignments is not None:
         res["test_accuracy_vote"] = float(np.mean(readout.vote(hid, assignments) == y))
+        res["hidden_allocation"] = readout.class_allocation(hid, y, assignments)
     if class_pop is not None:
         res["test_accuracy"] = float(np.mean(readout.argmax_or_silent(cls) == y))
     else:
@@ -467,6 +468,7 @@ def run_protocol(cfg: Any, ctx: Any, sim: Any, phases: list, test_setup: Callabl
         "confusion_matrix": main["confusion_matrix"],
         "silent_fraction": main["silent_fraction"],
         "test_accuracy_vote": vote["accuracy"],
+        "hidden_allocation": readout.class_allocation(hid, y, assignments),
         "train_curve": [{"images": a, "accuracy": b} for a, b in curve.points],
         "n_train_images": int(len(x_tr)),
         "n_test_images": int(n_te),

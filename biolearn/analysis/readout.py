@@ -22,6 +22,22 @@ def assign_labels(counts: np.ndarray, labels: np.ndarray, n_classes: int = 10) -
     return rates.argmax(axis=0)
 
 
+def class_allocation(counts: np.ndarray, labels: np.ndarray, assignments: np.ndarray,
+                     n_classes: int = 10) -> dict:
+    """How the hidden layer shares itself among the classes: neurons assigned to each class, and
+    the mean hidden spike count per image of each true class. A layer that gives most neurons to
+    one class (e.g. the high-ink digits 0 and 8) shows up here before it shows in the accuracy."""
+    counts = np.asarray(counts, np.float64)
+    labels = np.asarray(labels)
+    per_image = counts.sum(axis=1)
+    return {
+        "neurons_per_class": np.bincount(np.asarray(assignments, np.int64),
+                                         minlength=n_classes)[:n_classes].tolist(),
+        "hidden_spikes_per_image": [float(per_image[labels == c].mean()) if (labels == c).any()
+                                    else None for c in range(n_classes)],
+    }
+
+
 def vote(counts: np.ndarray, assignments: np.ndarray, n_classes: int = 10) -> np.ndarray:
     """Predict the class whose assigned neurons have the highest mean count (−1 if all silent)."""
     counts = np.asarray(counts, np.float64)

@@ -1,0 +1,23 @@
+"""Label read-outs of a hidden layer (Diehl & Cook 2015 neuron labelling and vote)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from biolearn.analysis import readout
+
+
+def test_assign_vote_and_allocation_on_a_hand_made_layer():
+    # 4 neurons; neurons 0 and 1 answer class 0, neuron 2 class 1, neuron 3 class 2.
+    counts = np.array([[3, 2, 0, 0],   # class 0
+                       [4, 1, 0, 1],   # class 0
+                       [0, 0, 5, 0],   # class 1
+                       [1, 0, 0, 2],   # class 2
+                       [0, 0, 0, 0]])  # class 2, silent
+    labels = np.array([0, 0, 1, 2, 2])
+    a = readout.assign_labels(counts, labels, n_classes=3)
+    np.testing.assert_array_equal(a, [0, 0, 1, 2])
+    np.testing.assert_array_equal(readout.vote(counts, a, n_classes=3), [0, 0, 1, 2, -1])
+    alloc = readout.class_allocation(counts, labels, a, n_classes=4)
+    assert alloc["neurons_per_class"] == [2, 1, 1, 0]
+    assert alloc["hidden_spikes_per_image"] == [5.5, 5.0, 1.5, None]
