@@ -421,6 +421,7 @@ def test_offline_download_fails_with_one_clear_error(tmp_path):
     for name in NAMES.values():
         assert name + ".gz" in msg
     assert not [n for n in _leftovers(tmp_path) if n.endswith(".part")]
+    assert not (tmp_path / "mnist").exists()  # no empty download folder left behind
 
 
 def test_fashion_download_checked_by_official_gzip_md5(tmp_path, monkeypatch, server):

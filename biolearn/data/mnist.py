@@ -356,16 +356,19 @@ def _download_file(f: IdxFileSpec, spec: DatasetSpec, dest_dir: Path, mirrors: l
     raise _DownloadFailed(f.name + ".gz", errors)
 
 
-def _download_target(spec: DatasetSpec, root: str | os.PathLike | None) -> Path | None:
+def _download_target(spec: DatasetSpec, root: str | os.PathLike | None
+                     ) -> tuple[Path | None, bool]:
+    """The first writable download folder, and whether it was created here."""
     for r in data_roots(root):
         d = r / spec.subdirs[0]
+        existed = d.is_dir()
         try:
             d.mkdir(parents=True, exist_ok=True)
         except OSError:
             continue
         if os.access(d, os.W_OK):
-            return d
-    return None
+            return d, not existed
+    return None, False
 
 
 def download_dataset(dataset: str = "mnist", root: str | os.PathLike | None = None,
@@ -376,7 +379,7 @@ def download_dataset(dataset: str = "mnist", root: str | os.PathLike | None = No
     is verified before it is moved into place. Returns the folder.
     """
     spec = get_spec(dataset)
-    dest = _download_target(spec, root)
+    dest, created = _download_target(spec, root)
     if dest is None:
         raise BiolearnError(f"no writable folder to download {spec.title} into",
                             "searched " + ", ".join(str(r) for r in data_roots(root)),
@@ -385,8 +388,13 @@ def download_dataset(dataset: str = "mnist", root: str | os.PathLike | None = No
     todo = [f for f in spec.files if _find_in(dest, f) is None]
     if todo and not quiet:
         print(f"downloading {spec.title} into {dest}", file=sys.stderr)
-    for f in todo:
-        _download_file(f, spec, dest, urls, quiet)
+    try:
+        for f in todo:
+            _download_file(f, spec, dest, urls, quiet)
+    except BaseException:
+        if created and dest.is_dir() and not any(dest.iterdir()):
+            dest.rmdir()  # leave no empty folder behind a failed download
+        raise
     return dest
 
 
