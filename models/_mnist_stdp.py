@@ -46,7 +46,7 @@ class Presentation:
     max_intensity: float = param(32.0, "give up raising the intensity here", min=0.0)
     pixel_mean: float | None = param(None, "scale every image to this mean pixel first (rounded, "
                                      "saturating at 255); Hao et al. use 30 for Fashion-MNIST "
-                                     "and raw pixels for MNIST (None)", min=0.0)
+                                     "and raw pixels for MNIST (None)", min=1.0, max=255.0)
 
 
 @dataclass
