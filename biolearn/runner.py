@@ -193,7 +193,9 @@ def execute(cfg: Any, out_dir: str | Path | None = None, quiet: bool = False,
             before = yaml.safe_load(resolved_path.read_text(encoding="utf-8"))
         except (OSError, yaml.YAMLError, UnicodeDecodeError):
             before = None
-        if before is not None and _with_new_defaults(before, resolved, cfg.model) != resolved:
+        if before is not None:
+            before = _with_new_defaults(before, resolved, cfg.model)
+        if before is not None and before != resolved:
             diff = sorted(_diff_keys(before, resolved))
             raise BiolearnError(
                 "the config differs from the run being resumed"

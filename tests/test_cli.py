@@ -228,6 +228,9 @@ def test_resume_accepts_fields_added_since_at_their_default(runner):
     line = one_error(invoke(runner, ["run", str(path), "--out", "o", "--resume",
                                      "--set", "params.fail=true"]))
     assert "differs" in line and "params.fail" in line
+    line = one_error(invoke(runner, ["run", str(path), "--out", "o", "--resume",
+                                     "--set", "params.steps=9"]))
+    assert "params.steps" in line and "params.fail" not in line  # only the real change is named
     res = invoke(runner, ["run", str(path), "--out", "o", "--resume", "-q"])
     assert res.exit_code == 0, res.output
     assert json.loads(Path("o/results.json").read_text())["metrics"]["resumed_from"] == 2
