@@ -194,7 +194,7 @@ def execute(cfg: Any, out_dir: str | Path | None = None, quiet: bool = False,
         except (OSError, yaml.YAMLError, UnicodeDecodeError):
             before = None
         if before is not None:
-            before = _with_new_defaults(before, resolved, cfg.model)
+            before = _with_new_defaults(before)
         if before is not None and before != resolved:
             diff = sorted(_diff_keys(before, resolved))
             raise BiolearnError(
@@ -263,28 +263,15 @@ def execute(cfg: Any, out_dir: str | Path | None = None, quiet: bool = False,
     return json.loads(to_json(res))
 
 
-def _with_new_defaults(before: dict, resolved: dict, model: str) -> dict:
-    """``before`` (a run's saved config) completed with the fields biolearn added since, at their
-    defaults: a run started before a new config field existed can still be resumed, as long as the
-    field keeps the default (the behaviour the run was started with)."""
+def _with_new_defaults(before: dict) -> dict:
+    """A run's saved config validated again: fields biolearn added since it was saved take their
+    defaults, so such a run can still be resumed while they keep them."""
     from biolearn.config import config_from_dict, to_dict
 
     try:
-        defaults = to_dict(config_from_dict({"model": model}))
-    except BiolearnError:
+        return to_dict(config_from_dict(before))
+    except BiolearnError:  # e.g. a field removed since: compare as saved
         return before
-
-    def fill(b: Any, r: Any, d: Any) -> Any:
-        if not (isinstance(b, dict) and isinstance(r, dict)):
-            return b
-        out = {k: fill(v, r.get(k), d.get(k) if isinstance(d, dict) else None)
-               for k, v in b.items()}
-        for k, v in r.items():
-            if k not in b and isinstance(d, dict) and k in d and d[k] == v:
-                out[k] = v
-        return out
-
-    return fill(before, resolved, defaults)
 
 
 def _diff_keys(a: Any, b: Any, prefix: str = "") -> set[str]:

@@ -48,6 +48,12 @@ class Presentation:
                                      "saturating at 255); Hao et al. use 30 for Fashion-MNIST "
                                      "and raw pixels for MNIST (None)", min=1.0, max=255.0)
 
+    def images(self, x: np.ndarray) -> np.ndarray:
+        """The images as presented: scaled to ``pixel_mean`` when it is set."""
+        from biolearn.data import scale_to_mean
+
+        return x if self.pixel_mean is None else scale_to_mean(x, self.pixel_mean)
+
 
 @dataclass
 class Output:
@@ -361,10 +367,7 @@ def run_protocol(cfg: Any, ctx: Any, sim: Any, phases: list, test_setup: Callabl
     x_tr, y_tr, x_te, y_te = load_mnist(root=ctx.data_root, dataset=cfg.data.dataset,
                                         n_train=cfg.data.n_train, n_test=cfg.data.n_test,
                                         quiet=ctx.quiet)
-    if pres.pixel_mean is not None:
-        from biolearn.data import scale_to_mean
-
-        x_tr, x_te = scale_to_mean(x_tr, pres.pixel_mean), scale_to_mean(x_te, pres.pixel_mean)
+    x_tr, x_te = pres.images(x_tr), pres.images(x_te)
     tr = Trainer(sim, pres, out)
     n_hidden = sim.slice(EXC).stop - sim.slice(EXC).start
     curve = Curve(out.curve_every, n_hidden)

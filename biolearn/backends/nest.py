@@ -446,9 +446,9 @@ def evaluate_stdp_run(run_dir: str | os.PathLike, threads: int = 1, n_test: int 
     _, _, x_te, y_te = load_mnist(root=resolve_data_root(data_root, cfg.data.root),
                                   dataset=cfg.data.dataset, n_train=1,
                                   n_test=None if n_test is None else first + n_test, quiet=True)
-    x_te, y_te = x_te[first:], y_te[first:]
-    y = y_te.astype(np.int64)
     pres = p.presentation
+    x_te, y_te = pres.images(x_te[first:]), y_te[first:]
+    y = y_te.astype(np.int64)
     out: dict[str, Any] = {"n_test": int(len(y)), "first": int(first), "threads": int(threads),
                            "n_exc": p.n_exc}
 
