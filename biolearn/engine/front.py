@@ -1,8 +1,12 @@
 """Declarative front of the engine: populations, projections and monitors as plain dataclasses.
 
-Nothing here touches Numba. :meth:`Network.compile` turns the description into flat arrays
-(:mod:`biolearn.engine.compile`) run by the kernels in :mod:`biolearn.engine.kernels`.
-Units: ms, mV, Hz; conductances in units of the leak conductance (dimensionless).
+Nothing here touches Numba. A neuron population is a :class:`Neurons` of any
+:class:`~biolearn.engine.definitions.NeuronModel` (or a :class:`LIF`, which picks the LIF
+definition of its options); a plastic projection carries a
+:class:`~biolearn.engine.definitions.SynapseModel` (or a rule object with ``definition`` and
+``values()``). :meth:`Network.compile` turns the description into flat arrays run by kernels
+generated from the definitions (:mod:`biolearn.engine.codegen`).
+Units: ms, mV, pA, Hz; LIF conductances in units of the leak conductance (dimensionless).
 """
 
 from __future__ import annotations
@@ -12,18 +16,63 @@ from typing import Any
 
 import numpy as np
 
+from biolearn.engine.definitions import NeuronModel, SynapseModel, neuron_ir
+from biolearn.engine.units import to_value
 from biolearn.errors import BiolearnError
-from biolearn.rules.stdp import STDPRule
 
 # Population kinds (shared with the kernels).
-KIND_LIF, KIND_POISSON, KIND_SPIKES = 0, 1, 2
-# Synapse models and integration methods of LIF populations.
-CURRENT, CONDUCTANCE = 0, 1
-EULER, EXACT = 0, 1
-# Threshold adaptation rules.
-THETA_NONE, THETA_ADD, THETA_HAO = 0, 1, 2
-# Targets of a projection.
-TARGETS = {"e": 0, "i": 1, "v": 2}
+KIND_NEURONS, KIND_POISSON, KIND_SPIKES = 0, 1, 2
+KIND_LIF = KIND_NEURONS
+# Short names of projection targets (LIF): "e" → ge, "i" → gi.
+TARGETS = {"e": "ge", "i": "gi"}
+
+
+@dataclass
+class Neurons:
+    """A population of ``n`` neurons of a model definition.
+
+    ``params`` overrides the model's parameter defaults (numbers in biolearn units, or strings /
+    Brian2 quantities with units); ``init`` sets initial values of variables (scalar or one per
+    neuron; default: the model's ``init``)."""
+
+    name: str
+    n: int
+    model: NeuronModel
+    params: dict = field(default_factory=dict)
+    init: dict = field(default_factory=dict)
+
+    kind = KIND_NEURONS
+
+    @property
+    def definition(self) -> NeuronModel:
+        return self.model
+
+    def values(self) -> dict:
+        ir = neuron_ir(self.model)
+        out = {p.name: p.default for p in ir.params}
+        dims = {p.name: p.dim for p in ir.params}
+        for k, v in self.params.items():
+            if k not in out:
+                raise BiolearnError(f"unknown parameter '{k}'", f"in population '{self.name}'",
+                                    f"{self.model.name} has " + ", ".join(out))
+            out[k] = float(to_value(v, dims[k], f"in population '{self.name}'.params['{k}']"))
+        return out
+
+    def initial(self) -> dict:
+        """Initial values: variable → scalar, array or expression of parameters."""
+        ir = neuron_ir(self.model)
+        out = {v: self.model.init.get(v, 0.0) for v in ir.variables}
+        for k, v in self.init.items():
+            if k not in out:
+                raise BiolearnError(f"unknown variable '{k}'", f"in population '{self.name}'.init",
+                                    f"{self.model.name} has " + ", ".join(out))
+            out[k] = v
+        return out
+
+    def validate(self) -> None:
+        neuron_ir(self.model)
+        self.values()
+        self.initial()
 
 
 @dataclass
@@ -69,7 +118,32 @@ class LIF:
     ge_init: Any = 0.0
     gi_init: Any = 0.0
 
-    kind = KIND_LIF
+    kind = KIND_NEURONS
+
+    @property
+    def definition(self) -> NeuronModel:
+        """The LIF definition of these options (:func:`biolearn.engine.neurons.lif_model`)."""
+        from biolearn.engine.neurons import lif_model
+
+        return lif_model(self.synapse, self.integration, self.theta_rule,
+                         bool(np.isfinite(self.v_floor)))
+
+    @property
+    def model(self) -> NeuronModel:
+        return self.definition
+
+    def values(self) -> dict:
+        from biolearn.engine.neurons import LIF_PARAMETERS
+
+        out = {p.name: p.default for p in neuron_ir(self.definition).params}
+        for k in LIF_PARAMETERS:
+            if hasattr(self, k):
+                out[k] = float(getattr(self, k))
+        return out
+
+    def initial(self) -> dict:
+        return {"v": self.v_rest if self.v_init is None else self.v_init, "ge": self.ge_init,
+                "gi": self.gi_init, "theta": self.theta_init}
 
     def validate(self) -> None:
         for key, allowed in (("synapse", ("current", "conductance")),
@@ -126,17 +200,19 @@ class SpikeSource:
                                 f"indices must lie in [0, {self.n})")
 
 
-Population = LIF | PoissonSource | SpikeSource
+Population = Neurons | LIF | PoissonSource | SpikeSource
 
 
 @dataclass
 class Projection:
     """Synapses from ``pre`` to ``post`` given as explicit arrays (local indices).
 
-    ``delay`` is in ms per synapse (rounded to steps) or a scalar. ``target`` is ``"e"``
-    (ge += w), ``"i"`` (gi += w) or ``"v"`` (v += w). A plastic projection (``rule`` set) must
-    have one delay for all its synapses: its pre-synaptic plasticity runs when spikes arrive.
-    Use the constructors in :mod:`biolearn.engine.connect` for common patterns.
+    ``delay`` is in ms per synapse (rounded to steps) or a scalar. ``target`` names the post
+    model's variable a spike increments by ``w`` (``"e"``/``"i"`` are short for LIF's ``ge``/``gi``;
+    ``"v"``, ``"I_syn"``, …). ``rule`` is a :class:`SynapseModel` (its defaults) or an object with
+    ``definition`` and ``values()`` (e.g. :class:`biolearn.rules.stdp.SymmetricSTDP`). A plastic
+    projection must have one delay for all its synapses: its pre-synaptic plasticity runs when
+    spikes arrive. Use the constructors in :mod:`biolearn.engine.connect` for common patterns.
     """
 
     name: str
@@ -147,19 +223,48 @@ class Projection:
     w: np.ndarray
     delay: Any = 0.0
     target: str = "e"
-    rule: STDPRule | None = None
+    rule: Any = None
     dense_shape: tuple[int, int] | None = None  # set when i, j enumerate a full matrix
 
     def __post_init__(self) -> None:
         self.i = np.asarray(self.i, np.int64)
         self.j = np.asarray(self.j, np.int64)
         self.w = np.broadcast_to(np.asarray(self.w, np.float64), self.i.shape).copy()
-        if self.target not in TARGETS:
-            raise BiolearnError(f"target {self.target!r} is not supported",
-                                f"in projection '{self.name}'", "use 'e', 'i' or 'v'")
+        if not isinstance(self.target, str) or not self.target.isidentifier():
+            raise BiolearnError(f"target {self.target!r} is not a variable name",
+                                f"in projection '{self.name}'",
+                                "name a variable of the post model, e.g. 'e', 'i', 'v'")
         if not (len(self.i) == len(self.j)):
             raise BiolearnError("i and j differ in length", f"in projection '{self.name}'",
                                 "give one post index per pre index")
+
+    @property
+    def target_var(self) -> str:
+        return TARGETS.get(self.target, self.target)
+
+    def rule_spec(self) -> tuple[SynapseModel, dict] | None:
+        """``(definition, parameter values)`` of the rule, or ``None`` for a static projection."""
+        r = self.rule
+        if r is None:
+            return None
+        from biolearn.engine.definitions import synapse_ir
+
+        if isinstance(r, SynapseModel):
+            d, vals = r, {}
+        elif hasattr(r, "definition") and hasattr(r, "values"):
+            d, vals = r.definition, dict(r.values())
+        else:
+            raise BiolearnError(f"rule {r!r} is not a synapse model", f"in projection '{self.name}'",
+                                "give a SynapseModel or a rule from biolearn.rules")
+        ir = synapse_ir(d)
+        out = {p.name: p.default for p in ir.params}
+        dims = {p.name: p.dim for p in ir.params}
+        for k, v in vals.items():
+            if k not in out:
+                raise BiolearnError(f"unknown parameter '{k}'", f"in the rule of projection "
+                                    f"'{self.name}'", f"{d.name} has " + ", ".join(out))
+            out[k] = float(to_value(v, dims[k], f"in projection '{self.name}'"))
+        return d, out
 
 
 @dataclass
@@ -171,7 +276,8 @@ class SpikeMonitor:
 
 @dataclass
 class StateMonitor:
-    """Record ``v``, ``ge``, ``gi`` or ``theta`` of some neurons every ``every`` steps."""
+    """Record a variable (``v``, ``ge``, ``theta``, ``w``, …) of some neurons every ``every``
+    steps."""
 
     population: str
     variable: str = "v"
@@ -203,9 +309,16 @@ class Network:
                 raise BiolearnError(f"unknown population '{side}'",
                                     f"in projection '{proj.name}'",
                                     "add the population to the network first")
-        if not isinstance(names[proj.post], LIF):
+        post = names[proj.post]
+        if post.kind != KIND_NEURONS:
             raise BiolearnError(f"'{proj.post}' cannot receive synapses",
-                                f"in projection '{proj.name}'", "target a LIF population")
+                                f"in projection '{proj.name}'", "target a neuron population")
+        variables = neuron_ir(post.definition).variables
+        if proj.target_var not in variables:
+            raise BiolearnError(f"'{proj.post}' ({post.definition.name}) has no variable "
+                                f"'{proj.target_var}'", f"in projection '{proj.name}'",
+                                "target one of " + ", ".join(variables))
+        proj.rule_spec()
         npre, npost = names[proj.pre].n, names[proj.post].n
         if len(proj.i) and (proj.i.min() < 0 or proj.i.max() >= npre
                             or proj.j.min() < 0 or proj.j.max() >= npost):

@@ -14,31 +14,22 @@ from typing import Any
 import numpy as np
 
 from biolearn.engine import kernels as K
+from biolearn.engine.codegen import kernel_module
+from biolearn.engine.definitions import neuron_ir, synapse_ir
 from biolearn.engine.front import (
-    KIND_LIF,
+    KIND_NEURONS,
     KIND_POISSON,
-    LIF,
-    TARGETS,
     Network,
-    PoissonSource,
     SpikeMonitor,
     SpikeSource,
     StateMonitor,
 )
 from biolearn.errors import BiolearnError
-from biolearn.rules.stdp import (
-    N_PARAMS,
-    P_ETA_POST,
-    P_ETA_PRE,
-    P_TAU_POST1,
-    P_TAU_POST2,
-    P_TAU_PRE,
-)
 
-_THETA = {"none": 0, "add": 1, "hao": 2}
-_VARS = {"v": K.VAR_V, "ge": K.VAR_GE, "gi": K.VAR_GI, "theta": K.VAR_THETA}
 _TABLE = 4096  # length of the lazy-decay lookup tables (steps)
 NEVER = -(2**62)
+# Columns of the per-population integer table ``pop_i``.
+PI_REF, PI_REC, PI_TEACH = 0, 1, 2
 
 
 @dataclass
@@ -49,10 +40,29 @@ class SpikeRecord:
     gids: np.ndarray
 
 
-class Simulation:
-    """A compiled :class:`Network`. Create with ``network.compile(seed)``."""
+def _value(expr: Any, values: dict, where: str) -> Any:
+    """An initial/rest value: a number, an array, or an expression of parameters."""
+    if isinstance(expr, str):
+        from biolearn.engine.definitions import render
 
-    def __init__(self, net: Network, seed: int = 0):
+        code = render(expr, set(values))
+        try:
+            return float(eval(code, {"__builtins__": {}, "_inf": np.inf, "exp": np.exp,  # noqa: S307
+                                     "sqrt": np.sqrt, "log": np.log}, dict(values)))
+        except Exception as e:
+            raise BiolearnError(f"cannot evaluate '{expr}' ({e})", where,
+                                "use numbers or parameters of the model") from None
+    return expr
+
+
+class Simulation:
+    """A compiled :class:`Network`. Create with ``network.compile(seed)``.
+
+    State lives in flat arrays: ``S[slot, neuron]`` holds every neuron variable (one slot per
+    variable name in the network; ``sim.v``, ``sim.theta``, … are views of a slot), synapses are
+    CSR rows, traces are per neuron with the step of their last update."""
+
+    def __init__(self, net: Network, seed: int = 0, target: str = "numba_cpu"):
         self.net, self.dt = net, float(net.dt)
         self.rng = np.random.default_rng(seed)
         self.t = 0  # next step to run
@@ -67,26 +77,37 @@ class Simulation:
         self.pop_kind = np.array([p.kind for p in pops], np.int64)
         n = int(sizes.sum())
         self.n = n
-        self.pop_i = np.zeros((len(pops), K.N_PI), np.int64)
-        self.pop_f = np.zeros((len(pops), K.N_PF), np.float64)
-        self.v = np.zeros(n)
-        self.ge = np.zeros(n)
-        self.gi = np.zeros(n)
-        self.theta = np.zeros(n)
+        # neuron models of the network, and one state slot per variable name
+        self.models: list = []
+        self.slots: dict[str, int] = {}
+        self.pop_model = np.full(len(pops), -1, np.int64)
+        self.pop_values: dict[int, dict] = {}
+        for k, p in enumerate(pops):
+            if p.kind != KIND_NEURONS:
+                continue
+            ir = neuron_ir(p.definition)
+            if ir not in self.models:
+                self.models.append(ir)
+            self.pop_model[k] = self.models.index(ir)
+            for v in ir.variables:
+                self.slots.setdefault(v, len(self.slots))
+            self.pop_values[k] = p.values()
+        n_par = max([len(ir.params) for ir in self.models] + [1])
+        self.pop_i = np.zeros((len(pops), 3), np.int64)
+        self.pop_f = np.zeros((len(pops), n_par), np.float64)
+        self.hold = np.zeros((len(pops), max(len(self.slots), 1)), np.int64)
+        self.S = np.zeros((max(len(self.slots), 1), n))
         self.last_spike = np.full(n, NEVER, np.int64)
         self.next_spike = np.full(n, -1, np.int64)
         self.rate = np.zeros(n)
         self.counts = np.zeros(n, np.int64)
+        self._frozen: dict[int, dict] = {}
         sg_t, sg_g = [], []
         for k, p in enumerate(pops):
             lo, hi = self.pop_lo[k], self.pop_hi[k]
-            if isinstance(p, LIF):
-                self._compile_lif(k, p)
-                self.v[lo:hi] = p.v_rest if p.v_init is None else p.v_init
-                self.ge[lo:hi] = p.ge_init
-                self.gi[lo:hi] = p.gi_init
-                self.theta[lo:hi] = p.theta_init
-            elif isinstance(p, PoissonSource):
+            if p.kind == KIND_NEURONS:
+                self._compile_neurons(k, p)
+            elif p.kind == KIND_POISSON:
                 self.set_rates(p.name, p.rates)
             elif isinstance(p, SpikeSource):
                 steps = np.round(np.asarray(p.times, float) / self.dt).astype(np.int64)
@@ -101,48 +122,69 @@ class Simulation:
         self.sg_ptr = np.zeros(1, np.int64)
         self._compile_projections(net)
         self._compile_monitors(net)
+        self.kernels = kernel_module(self.models, self.rules, self.slots, target)
 
     # ------------------------------------------------------------------ compilation
-    def _compile_lif(self, k: int, p: LIF) -> None:
-        dt = self.dt
-        pi, pf = self.pop_i[k], self.pop_f[k]
-        pi[K.PI_SYN] = 0 if p.synapse == "current" else 1
-        pi[K.PI_INT] = {"euler": 0, "exact": 1, "euler_expsyn": 2}[p.integration]
-        pi[K.PI_THETA] = _THETA[p.theta_rule]
-        pi[K.PI_REF] = int(np.round(p.t_ref / dt))
-        pf[K.PF_TAUM], pf[K.PF_VREST], pf[K.PF_VRESET] = p.tau_m, p.v_rest, p.v_reset
-        pf[K.PF_VTH], pf[K.PF_TAUE], pf[K.PF_TAUI] = p.v_thresh, p.tau_e, p.tau_i
-        pf[K.PF_EE], pf[K.PF_EI], pf[K.PF_VFLOOR] = p.e_e, p.e_i, p.v_floor
-        pf[K.PF_THPLUS], pf[K.PF_THOFF] = p.theta_plus, p.theta_offset
-        pf[K.PF_IBIAS] = p.i_bias
-        pf[K.PF_DM], pf[K.PF_DE] = np.exp(-dt / p.tau_m), np.exp(-dt / p.tau_e)
-        pf[K.PF_DI], pf[K.PF_DTH] = np.exp(-dt / p.tau_i), np.exp(-dt / p.tau_theta)
+    def _compile_neurons(self, k: int, p: Any) -> None:
+        ir = self.models[self.pop_model[k]]
+        vals = self.pop_values[k]
+        self.pop_f[k, :len(ir.params)] = [vals[q] for q in ir.param_names]
+        ref = ir.refractory
+        where = f"in population '{p.name}'"
+        if isinstance(ref, str) and ref in vals:
+            ref_ms = vals[ref]
+        else:
+            from biolearn.engine.units import unit_dim, to_value
+
+            ref_ms = float(to_value(ref, unit_dim("ms"), where)) if ref else 0.0
+        self.pop_i[k, PI_REF] = int(np.round(ref_ms / self.dt))
+        for v in ir.held:
+            self.hold[k, self.slots[v]] = 1
+        lo, hi = self.pop_lo[k], self.pop_hi[k]
+        for v, x in p.initial().items():
+            self.S[self.slots[v], lo:hi] = _value(x, vals, f"{where}.init['{v}']")
 
     def _compile_projections(self, net: Network) -> None:
         dt = self.dt
         projs = net.projections
         self.proj_index = {q.name: k for k, q in enumerate(projs)}
         nq = len(projs)
+        self.rules: list = []
+        specs = [q.rule_spec() for q in projs]
+        for sp in specs:
+            if sp is not None and synapse_ir(sp[0]) not in self.rules:
+                self.rules.append(synapse_ir(sp[0]))
+        n_par = max([len(r.params) for r in self.rules] + [1])
+        n_pre_tr = max([len(r.pre_traces) for r in self.rules] + [1])
+        n_post_tr = max([len(r.post_traces) for r in self.rules] + [1])
+        n_tr = max([len(r.traces) for r in self.rules] + [1])
+        n_x = max([len(r.syn_vars) + len(r.syn_traces) for r in self.rules] + [0])
         self.pr_pre = np.zeros(nq, np.int64)
         self.pr_post = np.zeros(nq, np.int64)
-        self.pr_target = np.zeros(nq, np.int64)
+        self.pr_slot = np.zeros(nq, np.int64)
         self.pr_delay = np.zeros(nq, np.int64)
         self.pr_rule = np.zeros(nq, np.int64)
         self.pr_on = np.ones(nq, np.int64)
-        self.pr_par = np.zeros((nq, N_PARAMS))
+        self.pr_par = np.zeros((nq, n_par))
         self.pr_dense = np.zeros(nq, np.bool_)  # rows hold every post neuron in order
-        self.dec_tab = np.ones((max(nq, 1), 3, _TABLE))
+        self.pr_npre_tr = np.zeros(nq, np.int64)
+        self.pr_npost_tr = np.zeros(nq, np.int64)
+        self.pr_pre_in_post = np.zeros(nq, np.int64)  # on_post reads pre traces
+        self.pr_post_in_pre = np.zeros(nq, np.int64)  # on_pre reads post traces
+        self.pr_active = np.zeros(nq, np.int64)  # the few-active-posts path applies
+        self.dec_tab = np.ones((max(nq, 1), n_tr, _TABLE))
+        self.tau_s = np.full((max(nq, 1), n_tr), np.inf)
         rows, cols, syn_pre, syn_post, syn_w, syn_delay, csc = [], [], [], [], [], [], []
         rp_off, cp_off, tp_off, to_off = [], [], [], []
         self.syn_off = np.zeros(nq + 1, np.int64)
         s_base = r_base = tp = to = 0
         max_delay = 0
-        has_het = False
+        het_slots: set[int] = set()
         for k, q in enumerate(projs):
             a, b = self.pop_index[q.pre], self.pop_index[q.post]
             n_pre, n_post = net.populations[a].n, net.populations[b].n
             self.pr_pre[k], self.pr_post[k] = a, b
-            self.pr_target[k] = TARGETS[q.target]
+            self.pr_slot[k] = self.slots[q.target_var]
             d = np.broadcast_to(np.round(np.asarray(q.delay, float) / dt).astype(np.int64),
                                 q.i.shape)
             if len(d) and d.min() < 0:
@@ -150,18 +192,29 @@ class Simulation:
                                     "use delays ≥ 0 ms")
             homog = len(d) == 0 or bool(np.all(d == d[0]))
             max_delay = max(max_delay, int(d.max()) if len(d) else 0)
-            if q.rule is not None:
+            if specs[k] is not None:
                 if not homog:
                     raise BiolearnError("a plastic projection needs one delay for all synapses",
                                         f"in projection '{q.name}'",
                                         "give a scalar delay or drop the rule")
-                self.pr_rule[k] = q.rule.code
-                self.pr_par[k] = q.rule.params()
+                ir = synapse_ir(specs[k][0])
+                self.pr_rule[k] = self.rules.index(ir) + 1
+                self.pr_par[k, :len(ir.params)] = [specs[k][1][p] for p in ir.param_names]
+                self.pr_npre_tr[k], self.pr_npost_tr[k] = len(ir.pre_traces), len(ir.post_traces)
+                self.pr_pre_in_post[k] = int(ir.reads_pre_in_post)
+                self.pr_post_in_pre[k] = int(ir.reads_post_in_pre)
+                self.pr_active[k] = int(ir.clip_when_silent is not None)
                 steps = np.arange(_TABLE)
-                for c, idx in enumerate((P_TAU_PRE, P_TAU_POST1, P_TAU_POST2)):
-                    self.dec_tab[k, c] = np.exp(-steps * dt / self.pr_par[k, idx])
+                for c, tr in enumerate(ir.traces):
+                    from biolearn.engine.definitions import render
+
+                    rate = float(eval(render(ir.rates_raw[tr], set(specs[k][1])),  # noqa: S307
+                                      {"__builtins__": {}, "_inf": np.inf}, dict(specs[k][1])))
+                    self.tau_s[k, c] = 1.0 / (rate * dt) if rate > 0 else np.inf
+                    self.dec_tab[k, c] = np.exp(-steps * dt * rate)
             self.pr_delay[k] = (int(d[0]) if len(d) else 0) if homog else -1
-            has_het |= not homog
+            if not homog:
+                het_slots.add(int(self.pr_slot[k]))
             order = np.lexsort((q.j, q.i))  # CSR: by pre, then post
             ii, jj = q.i[order], q.j[order]
             self.pr_dense[k] = len(jj) == n_pre * n_post and bool(
@@ -188,6 +241,7 @@ class Simulation:
             to += n_post
             self.syn_off[k + 1] = s_base
         self.pr_par0 = self.pr_par.copy()  # the rules' own parameters (learning-rate schedules)
+        self.rule_specs = specs
 
         def cat(xs: list, dtype: Any) -> np.ndarray:
             return np.concatenate(xs).astype(dtype) if xs else np.zeros(0, dtype)
@@ -200,53 +254,72 @@ class Simulation:
         self.syn_post = cat(syn_post, np.uint32)
         self.syn_w = cat(syn_w, np.float64)
         self.syn_delay = cat(syn_delay, np.int64)
+        self.syn_x = np.zeros((n_x, s_base) if n_x else (1, 1))
+        self.syn_t = np.zeros(s_base if n_x else 1, np.int64)
         self.rp_off = np.array(rp_off, np.int64)
         self.cp_off = np.array(cp_off, np.int64)
         self.tp_off = np.array(tp_off, np.int64)
         self.to_off = np.array(to_off, np.int64)
-        self.tr_pre = np.zeros(tp)
-        self.tr_pre_t = np.zeros(tp, np.int64)
-        self.tr_post1 = np.zeros(to)
-        self.tr_post2 = np.zeros(to)
-        self.tr_post_t = np.zeros(to, np.int64)
-        self.x_pre = np.zeros(tp)  # per-step caches of lazily decayed traces
-        self.x_post = np.zeros(to)
+        self.trp = np.zeros((n_pre_tr, tp))
+        self.trp_t = np.zeros(tp, np.int64)
+        self.tro = np.zeros((n_post_tr, to))
+        self.tro_t = np.zeros(to, np.int64)
+        self.xpr = np.zeros((n_pre_tr, tp))  # per-step caches of lazily decayed traces
+        self.xpo = np.zeros((n_post_tr, to))
         self.cache_t = np.full((max(nq, 1), 2), -1, np.int64)
         # posts (local index, per projection segment of to_off) whose stored trace is nonzero:
-        # a pre spike's update only touches these (kernels: act_*)
+        # a pre spike's update only touches these (kernels: mode 2)
         self.act_idx = np.zeros(to, np.int64)
         self.act_n = np.zeros(max(nq, 1), np.int64)
         L = max_delay + 1
         self.hist = np.zeros((L, self.n), np.int64)
         self.hist_n = np.zeros(L, np.int64)
-        self.has_het = has_het
-        self.acc = np.zeros((L, 3, self.n) if has_het else (1, 3, 1))
+        self.het_slots = np.array(sorted(het_slots), np.int64)
+        self.acc = np.zeros((L, self.S.shape[0], self.n) if het_slots else (1, 1, 1))
+
+    # trace views under the names of the first engine version (tests, tools)
+    @property
+    def tr_pre(self) -> np.ndarray:
+        return self.trp[0]
+
+    @property
+    def tr_post1(self) -> np.ndarray:
+        return self.tro[0]
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        """``sim.v``, ``sim.theta``, …: the state slot of a variable (all neurons, a view)."""
+        slots = self.__dict__.get("slots")
+        if slots is not None and name in slots:
+            return self.__dict__["S"][slots[name]]
+        raise AttributeError(name)
 
     def _compile_monitors(self, net: Network) -> None:
         self.recorded: list[str] = []
-        sm_gid, sm_var, every = [], [], []
+        sm_gid, sm_slot, every = [], [], []
         self.state_monitors: list[tuple[StateMonitor, slice]] = []
         for m in net.monitors:
             if isinstance(m, SpikeMonitor):
                 names = m.populations or [p.name for p in net.populations]
                 for name in names:
                     k = self._pop(name)
-                    self.pop_i[k, K.PI_REC] = 1
+                    self.pop_i[k, PI_REC] = 1
                     self.recorded.append(name)
             elif isinstance(m, StateMonitor):
                 k = self._pop(m.population)
-                if m.variable not in _VARS:
+                p = net.populations[k]
+                variables = (neuron_ir(p.definition).variables if p.kind == KIND_NEURONS else [])
+                if m.variable not in variables:
                     raise BiolearnError(f"unknown variable '{m.variable}'", "in StateMonitor",
-                                        "record one of v, ge, gi, theta")
-                idx = (np.arange(net.populations[k].n) if m.neurons is None
-                       else np.asarray(m.neurons, np.int64))
+                                        "record one of " + (", ".join(variables) or
+                                                            "the variables of a neuron model"))
+                idx = (np.arange(p.n) if m.neurons is None else np.asarray(m.neurons, np.int64))
                 start = len(sm_gid)
                 sm_gid.extend(self.pop_lo[k] + idx)
-                sm_var.extend([_VARS[m.variable]] * len(idx))
+                sm_slot.extend([self.slots[m.variable]] * len(idx))
                 every.append(m.every)
                 self.state_monitors.append((m, slice(start, len(sm_gid))))
         self.sm_gid = np.array(sm_gid, np.int64)
-        self.sm_var = np.array(sm_var, np.int64)
+        self.sm_slot = np.array(sm_slot, np.int64)
         self.sm_every = int(min(every)) if every else 1
         if any(e % self.sm_every for e in every):
             raise BiolearnError("state monitors need intervals that are multiples of the smallest",
@@ -292,12 +365,15 @@ class Simulation:
             self.next_spike[lo:hi] = nxt
 
     def set_teacher(self, name: str, rates: Any | None) -> None:
-        """Force a LIF population to fire as Poisson at ``rates`` (Hz); ``None`` restores it."""
+        """Force a neuron population to fire as Poisson at ``rates`` (Hz); ``None`` restores it.
+
+        While taught, the model's integration is skipped; a forced spike runs the reset except
+        for statements writing variables with a differential equation (θ still adapts)."""
         k = self._pop(name)
-        if self.pop_kind[k] != KIND_LIF:
-            raise BiolearnError(f"'{name}' is not a LIF population", "in set_teacher",
-                                "teachers drive LIF populations")
-        self.pop_i[k, K.PI_TEACH] = 0 if rates is None else 1
+        if self.pop_kind[k] != KIND_NEURONS:
+            raise BiolearnError(f"'{name}' is not a neuron population", "in set_teacher",
+                                "teachers drive neuron populations")
+        self.pop_i[k, PI_TEACH] = 0 if rates is None else 1
         if rates is not None:
             self.set_rates(name, rates)
 
@@ -305,51 +381,117 @@ class Simulation:
         """Switch a projection's plasticity on or off (e.g. frozen weights at test time)."""
         self.pr_on[self._proj(name)] = int(bool(on))
 
-    def scale_learning_rate(self, name: str, factor: float) -> None:
-        """Set a plastic projection's learning rates to ``factor`` × the rule's own (schedules)."""
+    def _rule(self, name: str, where: str) -> tuple[int, Any]:
         k = self._proj(name)
         if self.pr_rule[k] == 0:
-            raise BiolearnError(f"projection '{name}' has no plasticity rule",
-                                "in scale_learning_rate", "give the projection a rule")
-        self.pr_par[k, [P_ETA_PRE, P_ETA_POST]] = self.pr_par0[k, [P_ETA_PRE, P_ETA_POST]] * factor
+            raise BiolearnError(f"projection '{name}' has no plasticity rule", f"in {where}",
+                                "give the projection a rule")
+        return k, self.rules[self.pr_rule[k] - 1]
+
+    def scale_learning_rate(self, name: str, factor: float) -> None:
+        """Set a plastic projection's learning rates (the rule's ``learning_rates``) to
+        ``factor`` × the rule's own (schedules)."""
+        k, ir = self._rule(name, "scale_learning_rate")
+        idx = [ir.param_names.index(p) for p in ir.model.learning_rates]
+        self.pr_par[k, idx] = self.pr_par0[k, idx] * factor
+
+    def set_rule_param(self, name: str, param: str, value: float) -> None:
+        """Set one parameter of a projection's rule between runs (e.g. a third factor)."""
+        k, ir = self._rule(name, "set_rule_param")
+        if param not in ir.param_names:
+            raise BiolearnError(f"unknown parameter '{param}'", f"in projection '{name}'",
+                                f"{ir.model.name} has " + ", ".join(ir.param_names))
+        self.pr_par[k, ir.param_names.index(param)] = value
+
+    def apply_event(self, name: str, event: str, **values: float) -> None:
+        """Run a rule's ``events[event]`` statements on every synapse of a projection, after
+        setting the given rule parameters (e.g. ``apply_event("p", "reward", reward=1.0)``)."""
+        k, ir = self._rule(name, "apply_event")
+        if event not in ir.events:
+            raise BiolearnError(f"rule {ir.model.name} has no event '{event}'",
+                                f"in apply_event('{name}')",
+                                "use one of " + (", ".join(ir.events) or "(none)"))
+        for p, v in values.items():
+            self.set_rule_param(name, p, v)
+        fn = getattr(self.kernels, f"_event_{self.pr_rule[k]}_{event}")
+        fn(self.t, k, int(self.syn_off[k]), int(self.syn_off[k + 1]), self.syn_w, self.pr_par[k],
+           self.syn_x, self.syn_t, self.dec_tab, self.tau_s)
+
+    def set_param(self, name: str, param: str, value: float) -> None:
+        """Set a parameter of a neuron population between runs (takes effect on the next step)."""
+        k = self._pop(name)
+        ir = self.models[self.pop_model[k]] if self.pop_model[k] >= 0 else None
+        if ir is None or param not in ir.param_names:
+            raise BiolearnError(f"unknown parameter '{param}'", f"in population '{name}'",
+                                "use one of " + (", ".join(ir.param_names) if ir else "(none)"))
+        self.pop_f[k, ir.param_names.index(param)] = value
 
     def freeze_theta(self, name: str, frozen: bool = True) -> None:
-        """Freeze (or release) the adaptive threshold of a population."""
-        self.pop_i[self._pop(name), K.PI_FREEZE] = int(bool(frozen))
+        """Freeze (or release) a population's slow adaptation: the model's ``frozen``
+        parameter values (LIF: θ neither decays nor grows)."""
+        k = self._pop(name)
+        ir = self.models[self.pop_model[k]]
+        idx = [ir.param_names.index(p) for p in ir.model.frozen]
+        if frozen and k not in self._frozen:
+            self._frozen[k] = dict(zip(idx, self.pop_f[k, idx].tolist(), strict=True))
+            self.pop_f[k, idx] = list(ir.model.frozen.values())
+        elif not frozen and k in self._frozen:
+            for c, v in self._frozen.pop(k).items():
+                self.pop_f[k, c] = v
+
+    freeze = freeze_theta
 
     def decay_theta(self, steps: int) -> None:
-        """Let every unfrozen adaptive threshold decay over ``steps`` silent steps
-        (θ·exp(−steps·dt/τθ)), as it would during a simulated rest that :meth:`reset_state`
+        """Let every unfrozen adaptive threshold θ decay over ``steps`` silent steps
+        (θ·exp(−dt/τθ)^steps), as it would during a simulated rest that :meth:`reset_state`
         replaces."""
         for k in range(len(self.net.populations)):
-            if self.pop_i[k, K.PI_THETA] != 0 and self.pop_i[k, K.PI_FREEZE] == 0:
+            if self.pop_model[k] < 0 or k in self._frozen:
+                continue
+            ir = self.models[self.pop_model[k]]
+            if "theta" in ir.variables and "tau_theta" in ir.param_names and any(
+                    v == "theta" for v, _, _ in ir.vector):
                 lo, hi = self.pop_lo[k], self.pop_hi[k]
-                self.theta[lo:hi] *= self.pop_f[k, K.PF_DTH] ** steps
+                dth = np.exp(-self.dt / self.pop_f[k, ir.param_names.index("tau_theta")])
+                self.theta[lo:hi] *= dth ** steps
 
     def reset_state(self, names: list[str] | None = None) -> None:
-        """Exact rest state: v = v_rest, conductances 0, refractoriness and traces cleared.
+        """Rest state: the model's ``rest`` values (LIF: v = v_rest, conductances 0),
+        refractoriness and traces cleared.
 
-        θ and weights are kept. Spikes in flight are dropped. Equivalent to a long silent rest."""
+        Other variables (θ) and weights are kept. Spikes in flight are dropped."""
         for k, p in enumerate(self.net.populations):
             if names is not None and p.name not in names:
                 continue
             lo, hi = self.pop_lo[k], self.pop_hi[k]
-            if isinstance(p, LIF):
-                self.v[lo:hi] = p.v_rest
-            self.ge[lo:hi] = 0.0
-            self.gi[lo:hi] = 0.0
+            if self.pop_model[k] >= 0:
+                ir = self.models[self.pop_model[k]]
+                rest = ir.model.rest
+                if rest is None:
+                    init = p.initial()
+                    rest = {v: init[v] for v in ir.diff_vars}
+                vals = dict(zip(ir.param_names, self.pop_f[k, :len(ir.params)].tolist(),
+                                strict=True))
+                for v, x in rest.items():
+                    self.S[self.slots[v], lo:hi] = _value(x, vals, f"in {ir.model.name}.rest")
             self.last_spike[lo:hi] = NEVER
         self.hist_n[:] = 0
         self.acc[:] = 0.0
         self.clear_traces()
 
     def clear_traces(self) -> None:
-        """Set every STDP trace to zero (what a long silent rest does to them)."""
-        self.tr_pre[:] = 0.0
-        self.tr_post1[:] = 0.0
-        self.tr_post2[:] = 0.0
-        self.tr_pre_t[:] = self.t  # re-anchor: keeps lazy decays inside the lookup table
-        self.tr_post_t[:] = self.t
+        """Set every plasticity trace to zero (what a long silent rest does to them)."""
+        self.trp[:] = 0.0
+        self.tro[:] = 0.0
+        self.trp_t[:] = self.t  # re-anchor: keeps lazy decays inside the lookup table
+        self.tro_t[:] = self.t
+        for k, r in enumerate(self.rules):
+            if r.syn_traces:
+                rows = [len(r.syn_vars) + c for c in range(len(r.syn_traces))]
+                for q in np.flatnonzero(self.pr_rule == k + 1):
+                    seg = slice(self.syn_off[q], self.syn_off[q + 1])
+                    self.syn_x[rows, seg] = 0.0
+                    self.syn_t[seg] = self.t
         self.cache_t[:] = -1
         self.act_n[:] = 0
 
@@ -369,27 +511,32 @@ class Simulation:
         """Switch spike recording of populations on or off between runs (all if ``None``)."""
         for name in names if names is not None else list(self.pop_index):
             k = self._pop(name)
-            self.pop_i[k, K.PI_REC] = int(bool(on))
+            self.pop_i[k, PI_REC] = int(bool(on))
             if on and name not in self.recorded:
                 self.recorded.append(name)
             if not on and name in self.recorded:
                 self.recorded.remove(name)
         self.rec_cap = max(1 << 16, 4 * self.n) if self.recorded else 0
 
-    _STATE = ("v", "ge", "gi", "theta", "last_spike", "next_spike", "rate", "counts", "syn_w",
-              "tr_pre", "tr_pre_t", "tr_post1", "tr_post2", "tr_post_t", "hist", "hist_n", "acc",
-              "sg_ptr", "pop_i", "pr_on", "pr_par")
+    _STATE = ("S", "last_spike", "next_spike", "rate", "counts", "syn_w", "syn_x", "syn_t",
+              "trp", "trp_t", "tro", "tro_t", "hist", "hist_n", "acc", "sg_ptr", "pop_i",
+              "pop_f", "pr_on", "pr_par")
 
     def state_dict(self) -> dict:
         """Every mutable array, the step counter and the RNG state (for checkpoints)."""
         d = {k: getattr(self, k).copy() for k in self._STATE}
         d["t"] = self.t
         d["rng"] = self.rng.bit_generator.state
+        d["frozen"] = {int(k): {int(c): v for c, v in f.items()} for k, f in self._frozen.items()}
         return d
 
     def load_state_dict(self, d: dict) -> None:
         """Restore a :meth:`state_dict`; the network must be the one it was taken from."""
         for k in self._STATE:
+            if k not in d:
+                raise BiolearnError(f"checkpoint has no array '{k}'",
+                                    "in Simulation.load_state_dict",
+                                    "it was written by an older biolearn: start the run again")
             arr = getattr(self, k)
             if arr.shape != np.shape(d[k]):
                 raise BiolearnError(f"checkpoint array '{k}' has shape {np.shape(d[k])}, "
@@ -397,10 +544,12 @@ class Simulation:
                                     "resume with the same config the checkpoint was made with")
             arr[...] = d[k]
         self.t = int(d["t"])
+        self._frozen = {int(k): {int(c): float(v) for c, v in f.items()}
+                        for k, f in dict(d.get("frozen", {})).items()}
         self.cache_t[:] = -1
         self._rebuild_active()
         self.rng.bit_generator.state = d["rng"]
-        self.recorded = [n for n, k in self.pop_index.items() if self.pop_i[k, K.PI_REC]]
+        self.recorded = [n for n, k in self.pop_index.items() if self.pop_i[k, PI_REC]]
         self.rec_cap = max(1 << 16, 4 * self.n) if self.recorded else 0
 
     def _rebuild_active(self) -> None:
@@ -409,7 +558,7 @@ class Simulation:
         for q in range(len(self.net.projections)):
             lo = int(self.to_off[q])
             n = int(self.pop_hi[self.pr_post[q]] - self.pop_lo[self.pr_post[q]])
-            nz = np.flatnonzero((self.tr_post1[lo:lo + n] != 0) | (self.tr_post2[lo:lo + n] != 0))
+            nz = np.flatnonzero((self.tro[:, lo:lo + n] != 0).any(axis=0))
             self.act_idx[lo:lo + nz.size] = nz
             self.act_n[q] = nz.size
 
@@ -469,22 +618,23 @@ class Simulation:
                 steps_s.append(rec_step[:rec_n[0]].copy())
                 gids_s.append(rec_gid[:rec_n[0]].copy())
                 rec_n[0] = 0
-            t = K.run_steps(
-                t, t_end - t, self.dt, self.rng,
-                self.v, self.ge, self.gi, self.theta, self.last_spike, self.next_spike,
+            t = self.kernels.run_steps(
+                t, t_end - t, self.dt, self.rng, self.S, self.last_spike, self.next_spike,
                 self.rate, self.counts,
-                self.pop_lo, self.pop_hi, self.pop_kind, self.pop_i, self.pop_f,
-                self.sg_step, self.sg_gid, self.sg_ptr,
-                self.pr_pre, self.pr_post, self.pr_target, self.pr_delay, self.pr_rule,
+                self.pop_lo, self.pop_hi, self.pop_kind, self.pop_model, self.pop_i, self.pop_f,
+                self.hold, self.sg_step, self.sg_gid, self.sg_ptr,
+                self.pr_pre, self.pr_post, self.pr_slot, self.pr_delay, self.pr_rule,
                 self.pr_on, self.pr_par, self.pr_dense,
+                self.pr_npre_tr, self.pr_npost_tr, self.pr_pre_in_post, self.pr_post_in_pre,
+                self.pr_active,
                 self.row_ptr, self.rp_off, self.col_ptr, self.cp_off, self.csc_syn,
-                self.syn_pre, self.syn_post, self.syn_w, self.syn_delay,
-                self.tr_pre, self.tr_pre_t, self.tp_off, self.tr_post1, self.tr_post2,
-                self.tr_post_t, self.to_off, self.dec_tab,
-                self.x_pre, self.x_post, self.cache_t, self.act_idx, self.act_n,
-                self.hist, self.hist_n, self.acc, self.has_het,
+                self.syn_pre, self.syn_post, self.syn_w, self.syn_delay, self.syn_x, self.syn_t,
+                self.trp, self.trp_t, self.tp_off, self.tro, self.tro_t, self.to_off,
+                self.dec_tab, self.tau_s,
+                self.xpr, self.xpo, self.cache_t, self.act_idx, self.act_n,
+                self.hist, self.hist_n, self.acc, self.het_slots,
                 rec_step, rec_gid, rec_n,
-                self.sm_gid, self.sm_var, self.sm_every, sm_out, sm_n, t0)
+                self.sm_gid, self.sm_slot, self.sm_every, sm_out, sm_n, t0)
         self.t = t
         steps_s.append(rec_step[:rec_n[0]])
         gids_s.append(rec_gid[:rec_n[0]])

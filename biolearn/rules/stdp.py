@@ -1,19 +1,66 @@
-"""Spike-timing-dependent plasticity rules, applied by the engine on pre/post spike events.
+"""Spike-timing-dependent plasticity rules, each one :class:`SynapseModel` definition.
 
-Every rule here is trace based: each presynaptic neuron of a projection has a trace ``x_pre`` and
-each postsynaptic neuron traces ``x_post1`` (and ``x_post2``); traces decay exponentially and are
-stored with the step of their last update, so they are decayed lazily when read (no per-step work).
-A rule is a frozen dataclass that compiles to a rule code and a float parameter vector consumed by
-:func:`biolearn.engine.kernels.on_pre` / ``on_post``.
+Every rule here is trace based: each presynaptic neuron of a projection has a trace (``apre``)
+and each postsynaptic neuron its traces (``apost``, …); they decay exponentially and are decayed
+lazily when read (no per-step work). The definitions (``PAIR_STDP``, ``DIEHL_COOK_STDP``, …) are
+what the engine compiles; the frozen dataclasses (:class:`PairSTDP`, …) are their parameter sets
+with the papers' names, and also give the rule as a flat parameter vector (:meth:`params`, the
+layout below) for reference implementations.
 
 Time constants in ms; weights in the projection's units.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
+
+from biolearn.engine.definitions import SynapseModel
+
+_TRACES = ("dapre/dt = -apre/tau_pre : 1 (event-driven)\n"
+           "dapost/dt = -apost/tau_post : 1 (event-driven)\n")
+_W = {"w_min": 0.0, "w_max": 1.0}
+
+#: Additive pair STDP, all-to-all traces (Song, Miller & Abbott 2000).
+PAIR_STDP = SynapseModel(
+    "pair_stdp", "w : 1\n" + _TRACES,
+    on_pre="w = clip(w - a_minus*apost, w_min, w_max)\napre += 1",
+    on_post="w = clip(w + a_plus*apre, w_min, w_max)\napost += 1",
+    parameters={"a_plus": 0.01, "a_minus": 0.0105, "tau_pre": "20 ms", "tau_post": "20 ms", **_W},
+    learning_rates=("a_plus", "a_minus"))
+
+#: Multiplicative (soft-bound) pair STDP (van Rossum, Bi & Turrigiano 2000).
+PAIR_STDP_MULT = SynapseModel(
+    "pair_stdp_mult", "w : 1\n" + _TRACES,
+    on_pre="w = clip(w - a_minus*apost*(w - w_min), w_min, w_max)\napre += 1",
+    on_post="w = clip(w + a_plus*apre*(w_max - w), w_min, w_max)\napost += 1",
+    parameters=dict(PAIR_STDP.parameters), learning_rates=("a_plus", "a_minus"))
+
+#: Diehl & Cook 2015 (their Brian code): nearest-spike traces, potentiation gated by the
+#: post2 trace before the post spike.
+DIEHL_COOK_STDP = SynapseModel(
+    "diehl_cook_stdp",
+    "w : 1\n"
+    "dapre/dt = -apre/tau_pre : 1 (event-driven)\n"
+    "dapost1/dt = -apost1/tau_post1 : 1 (event-driven)\n"
+    "dapost2/dt = -apost2/tau_post2 : 1 (event-driven)\n",
+    on_pre="w = clip(w - nu_pre*apost1, w_min, w_max)\napre = 1",
+    on_post="w = clip(w + nu_post*apre*apost2, w_min, w_max)\napost1 = 1\napost2 = 1",
+    parameters={"nu_pre": 1e-4, "nu_post": 1e-2, "tau_pre": "20 ms", "tau_post1": "20 ms",
+                "tau_post2": "40 ms", **_W},
+    learning_rates=("nu_pre", "nu_post"))
+
+#: Symmetric STDP of Hao et al. 2020: both spike orders potentiate, no lower bound.
+SYMMETRIC_STDP = SynapseModel(
+    "symmetric_stdp",
+    "w : 1\n"
+    "dapre/dt = -apre/tau : 1 (event-driven)\n"
+    "dapost/dt = -apost/tau : 1 (event-driven)\n",
+    on_pre="w = clip(w + eta*apost, w_min, w_max)\napre += inc",
+    on_post="w = clip(w + eta*apre, w_min, w_max)\napost += inc",
+    parameters={"eta": 0.005, "tau": "20 ms", "inc": 0.1, "w_min": -np.inf, "w_max": 1.0},
+    learning_rates=("eta",))
 
 # Rule codes understood by the kernels.
 NONE, PAIR_ADD, PAIR_MULT, DIEHL_COOK, SYMMETRIC = 0, 1, 2, 3, 4
@@ -29,9 +76,17 @@ N_PARAMS = 10
 
 @dataclass(frozen=True)
 class STDPRule:
-    """Base class: a compiled rule is ``(code, params)``."""
+    """Base class: a parameter set of a rule definition (``definition`` + :meth:`values`)."""
 
     code = NONE
+
+    @property
+    def definition(self) -> SynapseModel:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def values(self) -> dict:
+        """Parameter values of the definition (biolearn units)."""
+        return asdict(self)
 
     def params(self) -> np.ndarray:  # pragma: no cover - overridden
         return np.zeros(N_PARAMS)
@@ -60,6 +115,15 @@ class PairSTDP(STDPRule):
     def code(self) -> int:  # type: ignore[override]
         return PAIR_MULT if self.multiplicative else PAIR_ADD
 
+    @property
+    def definition(self) -> SynapseModel:
+        return PAIR_STDP_MULT if self.multiplicative else PAIR_STDP
+
+    def values(self) -> dict:
+        d = asdict(self)
+        del d["multiplicative"]
+        return d
+
     def params(self) -> np.ndarray:
         p = np.zeros(N_PARAMS)
         p[[P_TAU_PRE, P_TAU_POST1, P_TAU_POST2]] = self.tau_pre, self.tau_post, self.tau_post
@@ -86,6 +150,10 @@ class DiehlCookSTDP(STDPRule):
     w_max: float = 1.0
 
     code = DIEHL_COOK
+    definition = DIEHL_COOK_STDP
+
+    def values(self) -> dict:
+        return {**asdict(self), "w_min": 0.0}
 
     def params(self) -> np.ndarray:
         p = np.zeros(N_PARAMS)
@@ -112,6 +180,7 @@ class SymmetricSTDP(STDPRule):
     w_max: float = 1.0
 
     code = SYMMETRIC
+    definition = SYMMETRIC_STDP
 
     def params(self) -> np.ndarray:
         p = np.zeros(N_PARAMS)
