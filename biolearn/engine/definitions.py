@@ -162,7 +162,7 @@ class SynapseModel:
     model : Brian2 synapse equations: ``w : 1`` and the traces, e.g.
         ``"dapre/dt = -apre/tau_pre : 1 (event-driven)"``.
     on_pre, on_post : statements on a pre-/post-synaptic spike (plasticity only: the synaptic
-        effect is the projection's ``target``); ``_post`` / ``_pre`` suffixes are optional.
+        effect is the projection's ``target``).
     parameters : name → default (with unit or plain number).
     learning_rates : parameters that ``Simulation.scale_learning_rate`` multiplies.
     events : name → statements that ``Simulation.apply_event`` runs on every synapse between
@@ -467,10 +467,6 @@ class SynapseIR:
         return self.pre_traces + self.post_traces + self.syn_traces
 
 
-def _strip_suffix(code: str) -> str:
-    return re.sub(r"\b([A-Za-z_]\w*?)_(?:pre|post|syn)\b", r"\1", code)
-
-
 @lru_cache(maxsize=None)
 def synapse_ir(model: SynapseModel) -> SynapseIR:
     """Check ``model`` and classify its variables (pre / post / per-synapse traces)."""
@@ -514,9 +510,9 @@ def synapse_ir(model: SynapseModel) -> SynapseIR:
             rates_raw[n] = sympy_to_str(-coef)
         elif eq.type == PARAMETER and n != "w":
             svars.append(n)
-    on_pre = _stmts(_strip_suffix(model.on_pre))
-    on_post = _stmts(_strip_suffix(model.on_post))
-    events = {k: _stmts(_strip_suffix(v)) for k, v in model.events.items()}
+    on_pre = _stmts(model.on_pre)
+    on_post = _stmts(model.on_post)
+    events = {k: _stmts(v) for k, v in model.events.items()}
     w_pre = {v for v, _, _ in on_pre}
     w_post = {v for v, _, _ in on_post}
     known = set(eqs.names) | set(pnames) | {"dt", "t"}

@@ -129,20 +129,25 @@ class Simulation:
         ir = self.models[self.pop_model[k]]
         vals = self.pop_values[k]
         self.pop_f[k, :len(ir.params)] = [vals[q] for q in ir.param_names]
-        ref = ir.refractory
         where = f"in population '{p.name}'"
-        if isinstance(ref, str) and ref in vals:
-            ref_ms = vals[ref]
-        else:
-            from biolearn.engine.units import unit_dim, to_value
-
-            ref_ms = float(to_value(ref, unit_dim("ms"), where)) if ref else 0.0
-        self.pop_i[k, PI_REF] = int(np.round(ref_ms / self.dt))
+        self.pop_i[k, PI_REF] = self.refractory_steps(ir, vals, self.dt, p.name)
         for v in ir.held:
             self.hold[k, self.slots[v]] = 1
         lo, hi = self.pop_lo[k], self.pop_hi[k]
         for v, x in p.initial().items():
             self.S[self.slots[v], lo:hi] = _value(x, vals, f"{where}.init['{v}']")
+
+    @staticmethod
+    def refractory_steps(ir: Any, values: dict, dt: float, pop: str) -> int:
+        """The model's refractory period (a parameter name or a duration) in whole steps."""
+        from biolearn.engine.units import to_value, unit_dim
+
+        ref = ir.refractory
+        if isinstance(ref, str) and ref in values:
+            ref_ms = values[ref]
+        else:
+            ref_ms = float(to_value(ref, unit_dim("ms"), f"in population '{pop}'")) if ref else 0.0
+        return int(np.round(ref_ms / dt))
 
     def _compile_projections(self, net: Network) -> None:
         dt = self.dt
