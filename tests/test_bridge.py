@@ -279,3 +279,47 @@ def test_surrogate_snn_learns_mnist_above_90_percent():
     x_tr, y_tr, x_te, y_te = load_mnist(MNIST.parent, n_train=30000, n_test=2000, quiet=True)
     _, m = train_surrogate_snn(x_tr, y_tr, x_te, y_te, 400, SNNParams(epochs=1), 25)
     assert m["test_accuracy"] > 0.90, m
+
+
+# ------------------------------------------------------------------------------ model mapping
+def test_lif_definition_population_runs_identically_in_the_twin():
+    """A Neurons population of a LIF definition (targets named by variable) maps as its LIF."""
+    from biolearn.engine import Neurons
+    from biolearn.engine.neurons import lif_model
+
+    rng = np.random.default_rng(2)
+    dt, T = 0.5, 300
+    flat = rng.choice(T * 10, 200, replace=False)
+    idx, times = flat % 10, (flat // 10) * dt
+    net = Network(dt=dt)
+    net.add(SpikeSource("in", 10, idx, times))
+    net.add(Neurons("h", 6, lif_model("conductance", "euler", "add", True),
+                    params={"tau_m": 10.0, "v_floor": -75.0, "t_ref": 2.0},
+                    init={"v": rng.uniform(-65, -55, 6)}))
+    net.connect(connect.dense("in_h", "in", "h", rng.uniform(0, 0.4, (10, 6)), target="ge"))
+    net.connect(connect.dense("in_h_i", "in", "h", rng.uniform(0, 0.2, (10, 6)), target="gi",
+                              delay=1.0))
+    net.monitor(SpikeMonitor(["h"]))
+    rec = net.compile(0).run(steps=T)
+    out = to_torch(net)(spikes_to_tensor(idx, times, 10, T, dt))
+    ref = _dense_spikes(*rec["spikes"]["h"], dt, T, 6)
+    assert ref.sum() > 5
+    np.testing.assert_array_equal(out["h"][:, 0].detach().numpy(), ref)
+    back = to_network(to_torch(net))
+    assert back.population("h").tau_m == 10.0 and back.population("h").v_floor == -75.0
+
+
+def test_unmappable_model_is_one_line_error():
+    from biolearn.engine import Neurons
+    from biolearn.engine.neurons import ADEX
+    from biolearn.errors import BiolearnError
+
+    net = Network(dt=0.1)
+    net.add(SpikeSource("in", 2))
+    net.add(Neurons("a", 3, ADEX))
+    net.connect(connect.dense("w", "in", "a", np.ones((2, 3)), target="I_syn"))
+    with pytest.raises(BiolearnError) as e:
+        to_torch(net)
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert "population 'a' uses model 'adex'" in msg and "torch bridge cannot map" in msg

@@ -135,3 +135,115 @@ def test_node_types_table_for_nest(tmp_path):
     assert params["C_m"] / 10.0 == pytest.approx(15.0)
     assert params["t_ref"] == pytest.approx(2.2)
     assert params["I_e"] == pytest.approx(7.0)
+
+
+# ------------------------------------------------------------------------------ model lookup
+def test_lif_definition_population_comes_back_as_its_lif(tmp_path):
+    from biolearn.engine import Neurons
+    from biolearn.engine.neurons import lif_model
+
+    net = Network(dt=0.1)
+    net.add(PoissonSource("in", 20, rates=30.0))
+    net.add(Neurons("h", 5, lif_model("conductance", "euler_expsyn", "hao", True),
+                    params={"v_floor": -90.0, "theta_plus": 0.05, "tau_theta": 1e5},
+                    init={"theta": np.linspace(0.0, 2.0, 5)}))
+    net.connect(connect.dense("in_h", "in", "h", np.full((20, 5), 0.2), target="ge"))
+    net.monitor(SpikeMonitor(["h"]))
+    export_circuit(net, tmp_path)
+    back = import_circuit(tmp_path)
+    h = back.population("h")
+    assert isinstance(h, LIF) and h.definition == net.population("h").definition
+    assert np.array_equal(h.theta_init, np.linspace(0.0, 2.0, 5)) and h.v_init is None
+    a = net.compile(seed=2).run(100.0)["spikes"]["h"]
+    b = back.compile(seed=2).run(100.0)["spikes"]["h"]
+    assert len(a[0]) > 5 and np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+
+
+def test_unmappable_model_is_one_line_error_and_writes_nothing(tmp_path):
+    from biolearn.engine import Neurons
+    from biolearn.engine.neurons import ADEX
+    from biolearn.errors import BiolearnError
+
+    net = Network(dt=0.1)
+    net.add(Neurons("a", 3, ADEX))
+    with pytest.raises(BiolearnError) as e:
+        export_circuit(net, tmp_path / "c")
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert "population 'a' uses model 'adex'" in msg and "SONATA circuit export cannot map" in msg
+    assert not (tmp_path / "c").exists()
+
+
+def test_bare_synapse_models_round_trip(tmp_path):
+    from biolearn.engine import SynapseModel
+    from biolearn.rules.stdp import PAIR_STDP, SYMMETRIC_STDP
+
+    mine = dataclasses.replace(PAIR_STDP, name="my_stdp",
+                               parameters={**PAIR_STDP.parameters, "tau_pre": "15 ms"})
+    clash = dataclasses.replace(SYMMETRIC_STDP, parameters={**SYMMETRIC_STDP.parameters,
+                                                            "inc": 0.2})
+    net = Network(dt=0.1)
+    net.add(PoissonSource("in", 4, rates=20.0))
+    net.add(LIF("o", 3))
+    for k, rule in enumerate((SYMMETRIC_STDP, mine, clash)):
+        net.connect(connect.dense(f"p{k}", "in", "o", np.full((4, 3), 0.1), rule=rule))
+    export_circuit(net, tmp_path)
+    back = import_circuit(tmp_path)
+    rules = [q.rule for q in back.projections]
+    assert rules[0] is SYMMETRIC_STDP  # a built-in definition is stored by name
+    assert rules[1] == mine and isinstance(rules[1], SynapseModel)
+    assert rules[2] == clash and rules[2] != SYMMETRIC_STDP
+    stored = json.loads((tmp_path / "circuit_config.json").read_text())["biolearn"]
+    assert set(stored["synapse_models"]) == {"my_stdp", "symmetric_stdp"}
+
+
+def test_rules_that_cannot_be_stored_are_named(tmp_path):
+    from biolearn.errors import BiolearnError
+    from biolearn.rules.stdp import PAIR_STDP
+
+    @dataclasses.dataclass(frozen=True)
+    class MyRule:
+        a_plus: float = 0.02
+        definition = PAIR_STDP
+
+        def values(self) -> dict:
+            return {"a_plus": self.a_plus}
+
+    net = Network(dt=0.1)
+    net.add(PoissonSource("in", 2, rates=20.0))
+    net.add(LIF("o", 2))
+    net.connect(connect.dense("p", "in", "o", np.full((2, 2), 0.1), rule=MyRule()))
+    with pytest.raises(BiolearnError) as e:
+        export_circuit(net, tmp_path)
+    assert "projection 'p' is a MyRule (model 'pair_stdp')" in str(e.value)
+    twins = Network(dt=0.1)
+    twins.add(PoissonSource("in", 2, rates=20.0))
+    twins.add(LIF("o", 2))
+    for k, tau in enumerate(("10 ms", "30 ms")):
+        d = dataclasses.replace(PAIR_STDP, name="mine",
+                                parameters={**PAIR_STDP.parameters, "tau_pre": tau})
+        twins.connect(connect.dense(f"p{k}", "in", "o", np.full((2, 2), 0.1), rule=d))
+    with pytest.raises(BiolearnError, match="two different rule definitions are named 'mine'"):
+        export_circuit(twins, tmp_path)
+
+
+def test_reads_files_written_before_model_and_rule_names(tmp_path):
+    """Older circuits: no ``bl_model`` column, rules as class + fields only."""
+    net = feature_network()
+    export_circuit(net, tmp_path)
+    path = tmp_path / "network" / "node_types.csv"
+    rows = [ln.split() for ln in path.read_text().splitlines()]
+    k = rows[0].index("bl_model")
+    path.write_text("\n".join(" ".join(r[:k] + r[k + 1:]) for r in rows) + "\n")
+    path = tmp_path / "network" / "edge_types.csv"
+    text = path.read_text()
+    for name in ("pair_stdp_mult", "symmetric_stdp", "diehl_cook_stdp"):
+        text = text.replace(f'"definition":"{name}",', "")
+    assert '"definition"' not in text
+    path.write_text(text)
+    back = import_circuit(tmp_path)
+    for p, q in zip(net.populations, back.populations, strict=True):
+        assert type(p) is type(q)
+        if isinstance(p, LIF):
+            assert p.definition == q.definition
+    assert [q.rule for q in back.projections] == [q.rule for q in net.projections]

@@ -1,7 +1,11 @@
 """Run a biolearn :class:`~biolearn.engine.Network` on NEST (Gewaltig & Diesmann 2007, Scholarpedia
 2:1430; NEST 3), with OpenMP threads here and MPI on clusters.
 
-Model mapping (biolearn units: ms, mV, Hz; conductances in units of the leak conductance g_L):
+Model mapping (biolearn units: ms, mV, Hz; conductances in units of the leak conductance g_L).
+Neuron populations are mapped by their model definition (:data:`NEST_NEURONS`): every LIF variant
+of :func:`biolearn.engine.neurons.lif_model`, as a :class:`~biolearn.engine.LIF` or as
+``Neurons(..., lif_model(...))``; any other model (AdEx, Izhikevich, a user definition) is an error
+naming the population and its model.
 
 * current-based LIF → ``iaf_psc_exp`` (exact integration, Rotter & Diesmann 1999). With the leak
   conductance ``g_L`` (``g_leak_ns``, default 10 nS), ``C_m = g_L·τm`` (pF) keeps τm; an input
@@ -41,19 +45,23 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from biolearn.backends.lif import as_lif, cannot_map, lif_options
 from biolearn.engine.front import (
+    KIND_NEURONS,
+    KIND_POISSON,
+    KIND_SPIKES,
     LIF,
+    TARGETS,
     Network,
-    PoissonSource,
     Projection,
     SpikeMonitor,
-    SpikeSource,
     StateMonitor,
 )
 from biolearn.errors import BiolearnError, missing_extra
@@ -87,12 +95,62 @@ def _steps(x: Any, dt: float) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------- mapping
-def neuron_params(p: LIF, dt: float, g_leak_ns: float = G_LEAK_NS,
+@dataclass(frozen=True)
+class NestNeuron:
+    """How a family of neuron definitions maps onto one NEST model.
+
+    Mapped populations are read as LIF options (:func:`biolearn.backends.lif.as_lif`); ``params``
+    gives the parameters of ``model`` beyond those every LIF mapping shares (:func:`neuron_params`),
+    ``synaptic_state`` the NEST state variables holding ``ge``, ``gi`` (``None``: NEST cannot set
+    them) and ``weight`` the NEST weight of a biolearn weight of 1 per target variable, in units
+    of the leak conductance."""
+
+    model: str
+    params: Callable[[LIF, float], dict]
+    synaptic_state: tuple[str, str] | None
+    weight: dict[str, float]
+
+
+#: Neuron definitions the backend maps, by family (:func:`neuron_family`): the LIF variants of
+#: :func:`biolearn.engine.neurons.lif_model` (``lif_cuba_*``, ``lif_coba_*``). Add an entry here
+#: to map another family; every other model is rejected by :func:`nest_neuron`.
+NEST_NEURONS: dict[str, NestNeuron] = {
+    "lif_cuba": NestNeuron("iaf_psc_exp", lambda p, g_l: {"tau_m": p.tau_m}, None,
+                           {"ge": 1.0, "gi": 1.0}),
+    "lif_coba": NestNeuron("iaf_cond_exp",
+                           lambda p, g_l: {"g_L": g_l, "E_ex": p.e_e, "E_in": p.e_i},
+                           ("g_ex", "g_in"), {"ge": 1.0, "gi": -1.0}),
+}
+
+
+def neuron_family(definition: Any) -> str | None:
+    """The :data:`NEST_NEURONS` key of a neuron definition, ``None`` if it has none."""
+    opts = lif_options(definition)
+    if opts is None:
+        return None
+    return "lif_cuba" if opts["synapse"] == "current" else "lif_coba"
+
+
+def nest_neuron(p: Any) -> tuple[NestNeuron, LIF]:
+    """The mapping of a neuron population and the population as LIF options; a one-line
+    :class:`BiolearnError` naming the population and its model if :data:`NEST_NEURONS` has no
+    entry for it. Needs no NEST."""
+    entry = NEST_NEURONS.get(neuron_family(p.definition))
+    if entry is None:
+        raise cannot_map(p, "the NEST backend", "in biolearn.backends.nest",
+                         "use a LIF population (" + ", ".join(f"{k}_*" for k in NEST_NEURONS)
+                         + "), add its NEST model to NEST_NEURONS, or run the network on the "
+                         "biolearn engine")
+    return entry, as_lif(p)
+
+
+def neuron_params(p: Any, dt: float, g_leak_ns: float = G_LEAK_NS,
                   theta: Any = None) -> tuple[str, dict]:
-    """NEST model name and scalar parameters of a LIF population (module docstring mapping).
+    """NEST model name and scalar parameters of a neuron population (module docstring mapping).
 
     ``V_th`` uses θ = ``theta`` (or ``theta_init``), its maximum when given per neuron (per-neuron
     thresholds are then set by :func:`build`)."""
+    entry, p = nest_neuron(p)
     ref = int(np.round(p.t_ref / dt))
     th = p.theta_init if theta is None else theta
     th = float(np.max(th)) if np.size(th) else 0.0
@@ -100,16 +158,18 @@ def neuron_params(p: LIF, dt: float, g_leak_ns: float = G_LEAK_NS,
               "V_th": p.v_thresh + th - p.theta_offset,
               "t_ref": max(ref - 1, 0) * dt, "I_e": p.i_bias * g_leak_ns,
               "tau_syn_ex": p.tau_e, "tau_syn_in": p.tau_i}
-    if p.synapse == "current":
-        return "iaf_psc_exp", {**common, "tau_m": p.tau_m}
-    return "iaf_cond_exp", {**common, "g_L": g_leak_ns, "E_ex": p.e_e, "E_in": p.e_i}
+    return entry.model, {**common, **entry.params(p, g_leak_ns)}
 
 
-def weight_scale(post: LIF, target: str, g_leak_ns: float = G_LEAK_NS) -> float:
-    """Factor from a biolearn weight to a NEST weight (pA for current, ±nS for conductance)."""
-    if post.synapse == "conductance" and target == "i":
-        return -g_leak_ns
-    return g_leak_ns
+def weight_scale(post: Any, target: str, g_leak_ns: float = G_LEAK_NS) -> float:
+    """Factor from a biolearn weight to a NEST weight (pA for current, ±nS for conductance);
+    ``target`` is a projection's target (``"e"``, ``"i"`` or a variable name)."""
+    entry, _ = nest_neuron(post)
+    factor = entry.weight.get(TARGETS.get(target, target))
+    if factor is None:
+        raise BiolearnError(f"target '{target}' cannot be mapped onto {entry.model}",
+                            "in the NEST backend", "target " + " or ".join(entry.weight))
+    return factor * g_leak_ns
 
 
 def nest_delay_steps(q: Projection, dt: float, from_generator: bool) -> np.ndarray:
@@ -130,44 +190,54 @@ def _v_floor_inert(p: LIF) -> bool:
     return p.v_floor <= min(lows)
 
 
+def _rule_name(q: Projection) -> str:
+    d, _ = q.rule_spec()
+    cls = type(q.rule).__name__
+    return f"'{d.name}'" + ("" if cls == "SynapseModel" else f" ({cls})")
+
+
 def check(net: Network, frozen: bool = False, approximate: bool = False) -> list[str]:
     """Approximations this mapping makes; raises :class:`BiolearnError` naming every feature NEST
-    cannot express (and every approximation unless ``approximate``)."""
-    pops = {p.name: p for p in net.populations}
+    cannot express (and every approximation unless ``approximate``). A population whose model
+    has no NEST mapping (:data:`NEST_NEURONS`) raises at once. Needs no NEST."""
+    views = {p.name: nest_neuron(p) for p in net.populations if p.kind == KIND_NEURONS}
     hard, approx = [], []
-    for p in net.populations:
-        if not isinstance(p, LIF):
-            continue
+    for entry, p in views.values():
         if p.integration != "exact":
             approx.append(f"integration='{p.integration}' of '{p.name}' (NEST integrates exactly)")
         if not _v_floor_inert(p):
             approx.append(f"v_floor={p.v_floor} of '{p.name}' (no voltage floor in NEST)")
-        if p.synapse == "current" and (np.any(np.asarray(p.ge_init) != 0)
-                                       or np.any(np.asarray(p.gi_init) != 0)):
-            hard.append(f"nonzero ge_init/gi_init of current-based '{p.name}' (iaf_psc_exp "
+        if entry.synaptic_state is None and (np.any(np.asarray(p.ge_init) != 0)
+                                             or np.any(np.asarray(p.gi_init) != 0)):
+            hard.append(f"nonzero ge_init/gi_init of '{p.name}' ({entry.model} "
                         "synaptic currents cannot be set)")
         if p.theta_rule != "none" and not frozen:
             hard.append(f"adaptive threshold theta_rule='{p.theta_rule}' of '{p.name}' "
                         "(pass frozen=True to use θ as fixed per-neuron thresholds)")
+    pops = {p.name: p for p in net.populations}
     for q in net.projections:
-        post, pre = pops[q.post], pops[q.pre]
+        entry, post = views[q.post]
+        pre = pops[q.pre]
         if q.rule is not None and not frozen:
-            hard.append(f"plasticity rule {type(q.rule).__name__} on '{q.name}' "
+            hard.append(f"plasticity rule {_rule_name(q)} on '{q.name}' "
                         "(pass frozen=True to evaluate with frozen weights)")
-        if q.target == "v":
+        if q.target_var == "v":
             hard.append(f"target='v' (voltage jumps) of '{q.name}'")
+        elif q.target_var not in entry.weight:
+            hard.append(f"target='{q.target}' of '{q.name}' ({entry.model} receives only "
+                        + ", ".join(entry.weight) + ")")
         elif post.synapse == "current" and post.tau_e != post.tau_i and len(q.w):
-            bad = q.w < 0 if q.target == "e" else q.w > 0
+            bad = q.w < 0 if q.target_var == "ge" else q.w > 0
             if np.any(bad):
-                hard.append(f"{'negative' if q.target == 'e' else 'positive'} weights on "
+                hard.append(f"{'negative' if q.target_var == 'ge' else 'positive'} weights on "
                             f"target='{q.target}' of '{q.name}' (NEST picks the synaptic "
                             "channel by the weight's sign and τe ≠ τi)")
         elif post.synapse == "conductance" and len(q.w) and np.any(q.w < 0):
             hard.append(f"negative conductance weights of '{q.name}'")
         d = _steps(q.delay, net.dt)
-        if isinstance(pre, LIF) and len(q.i) and np.any(d == 0):
+        if pre.kind == KIND_NEURONS and len(q.i) and np.any(d == 0):
             approx.append(f"zero delay of '{q.name}' (NEST's minimum delay is one step)")
-        if isinstance(pre, SpikeSource) and len(pre.times) and np.any(
+        if pre.kind == KIND_SPIKES and len(pre.times) and np.any(
                 _steps(pre.times, net.dt) == 0):
             approx.append(f"spikes at t = 0 of '{pre.name}' (shifted to the first step)")
     for m in net.monitors:
@@ -207,15 +277,16 @@ class NestModel:
         g.set(rate=np.broadcast_to(np.asarray(rates, float), (len(g),)).tolist())
 
     def reset_state(self) -> None:
-        """v = v_rest and zero conductances for every LIF population (as
+        """v = v_rest and zero conductances for every neuron population (as
         :meth:`biolearn.engine.Simulation.reset_state`). NEST cannot set the synaptic currents
         of ``iaf_psc_exp``, nor refractory counters and spikes in flight: follow with a short
         silent run (see :func:`evaluate_stdp_run`)."""
         for p in self.net.populations:
-            if not isinstance(p, LIF):
+            if p.kind != KIND_NEURONS:
                 continue
-            syn = {} if p.synapse == "current" else {"g_ex": 0.0, "g_in": 0.0}
-            self.nodes[p.name].set({"V_m": p.v_rest, **syn})
+            entry, lif = nest_neuron(p)
+            syn = dict.fromkeys(entry.synaptic_state or (), 0.0)
+            self.nodes[p.name].set({"V_m": lif.v_rest, **syn})
 
     def take_spikes(self) -> dict:
         """Spikes recorded since the last call as ``{pop: (times_ms, local_ids)}`` in biolearn's
@@ -249,8 +320,8 @@ def build(net: Network, threads: int = 1, seed: int = 0, frozen: bool = False,
 
     ``theta`` maps population → per-neuron θ (e.g. trained values) overriding ``theta_init``;
     ``record`` lists populations to record (default: those of the network's spike monitors)."""
+    approx = check(net, frozen, approximate)  # before importing NEST: mapping errors first
     nest = _nest()
-    approx = check(net, frozen, approximate)
     t0 = time.perf_counter()
     dt = float(net.dt)
     _quiet(nest)
@@ -260,8 +331,9 @@ def build(net: Network, threads: int = 1, seed: int = 0, frozen: bool = False,
     m = NestModel(net, nest, approximations=approx)
     theta = theta or {}
     for p in net.populations:
-        if isinstance(p, LIF):
+        if p.kind == KIND_NEURONS:
             model, params = neuron_params(p, dt, g_leak_ns, theta.get(p.name))
+            entry, p = nest_neuron(p)
             try:
                 nodes = nest.Create(model, p.n, params=params)
                 th = theta.get(p.name, p.theta_init)
@@ -270,24 +342,24 @@ def build(net: Network, threads: int = 1, seed: int = 0, frozen: bool = False,
                     per["V_th"] = (p.v_thresh + np.asarray(th, float) - p.theta_offset).tolist()
                 v0 = p.v_rest if p.v_init is None else p.v_init
                 per["V_m"] = np.broadcast_to(np.asarray(v0, float), (p.n,)).tolist()
-                ge = np.broadcast_to(np.asarray(p.ge_init, float), (p.n,)) * g_leak_ns
-                gi = np.broadcast_to(np.asarray(p.gi_init, float), (p.n,)) * g_leak_ns
-                if p.synapse == "conductance":
-                    per["g_ex"], per["g_in"] = ge.tolist(), gi.tolist()
+                if entry.synaptic_state is not None:
+                    for var, x in zip(entry.synaptic_state, (p.ge_init, p.gi_init), strict=True):
+                        per[var] = (np.broadcast_to(np.asarray(x, float), (p.n,))
+                                    * g_leak_ns).tolist()
                 nodes.set(per)
             except nest.NESTError as e:
                 raise BiolearnError(f"NEST rejected the parameters of '{p.name}': {e}",
                                     "in the NEST backend",
                                     "keep v_reset below the (θ-shifted) threshold") from e
             m.nodes[p.name] = nodes
-        elif isinstance(p, PoissonSource):
+        elif p.kind == KIND_POISSON:
             gens = nest.Create("poisson_generator", p.n)
             m.generators[p.name] = gens
             m.set_rates(p.name, p.rates)
             parrots = nest.Create("parrot_neuron", p.n)
             nest.Connect(gens, parrots, "one_to_one", {"delay": dt})
             m.nodes[p.name] = parrots
-        elif isinstance(p, SpikeSource):
+        elif p.kind == KIND_SPIKES:
             steps = _steps(p.times, dt)
             steps = np.maximum(steps, 1)  # t = 0 cannot be emitted (check() flagged it)
             idx = np.asarray(p.indices, np.int64)
@@ -306,7 +378,7 @@ def build(net: Network, threads: int = 1, seed: int = 0, frozen: bool = False,
     for q in net.projections:
         post = pops[q.post]
         pre_nodes, post_nodes = m.nodes[q.pre], m.nodes[q.post]
-        d = nest_delay_steps(q, dt, isinstance(pops[q.pre], SpikeSource))
+        d = nest_delay_steps(q, dt, pops[q.pre].kind == KIND_SPIKES)
         d = np.broadcast_to(d, q.i.shape)
         w = q.w * weight_scale(post, q.target, g_leak_ns)
         if len(q.i) == 0:
@@ -321,7 +393,7 @@ def build(net: Network, threads: int = 1, seed: int = 0, frozen: bool = False,
             if isinstance(mon, SpikeMonitor):
                 record += mon.populations or [p.name for p in net.populations]
     for name in dict.fromkeys(record):
-        if isinstance(pops[name], SpikeSource):
+        if pops[name].kind == KIND_SPIKES:
             continue  # written from the source definition
         rec = nest.Create("spike_recorder")
         nest.Connect(m.nodes[name], rec)
@@ -331,7 +403,7 @@ def build(net: Network, threads: int = 1, seed: int = 0, frozen: bool = False,
 
 
 # --------------------------------------------------------------------------------------- running
-def _source_spikes(p: SpikeSource, dt: float, t_end: float) -> tuple[np.ndarray, np.ndarray]:
+def _source_spikes(p: Any, dt: float, t_end: float) -> tuple[np.ndarray, np.ndarray]:
     t = _steps(p.times, dt) * dt
     keep = t < t_end - 1e-9
     return t[keep], np.asarray(p.indices, np.int64)[keep]
@@ -357,7 +429,7 @@ def run_network(net: Network, duration_ms: float, threads: int = 1,
         if isinstance(mon, SpikeMonitor):
             for name in mon.populations or [p.name for p in net.populations]:
                 p = net.population(name)
-                if isinstance(p, SpikeSource):
+                if p.kind == KIND_SPIKES:
                     spikes[name] = _source_spikes(p, net.dt, n_steps * net.dt)
     for name, (t, i) in spikes.items():
         o = np.lexsort((i, t))

@@ -4,10 +4,13 @@ Two bridges, with the discretisation of each stated exactly:
 
 1. **Torch twin** (:func:`to_torch`, :func:`to_network`). A feed-forward biolearn network of LIF
    populations (current- or conductance-based, ``exact``, ``euler`` or ``euler_expsyn``
-   integration, refractoriness, fixed thresholds) becomes a :class:`torch.nn.Module` that runs the
-   *same* discrete-time update as the engine kernel, step for step and in the engine's schedule
-   (Brian2 order: integrate → threshold → deliver spikes whose delay elapsed → reset). Weights are
-   copied bit for bit (``float64``), and :func:`to_network` gives the identical network back.
+   integration, refractoriness, fixed thresholds; mapped by model definition, :data:`TORCH_NEURONS`:
+   a ``LIF`` or ``Neurons`` of a :func:`biolearn.engine.neurons.lif_model` definition, which
+   :func:`to_network` gives back as ``LIF``; other models are an error naming the population)
+   becomes a :class:`torch.nn.Module` that runs the *same* discrete-time update as the engine
+   kernel, step for step and in the engine's schedule (Brian2 order: integrate → threshold →
+   deliver spikes whose delay elapsed → reset). Weights are copied bit for bit (``float64``), and
+   :func:`to_network` gives the identical network back.
    Spike trains are identical on the same input spikes; membrane traces agree to the last bits
    (simultaneous spikes onto one neuron are summed in a different order; conductance-based
    ``exact`` uses the platform ``exp``). Spikes go through a surrogate-gradient Heaviside
@@ -40,13 +43,17 @@ from typing import Any
 
 import numpy as np
 
+from biolearn.backends.lif import as_lif, cannot_map, lif_options
 from biolearn.engine import LIF, Network, PoissonSource, SpikeSource, connect
-from biolearn.engine.front import Projection
+from biolearn.engine.front import KIND_NEURONS, TARGETS, Projection
 from biolearn.errors import BiolearnError, missing_extra, require_torch
 
-_TARGET_CODE = {"e": 0, "i": 1, "v": 2}
+#: State variable of a layer a projection's target increments (``"e"``/``"i"`` or the name).
+_TARGET_CODE = {"ge": 0, "gi": 1, "v": 2}
 
 
+def _target_code(target: str) -> int:
+    return _TARGET_CODE[TARGETS.get(target, target)]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -89,6 +96,29 @@ class ProjectionSpec:
     delay_steps: int
 
 
+def _lif_layer(p: Any, theta: np.ndarray | None) -> LayerSpec:
+    """A population of a LIF-variant definition as a layer (θ frozen at ``theta`` or its
+    initial value)."""
+    p = as_lif(p)
+    if theta is None:
+        theta = np.broadcast_to(np.asarray(p.theta_init, np.float64), (p.n,)).copy()
+    return LayerSpec(p.name, p.n, p.synapse, p.integration, p.tau_m, p.v_rest, p.v_reset,
+                     p.v_thresh, p.t_ref, p.tau_e, p.tau_i, p.e_e, p.e_i, p.v_floor, p.i_bias,
+                     theta, p.theta_offset)
+
+
+#: Neuron definitions the torch twin runs, by family (:func:`neuron_family`): every LIF variant of
+#: :func:`biolearn.engine.neurons.lif_model` (current/conductance, exact/euler/euler_expsyn,
+#: v_floor; θ frozen), as (population, θ or None) → :class:`LayerSpec`. Every other model is an
+#: error naming the population and its model.
+TORCH_NEURONS: dict[str, Any] = {"lif": _lif_layer}
+
+
+def neuron_family(definition: Any) -> str | None:
+    """The :data:`TORCH_NEURONS` key of a neuron definition, ``None`` if it has none."""
+    return "lif" if lif_options(definition) is not None else None
+
+
 @dataclass
 class NetSpec:
     """Feed-forward network: input sources, LIF layers in engine order, projections."""
@@ -108,21 +138,21 @@ def spec_from_network(net: Network, sim: Any = None) -> NetSpec:
     """
     spec = NetSpec(dt=float(net.dt))
     for p in net.populations:
-        if isinstance(p, (PoissonSource, SpikeSource)):
+        if p.kind != KIND_NEURONS:  # Poisson or spike-time sources
             spec.inputs[p.name] = p.n
             continue
-        if not isinstance(p, LIF):
-            raise BiolearnError(f"population '{p.name}' of type {type(p).__name__} is not "
-                                "supported", "in spec_from_network", "use LIF populations")
-        if sim is not None:
-            theta = sim.theta[sim.slice(p.name)].copy()
-        else:
-            theta = np.broadcast_to(np.asarray(p.theta_init, np.float64), (p.n,)).copy()
-        spec.layers.append(LayerSpec(
-            p.name, p.n, p.synapse, p.integration, p.tau_m, p.v_rest, p.v_reset, p.v_thresh,
-            p.t_ref, p.tau_e, p.tau_i, p.e_e, p.e_i, p.v_floor, p.i_bias, theta, p.theta_offset))
+        layer = TORCH_NEURONS.get(neuron_family(p.definition))
+        if layer is None:
+            raise cannot_map(p, "the torch bridge", "in spec_from_network",
+                             "use LIF populations (lif_* models), or add its family to "
+                             "TORCH_NEURONS in biolearn.bridge.conversion")
+        theta = sim.theta[sim.slice(p.name)].copy() if sim is not None else None
+        spec.layers.append(layer(p, theta))
     sizes = {p.name: p.n for p in net.populations}
     for q in net.projections:
+        if TARGETS.get(q.target, q.target) not in _TARGET_CODE:
+            raise BiolearnError(f"target '{q.target}' cannot be mapped", f"projection '{q.name}'",
+                                "target " + ", ".join(_TARGET_CODE) + " (or 'e', 'i')")
         w_syn = sim.weights(q.name) if sim is not None else None
         n_pre, n_post = sizes[q.pre], sizes[q.post]
         d = np.unique(np.round(np.asarray(q.delay, float) / net.dt).astype(np.int64))
@@ -299,7 +329,7 @@ def _classes() -> dict[str, Any]:
                     src = hist[q.pre][(t - q.delay_steps) % L] if t >= q.delay_steps else None
                     if src is None:
                         continue
-                    key = ("ge", "gi", "v")[_TARGET_CODE[q.target]]
+                    key = ("ge", "gi", "v")[_target_code(q.target)]
                     st[q.post][key] = st[q.post][key] + src @ self.weight(q.name)
                 # resets
                 for ly in spec.layers:
@@ -321,7 +351,8 @@ def _classes() -> dict[str, Any]:
 
 
 def _layer_consts(ly: LayerSpec, dt: float) -> dict:
-    """The per-step constants exactly as the engine computes them (simulation._compile_lif)."""
+    """Per-step constants of the LIF update (decay factors, exact CUBA input kernel, refractory
+    steps rounded as the engine rounds them)."""
     dm, de, di = np.exp(-dt / ly.tau_m), np.exp(-dt / ly.tau_e), np.exp(-dt / ly.tau_i)
     taue, taui, taum = ly.tau_e, ly.tau_i, ly.tau_m
     ke = taue / (taue - taum) * (de - dm) if taue != taum else dt / taum * dm
@@ -331,7 +362,8 @@ def _layer_consts(ly: LayerSpec, dt: float) -> dict:
 
 
 def _integrate(torch: Any, ly: LayerSpec, c: dict, s: dict, t: int, dt: float) -> None:
-    """One integration step of a layer, the same expressions as kernels._step_lif."""
+    """One integration step of a layer: the update the engine generates from the layer's
+    :func:`biolearn.engine.neurons.lif_model` definition (checked step for step by the tests)."""
     vv, e, g = s["v"], s["ge"], s["gi"]
     vrest, taum = c["vrest"], ly.tau_m
     if ly.synapse == "current":

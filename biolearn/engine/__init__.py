@@ -9,12 +9,18 @@ Example::
     net.connect(connect.dense("w", "in", "out", np.full((100, 10), 0.5)))
     sim = net.compile(seed=1)
     out = sim.run(1000.0)          # ms
+
+Any neuron model or plasticity rule is a definition in Brian2's equation syntax
+(:class:`NeuronModel`, :class:`SynapseModel`, used through :class:`Neurons` and
+``Projection(rule=...)``); the kernels are generated from the definitions (docs/models.md).
 """
 
 from biolearn.engine import connect
+from biolearn.engine.definitions import NeuronModel, SynapseModel
 from biolearn.engine.front import (
     LIF,
     Network,
+    Neurons,
     PoissonSource,
     Projection,
     SpikeMonitor,
@@ -23,5 +29,5 @@ from biolearn.engine.front import (
 )
 from biolearn.engine.simulation import Simulation
 
-__all__ = ["LIF", "Network", "PoissonSource", "Projection", "Simulation", "SpikeMonitor",
-           "SpikeSource", "StateMonitor", "connect"]
+__all__ = ["LIF", "Network", "NeuronModel", "Neurons", "PoissonSource", "Projection", "Simulation",
+           "SpikeMonitor", "SpikeSource", "StateMonitor", "SynapseModel", "connect"]

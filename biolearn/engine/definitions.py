@@ -30,7 +30,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from biolearn.engine.units import to_value, unit_dim
@@ -353,7 +353,7 @@ def _render_stmts(stmts: list, local: set[str]) -> list[tuple[str, str, str]]:
     return [(v, op, render(e, local)) for v, op, e in stmts]
 
 
-@lru_cache(maxsize=None)
+@cache
 def neuron_ir(model: NeuronModel) -> NeuronIR:
     """Check ``model`` and reduce it to statements; errors name the model and the part."""
     from brian2 import Equations
@@ -384,7 +384,7 @@ def neuron_ir(model: NeuronModel) -> NeuronIR:
     dims = {n: eq.dim for n, eq in eqs.items()}
     dims.update({p.name: p.dim for p in params})
     known = set(variables) | set(pnames) | set(subexprs) | {"dt", "t"}
-    for n, eq in eqs.items():
+    for eq in eqs.values():
         if eq.expr is not None:
             _check_known(str(eq.expr.code), known, name, "equations")
     _check_known(model.threshold, known - set(subexprs), name, "threshold")
@@ -434,7 +434,8 @@ def neuron_ir(model: NeuronModel) -> NeuronIR:
     uses_rand = bool({"rand", "randn"} & (identifiers(code) | identifiers(model.reset)))
     return NeuronIR(model, variables, dims, diff_vars, params,
                     [(v, render(e, local)) for v, e in scalar], _render_stmts(vector, local), held,
-                    render(model.threshold, local), _render_stmts(reset, local), model.refractory, uses_rand)
+                    render(model.threshold, local), _render_stmts(reset, local),
+                    model.refractory, uses_rand)
 
 
 # ------------------------------------------------------------------------------ synapse IR
@@ -467,7 +468,7 @@ class SynapseIR:
         return self.pre_traces + self.post_traces + self.syn_traces
 
 
-@lru_cache(maxsize=None)
+@cache
 def synapse_ir(model: SynapseModel) -> SynapseIR:
     """Check ``model`` and classify its variables (pre / post / per-synapse traces)."""
     import sympy
@@ -488,7 +489,7 @@ def synapse_ir(model: SynapseModel) -> SynapseIR:
     if "w" not in eqs.names:
         raise _err("no weight variable 'w'", name, "model", "declare 'w : 1'")
     traces, svars = [], []
-    rates, rates_raw = {}, {}
+    rates_raw = {}
     for n, eq in eqs.items():
         if n in pnames:
             raise _err(f"'{n}' is both a variable and a parameter", name, "parameters",
@@ -544,6 +545,10 @@ def synapse_ir(model: SynapseModel) -> SynapseIR:
     for ev, stmts in events.items():
         for var, _op, expr in stmts:
             _check_known(expr, known, name, f"events['{ev}']")
+            if identifiers(expr) & set(pre_tr + post_tr):
+                raise _err("an event reads a pre or post trace", name, f"events['{ev}']",
+                           "events may read w, per-synapse variables and traces, and "
+                           "parameters")
             if var not in synaptic:
                 raise _err(f"event statement writes '{var}'", name, f"events['{ev}']",
                            "events may write w and per-synapse variables")

@@ -125,8 +125,12 @@ class LIF:
         """The LIF definition of these options (:func:`biolearn.engine.neurons.lif_model`)."""
         from biolearn.engine.neurons import lif_model
 
+        same = ""
+        if self.synapse == "current" and self.integration == "exact":
+            same = ("e" if self.tau_e == self.tau_m else "") + (
+                "i" if self.tau_i == self.tau_m else "")
         return lif_model(self.synapse, self.integration, self.theta_rule,
-                         bool(np.isfinite(self.v_floor)))
+                         bool(np.isfinite(self.v_floor)), same)
 
     @property
     def model(self) -> NeuronModel:
@@ -254,7 +258,8 @@ class Projection:
         elif hasattr(r, "definition") and hasattr(r, "values"):
             d, vals = r.definition, dict(r.values())
         else:
-            raise BiolearnError(f"rule {r!r} is not a synapse model", f"in projection '{self.name}'",
+            raise BiolearnError(f"rule {r!r} is not a synapse model",
+                                f"in projection '{self.name}'",
                                 "give a SynapseModel or a rule from biolearn.rules")
         ir = synapse_ir(d)
         out = {p.name: p.default for p in ir.params}

@@ -8,7 +8,7 @@ quadratic integrate-and-fire neuron are plain definitions a user could have writ
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 from biolearn.engine.definitions import NeuronModel
 
@@ -23,9 +23,9 @@ LIF_PARAMETERS = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def lif_model(synapse: str = "conductance", integration: str = "euler", theta_rule: str = "none",
-              floor: bool = False) -> NeuronModel:
+              floor: bool = False, same_tau: str = "") -> NeuronModel:
     """One LIF variant as a definition.
 
     Current based (Brette et al. 2007 CUBA): ``τm dv/dt = v_rest + i_bias − v + ge + gi`` with
@@ -33,8 +33,8 @@ def lif_model(synapse: str = "conductance", integration: str = "euler", theta_ru
     + ge (e_e − v) + gi (e_i − v)`` with ge, gi in units of the leak conductance; both decay with
     τe, τi. ``integration``: ``"euler"`` (forward Euler), ``"exact"`` (exact for current based,
     exponential Euler for conductance based), ``"euler_expsyn"`` (Euler for v, exact decay of ge, gi
-    after it: GeNN's EXPDECAY, as in Hao et al.'s code). ``theta_rule``: ``"add"`` (θ += θ₊ per spike,
-    Diehl & Cook) or ``"hao"`` (θ += θ₊·10 mV/|θ − 10 mV|, Hao et al. 2020); θ decays exactly
+    after it: GeNN's EXPDECAY, as in Hao et al.'s code). ``theta_rule``: ``"add"`` (θ += θ₊ per
+    spike, Diehl & Cook) or ``"hao"`` (θ += θ₊·10 mV/|θ − 10 mV|, Hao et al. 2020); θ decays exactly
     with τθ. ``floor``: v is bounded below by ``v_floor`` after every step (Hao et al.: −100 mV).
     """
     g = "volt" if synapse == "current" else "1"
@@ -49,7 +49,9 @@ def lif_model(synapse: str = "conductance", integration: str = "euler", theta_ru
         after += ["ge = ge*exp(-dt/tau_e)", "gi = gi*exp(-dt/tau_i)"]
         method = "euler"
     else:
-        eqs += f"dge/dt = -ge/tau_e : {g}\ndgi/dt = -gi/tau_i : {g}\n"
+        te = "tau_m" if "e" in same_tau else "tau_e"
+        ti = "tau_m" if "i" in same_tau else "tau_i"
+        eqs += f"dge/dt = -ge/{te} : {g}\ndgi/dt = -gi/{ti} : {g}\n"
         method = {"euler": "euler", "exact": "exact" if synapse == "current"
                   else "exponential_euler"}[integration]
     eqs += "theta : volt\n"
@@ -64,6 +66,7 @@ def lif_model(synapse: str = "conductance", integration: str = "euler", theta_ru
     name = f"lif_{'cuba' if synapse == 'current' else 'coba'}_{integration}"
     name += "" if theta_rule == "none" else f"_theta_{theta_rule}"
     name += "_floor" if floor else ""
+    name += f"_tau_m_{same_tau}" if same_tau else ""
     return NeuronModel(
         name=name, equations=eqs, threshold="v > v_thresh + theta - theta_offset",
         reset="\n".join(reset), refractory="t_ref", method=method,

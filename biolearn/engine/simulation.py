@@ -96,15 +96,16 @@ class Simulation:
         self.pop_i = np.zeros((len(pops), 3), np.int64)
         self.pop_f = np.zeros((len(pops), n_par), np.float64)
         self.hold = np.zeros((len(pops), max(len(self.slots), 1)), np.int64)
+        self.frozen_vals = np.zeros((len(pops), n_par))
         self.S = np.zeros((max(len(self.slots), 1), n))
         self.last_spike = np.full(n, NEVER, np.int64)
         self.next_spike = np.full(n, -1, np.int64)
         self.rate = np.zeros(n)
         self.counts = np.zeros(n, np.int64)
-        self._frozen: dict[int, dict] = {}
+        self.frozen_on = np.zeros(len(pops), np.int64)  # freeze_theta: saved parameter values
         sg_t, sg_g = [], []
         for k, p in enumerate(pops):
-            lo, hi = self.pop_lo[k], self.pop_hi[k]
+            lo = self.pop_lo[k]
             if p.kind == KIND_NEURONS:
                 self._compile_neurons(k, p)
             elif p.kind == KIND_POISSON:
@@ -437,12 +438,13 @@ class Simulation:
         k = self._pop(name)
         ir = self.models[self.pop_model[k]]
         idx = [ir.param_names.index(p) for p in ir.model.frozen]
-        if frozen and k not in self._frozen:
-            self._frozen[k] = dict(zip(idx, self.pop_f[k, idx].tolist(), strict=True))
+        if frozen and not self.frozen_on[k]:
+            self.frozen_vals[k, idx] = self.pop_f[k, idx]
             self.pop_f[k, idx] = list(ir.model.frozen.values())
-        elif not frozen and k in self._frozen:
-            for c, v in self._frozen.pop(k).items():
-                self.pop_f[k, c] = v
+            self.frozen_on[k] = 1
+        elif not frozen and self.frozen_on[k]:
+            self.pop_f[k, idx] = self.frozen_vals[k, idx]
+            self.frozen_on[k] = 0
 
     freeze = freeze_theta
 
@@ -451,7 +453,7 @@ class Simulation:
         (θ·exp(−dt/τθ)^steps), as it would during a simulated rest that :meth:`reset_state`
         replaces."""
         for k in range(len(self.net.populations)):
-            if self.pop_model[k] < 0 or k in self._frozen:
+            if self.pop_model[k] < 0 or self.frozen_on[k]:
                 continue
             ir = self.models[self.pop_model[k]]
             if "theta" in ir.variables and "tau_theta" in ir.param_names and any(
@@ -525,14 +527,13 @@ class Simulation:
 
     _STATE = ("S", "last_spike", "next_spike", "rate", "counts", "syn_w", "syn_x", "syn_t",
               "trp", "trp_t", "tro", "tro_t", "hist", "hist_n", "acc", "sg_ptr", "pop_i",
-              "pop_f", "pr_on", "pr_par")
+              "pop_f", "frozen_on", "frozen_vals", "pr_on", "pr_par")
 
     def state_dict(self) -> dict:
         """Every mutable array, the step counter and the RNG state (for checkpoints)."""
         d = {k: getattr(self, k).copy() for k in self._STATE}
         d["t"] = self.t
         d["rng"] = self.rng.bit_generator.state
-        d["frozen"] = {int(k): {int(c): v for c, v in f.items()} for k, f in self._frozen.items()}
         return d
 
     def load_state_dict(self, d: dict) -> None:
@@ -549,8 +550,6 @@ class Simulation:
                                     "resume with the same config the checkpoint was made with")
             arr[...] = d[k]
         self.t = int(d["t"])
-        self._frozen = {int(k): {int(c): float(v) for c, v in f.items()}
-                        for k, f in dict(d.get("frozen", {})).items()}
         self.cache_t[:] = -1
         self._rebuild_active()
         self.rng.bit_generator.state = d["rng"]

@@ -23,7 +23,7 @@ dimensions with metres or kilograms outside that pairing have no biolearn unit.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -49,7 +49,7 @@ def scale(dim: Any) -> float:
     return 10.0 ** (-24 * kg - 3 * s - 12 * a)
 
 
-@lru_cache(maxsize=None)
+@cache
 def unit_dim(unit: str) -> Any:
     """Brian2 dimension of a unit name as written after ``:`` in equations (``volt``, ``1``)."""
     from brian2.units.fundamentalunits import DIMENSIONLESS

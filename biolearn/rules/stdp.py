@@ -2,10 +2,12 @@
 
 Every rule here is trace based: each presynaptic neuron of a projection has a trace (``apre``)
 and each postsynaptic neuron its traces (``apost``, …); they decay exponentially and are decayed
-lazily when read (no per-step work). The definitions (``PAIR_STDP``, ``DIEHL_COOK_STDP``, …) are
-what the engine compiles; the frozen dataclasses (:class:`PairSTDP`, …) are their parameter sets
-with the papers' names, and also give the rule as a flat parameter vector (:meth:`params`, the
-layout below) for reference implementations.
+lazily when read (no per-step work). :data:`REWARD_STDP` also keeps a per-synapse eligibility
+trace that only its ``reward`` event turns into weight change. The definitions (``PAIR_STDP``,
+``DIEHL_COOK_STDP``, ``TRIPLET_STDP``, …) are what the engine compiles; the frozen dataclasses
+(:class:`PairSTDP`, …) are their parameter sets with the papers' names, and also give the rule as
+a flat parameter vector (:meth:`params`, the layout below) for reference implementations (the
+triplet and reward rules fill only the weight bounds of it).
 
 Time constants in ms; weights in the projection's units.
 """
@@ -61,6 +63,38 @@ SYMMETRIC_STDP = SynapseModel(
     on_post="w = clip(w + eta*apre, w_min, w_max)\napost += inc",
     parameters={"eta": 0.005, "tau": "20 ms", "inc": 0.1, "w_min": -np.inf, "w_max": 1.0},
     learning_rates=("eta",))
+
+#: Triplet STDP of Pfister & Gerstner 2006, all-to-all interaction: fast/slow pre traces r1, r2,
+#: fast/slow post traces o1, o2; r2 and o2 are read before their own spike's increment.
+TRIPLET_STDP = SynapseModel(
+    "triplet_stdp",
+    "w : 1\n"
+    "dr1/dt = -r1/tau_plus : 1 (event-driven)\n"
+    "dr2/dt = -r2/tau_x : 1 (event-driven)\n"
+    "do1/dt = -o1/tau_minus : 1 (event-driven)\n"
+    "do2/dt = -o2/tau_y : 1 (event-driven)\n",
+    on_pre="w = clip(w - o1*(A2_minus + A3_minus*r2), w_min, w_max)\nr1 += 1\nr2 += 1",
+    on_post="w = clip(w + r1*(A2_plus + A3_plus*o2), w_min, w_max)\no1 += 1\no2 += 1",
+    parameters={"A2_plus": 0.0, "A3_plus": 6.5e-3, "A2_minus": 7.1e-3, "A3_minus": 0.0,
+                "tau_plus": "16.8 ms", "tau_minus": "33.7 ms", "tau_x": "101 ms",
+                "tau_y": "114 ms", **_W},
+    learning_rates=("A2_plus", "A3_plus", "A2_minus", "A3_minus"))
+
+#: Reward-modulated STDP with a per-synapse eligibility trace c (Izhikevich 2007): spikes change
+#: only c; the event ``reward`` (``sim.apply_event(proj, "reward", reward=R)``) turns it into
+#: weight change.
+REWARD_STDP = SynapseModel(
+    "reward_stdp",
+    "w : 1\n"
+    "dapre/dt = -apre/tau_plus : 1 (event-driven)\n"
+    "dapost/dt = -apost/tau_minus : 1 (event-driven)\n"
+    "dc/dt = -c/tau_c : 1 (event-driven)\n",
+    on_pre="c -= A_minus*apost\napre += 1",
+    on_post="c += A_plus*apre\napost += 1",
+    parameters={"A_plus": 1.0, "A_minus": 1.5, "tau_plus": "20 ms", "tau_minus": "20 ms",
+                "tau_c": "1000 ms", "eta": 0.01, "reward": 0.0, **_W},
+    learning_rates=("eta",),
+    events={"reward": "w = clip(w + eta*reward*c, w_min, w_max)"})
 
 # Rule codes understood by the kernels.
 NONE, PAIR_ADD, PAIR_MULT, DIEHL_COOK, SYMMETRIC = 0, 1, 2, 3, 4
@@ -188,4 +222,87 @@ class SymmetricSTDP(STDPRule):
         p[[P_INC_PRE, P_INC_POST, P_SET]] = self.inc, self.inc, 0.0
         p[[P_ETA_PRE, P_ETA_POST]] = self.eta, self.eta
         p[[P_WMIN, P_WMAX]] = -np.inf, self.w_max
+        return p
+
+
+@dataclass(frozen=True)
+class TripletSTDP(STDPRule):
+    """Triplet STDP, all-to-all interaction (Pfister & Gerstner 2006, J Neurosci 26:9673).
+
+    Pre traces r1 (τ+), r2 (τx) and post traces o1 (τ−), o2 (τy) jump by 1 on their spike and
+    decay exponentially. On a pre spike ``w ← w − o1·(A2− + A3−·r2)``; on a post spike
+    ``w ← w + r1·(A2+ + A3+·o2)``; r2 and o2 are taken just before their own spike's increment
+    (the paper's ε); w is clipped to [w_min, w_max]. For one pair at Δt = t_post − t_pre > 0 the
+    change is ``A2+·exp(−Δt/τ+)``, for Δt < 0 it is ``−A2−·exp(Δt/τ−)``; the triplet terms act
+    from the third spike on (post at t1, pre at t2, post at t3: the second post spike adds
+    ``A3+·exp(−(t3 − t2)/τ+)·exp(−(t3 − t1)/τy)`` to its pair term).
+
+    The defaults are the paper's minimal all-to-all fit to the visual-cortex pairing data of
+    Sjöström et al. 2001 (its Table 3; :meth:`visual_cortex_minimal`, τx unused as A3− = 0);
+    :meth:`visual_cortex_full` is the full all-to-all fit of the same table.
+    """
+
+    A2_plus: float = 0.0
+    A3_plus: float = 6.5e-3
+    A2_minus: float = 7.1e-3
+    A3_minus: float = 0.0
+    tau_plus: float = 16.8
+    tau_minus: float = 33.7
+    tau_x: float = 101.0
+    tau_y: float = 114.0
+    w_min: float = 0.0
+    w_max: float = 1.0
+
+    definition = TRIPLET_STDP
+
+    @classmethod
+    def visual_cortex_minimal(cls, **kw: float) -> TripletSTDP:
+        """Minimal all-to-all model, visual cortex: A2+ = 0, A3+ = 6.5e-3, A2− = 7.1e-3,
+        A3− = 0, τy = 114 ms (τ+ = 16.8 ms, τ− = 33.7 ms; τx unused)."""
+        return cls(**kw)
+
+    @classmethod
+    def visual_cortex_full(cls, **kw: float) -> TripletSTDP:
+        """Full all-to-all model, visual cortex: A2+ = 5e-10, A3+ = 6.2e-3, A2− = 7e-3,
+        A3− = 2.3e-4, τx = 101 ms, τy = 125 ms."""
+        return cls(**{"A2_plus": 5e-10, "A3_plus": 6.2e-3, "A2_minus": 7e-3, "A3_minus": 2.3e-4,
+                      "tau_x": 101.0, "tau_y": 125.0, **kw})
+
+    def params(self) -> np.ndarray:
+        """Only the weight bounds: the rule has no pair-rule parameter layout."""
+        p = np.zeros(N_PARAMS)
+        p[[P_WMIN, P_WMAX]] = self.w_min, self.w_max
+        return p
+
+
+@dataclass(frozen=True)
+class RewardSTDP(STDPRule):
+    """Reward-modulated STDP with an eligibility trace (Izhikevich 2007, Cereb Cortex 17:2443;
+    three-factor rules: Frémaux & Gerstner 2016, Front Neural Circuits 9:85).
+
+    Pair STDP with all-to-all traces (apre: τ+, apost: τ−) does not change w but a per-synapse
+    eligibility trace c, which decays with τc: on pre ``c −= A−·apost``, on post
+    ``c += A+·apre``. The third factor arrives as the event ``reward`` between runs,
+    ``sim.apply_event(proj, "reward", reward=R)``: ``w ← clip(w + eta·R·c, w_min, w_max)``
+    with c decayed to that moment (Izhikevich's ``ds/dt = c·d`` for a brief dopamine pulse).
+    After one pair at Δt = t_post − t_pre > 0, a reward at time T changes w by
+    ``eta·R·A+·exp(−Δt/τ+)·exp(−(T − t_post)/τc)``.
+    """
+
+    A_plus: float = 1.0
+    A_minus: float = 1.5
+    tau_plus: float = 20.0
+    tau_minus: float = 20.0
+    tau_c: float = 1000.0
+    eta: float = 0.01
+    reward: float = 0.0
+    w_min: float = 0.0
+    w_max: float = 1.0
+
+    definition = REWARD_STDP
+
+    def params(self) -> np.ndarray:
+        """Only the weight bounds: the rule has no pair-rule parameter layout."""
+        p = np.zeros(N_PARAMS)
+        p[[P_WMIN, P_WMAX]] = self.w_min, self.w_max
         return p

@@ -1,0 +1,116 @@
+"""The LIF family of neuron definitions, as the mappings to other simulators read it.
+
+The NEST backend, the SONATA circuit export and the torch bridge map a neuron population by its
+model definition (:class:`~biolearn.engine.definitions.NeuronModel`). Every built-in LIF variant is
+one definition of :func:`biolearn.engine.neurons.lif_model`; :func:`lif_options` recognises such a
+definition (by the definition itself, not by its name, so a user model that only shares a name is
+not mistaken for one) and :func:`as_lif` reads any population of such a definition — a
+:class:`~biolearn.engine.LIF` or a :class:`~biolearn.engine.Neurons` — as the equivalent ``LIF``.
+:func:`cannot_map` is the one-line error of a mapping for a model it has no entry for.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from itertools import product
+from typing import Any
+
+import numpy as np
+
+from biolearn.engine.definitions import NeuronModel
+from biolearn.engine.front import LIF
+from biolearn.errors import BiolearnError
+
+#: The options of :func:`biolearn.engine.neurons.lif_model` (and of :class:`LIF`).
+LIF_OPTIONS = {"synapse": ("current", "conductance"),
+               "integration": ("euler", "exact", "euler_expsyn"),
+               "theta_rule": ("none", "add", "hao"), "floor": (False, True)}
+
+
+@lru_cache(maxsize=1)
+def _variants() -> dict[NeuronModel, dict]:
+    from biolearn.engine.neurons import lif_model
+
+    return {lif_model(*opts): dict(zip(LIF_OPTIONS, opts, strict=True))
+            for opts in product(*LIF_OPTIONS.values())}
+
+
+def lif_options(definition: Any) -> dict | None:
+    """``{"synapse", "integration", "theta_rule", "floor"}`` of a LIF-variant definition, ``None``
+    for any other model."""
+    if not isinstance(definition, NeuronModel):
+        return None
+    opts = _variants().get(definition)
+    return None if opts is None else dict(opts)
+
+
+def lif_definition(name: str) -> NeuronModel | None:
+    """The LIF-variant definition named ``name`` (e.g. ``"lif_coba_euler_theta_hao"``), or
+    ``None``."""
+    return next((d for d in _variants() if d.name == name), None)
+
+
+def _number(expr: Any, values: dict, where: str) -> Any:
+    """An initial value: a number, an array, or an expression of the parameters."""
+    if not isinstance(expr, str):
+        return expr
+    if expr in values:
+        return values[expr]
+    from biolearn.engine.definitions import render
+
+    try:
+        return float(eval(render(expr, set(values)),  # noqa: S307 - Brian2 expression, no builtins
+                          {"__builtins__": {}, "_inf": np.inf, "exp": np.exp, "log": np.log,
+                           "sqrt": np.sqrt}, dict(values)))
+    except Exception as e:
+        raise BiolearnError(f"cannot evaluate '{expr}' ({e})", where,
+                            "use numbers or parameters of the model") from None
+
+
+def as_lif(p: Any) -> LIF:
+    """The :class:`LIF` equivalent to a population of a LIF-variant definition (``p`` itself if it
+    is one): options from the definition, parameters from ``p.values()``, initial values from
+    ``p.initial()`` (``v_init`` is ``None`` when v starts at v_rest as the definition says). A
+    ``v_floor`` of a definition without floor is inert and becomes −inf. Parameters a ``LIF``
+    has no field for are left out (:func:`lif_extras`)."""
+    if isinstance(p, LIF):
+        return p
+    opts = lif_options(p.definition)
+    if opts is None:
+        raise BiolearnError(f"population '{p.name}' uses model '{p.definition.name}', which is "
+                            "not a LIF variant", "in biolearn.backends.lif",
+                            "use a definition of biolearn.engine.neurons.lif_model")
+    vals = p.values()
+    init = p.initial()
+    where = f"in population '{p.name}'.init"
+    v0 = init["v"]
+    v_init = None if isinstance(v0, str) and v0 == p.definition.init.get("v") else \
+        _number(v0, vals, f"{where}['v']")
+    fields = {k: vals[k] for k in LIF.__dataclass_fields__ if k in vals}
+    if not opts["floor"]:
+        fields["v_floor"] = -np.inf
+    return LIF(p.name, p.n, synapse=opts["synapse"], integration=opts["integration"],
+               theta_rule=opts["theta_rule"], v_init=v_init,
+               ge_init=_number(init["ge"], vals, f"{where}['ge']"),
+               gi_init=_number(init["gi"], vals, f"{where}['gi']"),
+               theta_init=_number(init["theta"], vals, f"{where}['theta']"), **fields)
+
+
+def lif_extras(p: Any) -> dict:
+    """Parameters of ``p`` that the equivalent :class:`LIF` (:func:`as_lif`) cannot carry because
+    they differ from the definition's defaults (e.g. ``theta_ten`` of the Hao θ rule)."""
+    if isinstance(p, LIF):
+        return {}
+    from biolearn.engine.definitions import neuron_ir
+
+    defaults = {q.name: q.default for q in neuron_ir(p.definition).params}
+    return {k: v for k, v in p.values().items()
+            if k not in LIF.__dataclass_fields__ and v != defaults[k]}
+
+
+def cannot_map(p: Any, by: str, where: str, fix: str) -> BiolearnError:
+    """The error of a mapping (``by``: "the NEST backend", …) that has no entry for the model of
+    population ``p``."""
+    model = getattr(getattr(p, "definition", None), "name", type(p).__name__)
+    return BiolearnError(f"population '{p.name}' uses model '{model}', which {by} cannot map",
+                         where, fix)
