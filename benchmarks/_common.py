@@ -1,4 +1,4 @@
-"""Shared machinery of the COBA / CUBA / scaling benchmarks.
+"""Shared machinery of the COBA / CUBA / scaling / AdEx benchmarks.
 
 Networks: Brette et al. 2007 (J Comput Neurosci 23:349), benchmarks 1 (COBA) and 2 (CUBA), after
 Vogels & Abbott 2005: 4000 LIF neurons (3200 excitatory, 800 inhibitory), connection probability
@@ -118,9 +118,24 @@ def spike_stats(times_ms: np.ndarray, ids: np.ndarray, n: int, t_ms: float) -> d
             "cv_isi": float(np.mean(cvs)) if cvs else float("nan")}
 
 
+def spike_digest(times_ms: np.ndarray, ids: np.ndarray, dt: float) -> str:
+    """SHA-1 of the spike train as sorted (step, neuron) pairs: equal digests, identical spikes."""
+    import hashlib
+
+    steps = np.round(np.asarray(times_ms, float) / dt).astype(np.int64)
+    ids = np.asarray(ids, np.int64)
+    order = np.lexsort((ids, steps))
+    pairs = np.stack([steps[order], ids[order]], axis=1)
+    return hashlib.sha1(np.ascontiguousarray(pairs).tobytes()).hexdigest()
+
+
 def _net_for(spec: dict) -> Network:
     if spec["net"] == "scaling":
         return indegree_network(spec["n"], spec.get("k", 80), spec.get("seed", 1))
+    if spec["net"] == "adex":
+        from biolearn.benchmarks.adex import adex_network
+
+        return adex_network(spec.get("seed", 1))
     return brette_network(spec["net"], spec.get("seed", 1), spec.get("integration"))
 
 
@@ -181,6 +196,7 @@ def worker(spec: dict) -> dict:
             out["run_cpu_s"] = min(x["run_cpu_s"] for x in tims)
         t, i = r["spikes"]["P"]
     out.update(spike_stats(t, i, n, t_ms))
+    out["spike_digest"] = spike_digest(t, i, net.dt)
     out_deg = sum(np.bincount(q.i, minlength=n) for q in net.projections)
     out["syn_events"] = int(out_deg[np.asarray(i, np.int64)].sum())  # deliveries made
     out["syn_events_per_s"] = out["syn_events"] / out["run_s"]

@@ -363,6 +363,8 @@ def load_definitions(path: Path) -> tuple[list, list]:
                             "give a Python file ending in .py")
     mod = importlib.util.module_from_spec(spec)
     sys.modules[name] = mod  # dataclasses and pickling look modules up by name
+    writes = sys.dont_write_bytecode
+    sys.dont_write_bytecode = True  # leave no __pycache__ beside the user's file
     try:
         spec.loader.exec_module(mod)
     except BiolearnError:
@@ -379,6 +381,7 @@ def load_definitions(path: Path) -> tuple[list, list]:
                             loc, "fix the file (it is run as a Python module)") from None
     finally:
         sys.modules.pop(name, None)
+        sys.dont_write_bytecode = writes
     items = list(vars(mod).values())
     neurons = [v for v in items if isinstance(v, NeuronModel)]
     synapses = [v for v in items if isinstance(v, SynapseModel)]
@@ -405,8 +408,6 @@ def _resolve_file(rel: str, cfg_path: Path | None, key: str, lines: _Lines) -> P
 def _with_origin(e: BiolearnError, origin: str, model: str) -> BiolearnError:
     """An engine error about a user model, with where the model is defined added."""
     where = e.where or f"in {model}"
-    if where == "in a model definition":  # a unit error from the parameter defaults
-        where = f"in {model}.parameters"
     return BiolearnError(e.what, f"{where} ({origin})", e.fix)
 
 
@@ -488,6 +489,8 @@ class Models:
     @staticmethod
     def _located(e: BiolearnError, name: str, where: str, section: str,
                  lines: _Lines) -> BiolearnError:
+        if e.where == "in a model definition":  # a unit error from the parameter defaults
+            e = BiolearnError(e.what, f"in {name}.parameters", e.fix)
         part = re.match(rf"in {re.escape(name)}\.(\w+)", e.where or "")
         if part and lines.where is not None and not where.endswith(".py"):
             where = lines.file_line(f"params.{section}.{name}.{part.group(1)}")
@@ -747,7 +750,8 @@ def run(cfg, ctx) -> dict:
     chunk = max(1, int(round(max(100.0, p.duration_ms / 100.0) / p.dt_ms)))
     bar = ctx.progress(total, "network", unit="step")
     done = 0
-    with SpikeWriter(ctx.path("spikes.h5"), {n: pops[n].n for n in recorded}) as wr:
+    with SpikeWriter(ctx.path("spikes.h5"), {n: pops[n].n for n in recorded},
+                     sorting="by_time") as wr:
         while done < total:
             steps = min(chunk, total - done)
             out = sim.run(steps=steps)

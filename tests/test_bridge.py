@@ -295,7 +295,7 @@ def test_lif_definition_population_runs_identically_in_the_twin():
     net.add(SpikeSource("in", 10, idx, times))
     net.add(Neurons("h", 6, lif_model("conductance", "euler", "add", True),
                     params={"tau_m": 10.0, "v_floor": -75.0, "t_ref": 2.0},
-                    init={"v": rng.uniform(-65, -55, 6)}))
+                    init={"v": rng.uniform(-65, -55, 6), "ge": 0.3}))
     net.connect(connect.dense("in_h", "in", "h", rng.uniform(0, 0.4, (10, 6)), target="ge"))
     net.connect(connect.dense("in_h_i", "in", "h", rng.uniform(0, 0.2, (10, 6)), target="gi",
                               delay=1.0))
@@ -305,8 +305,9 @@ def test_lif_definition_population_runs_identically_in_the_twin():
     ref = _dense_spikes(*rec["spikes"]["h"], dt, T, 6)
     assert ref.sum() > 5
     np.testing.assert_array_equal(out["h"][:, 0].detach().numpy(), ref)
-    back = to_network(to_torch(net))
-    assert back.population("h").tau_m == 10.0 and back.population("h").v_floor == -75.0
+    h = to_network(to_torch(net)).population("h")
+    assert (h.synapse, h.integration, h.v_floor, h.tau_m) == ("conductance", "euler", -75.0, 10.0)
+    assert h.ge_init == 0.3 and np.array_equal(h.v_init, net.population("h").init["v"])
 
 
 def test_unmappable_model_is_one_line_error():

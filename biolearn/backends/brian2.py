@@ -35,8 +35,9 @@ from typing import Any
 
 import numpy as np
 
-from biolearn.engine.definitions import brian2_quietly, neuron_ir, synapse_ir
+from biolearn.engine.definitions import brian2_quietly, neuron_ir, synapse_ir, value_of
 from biolearn.engine.front import KIND_NEURONS, Network, PoissonSource, SpikeSource, StateMonitor
+from biolearn.engine.simulation import PI_REF, PI_TEACH, Simulation
 from biolearn.engine.units import scale
 from biolearn.errors import BiolearnError, missing_extra
 
@@ -128,17 +129,15 @@ def to_brian2(net: Network, sim_state: Any = None) -> tuple[Any, dict]:
     for k, p in enumerate(net.populations):
         gname = f"bl_{p.name}"
         if p.kind == KIND_NEURONS:
-            if sim is not None and sim.pop_i[k, 2] != 0:
+            if sim is not None and sim.pop_i[k, PI_TEACH] != 0:
                 raise BiolearnError(f"population '{p.name}' is in teacher mode", "in to_brian2",
                                     "call sim.set_teacher(name, None) before exporting")
             ir = neuron_ir(p.definition)
             if sim is not None:
                 values = dict(zip(ir.param_names, sim.pop_f[k, :len(ir.params)].tolist(),
                                   strict=True))
-                ref = int(sim.pop_i[k, 0])
+                ref = int(sim.pop_i[k, PI_REF])
             else:
-                from biolearn.engine.simulation import Simulation
-
                 values = p.values()
                 ref = Simulation.refractory_steps(ir, values, dt, p.name)
             g = _neuron_group(b2, p, values, dt_q, ref, gname)
@@ -152,10 +151,8 @@ def to_brian2(net: Network, sim_state: Any = None) -> tuple[Any, dict]:
                     g.lastspike = ls * b2.second
                     g.not_refractory = (t_now - last) >= ref
             else:
-                from biolearn.engine.simulation import _value
-
                 for v, x in p.initial().items():
-                    val = _value(x, values, f"in population '{p.name}'.init")
+                    val = value_of(x, values, f"in population '{p.name}'.init")
                     setattr(g, v, quantity(np.broadcast_to(val, (p.n,)), ir.dims[v]))
         elif isinstance(p, PoissonSource):
             r = sim.rate[sim.slice(p.name)] if sim is not None else p.rates

@@ -17,14 +17,16 @@ from typing import Any
 
 import numpy as np
 
-from biolearn.engine.definitions import NeuronModel
+from biolearn.engine.definitions import NeuronModel, value_of
 from biolearn.engine.front import LIF
 from biolearn.errors import BiolearnError
 
-#: The options of :func:`biolearn.engine.neurons.lif_model` (and of :class:`LIF`).
+#: The options of :func:`biolearn.engine.neurons.lif_model` (``same_tau``: ge and/or gi decay with
+#: τm, the variant :class:`LIF` picks for exact current-based neurons with τe or τi equal to τm).
 LIF_OPTIONS = {"synapse": ("current", "conductance"),
                "integration": ("euler", "exact", "euler_expsyn"),
-               "theta_rule": ("none", "add", "hao"), "floor": (False, True)}
+               "theta_rule": ("none", "add", "hao"), "floor": (False, True),
+               "same_tau": ("", "e", "i", "ei")}
 
 
 @lru_cache(maxsize=1)
@@ -36,8 +38,8 @@ def _variants() -> dict[NeuronModel, dict]:
 
 
 def lif_options(definition: Any) -> dict | None:
-    """``{"synapse", "integration", "theta_rule", "floor"}`` of a LIF-variant definition, ``None``
-    for any other model."""
+    """``{"synapse", "integration", "theta_rule", "floor", "same_tau"}`` of a LIF-variant
+    definition, ``None`` for any other model."""
     if not isinstance(definition, NeuronModel):
         return None
     opts = _variants().get(definition)
@@ -50,29 +52,13 @@ def lif_definition(name: str) -> NeuronModel | None:
     return next((d for d in _variants() if d.name == name), None)
 
 
-def _number(expr: Any, values: dict, where: str) -> Any:
-    """An initial value: a number, an array, or an expression of the parameters."""
-    if not isinstance(expr, str):
-        return expr
-    if expr in values:
-        return values[expr]
-    from biolearn.engine.definitions import render
-
-    try:
-        return float(eval(render(expr, set(values)),  # noqa: S307 - Brian2 expression, no builtins
-                          {"__builtins__": {}, "_inf": np.inf, "exp": np.exp, "log": np.log,
-                           "sqrt": np.sqrt}, dict(values)))
-    except Exception as e:
-        raise BiolearnError(f"cannot evaluate '{expr}' ({e})", where,
-                            "use numbers or parameters of the model") from None
-
-
 def as_lif(p: Any) -> LIF:
     """The :class:`LIF` equivalent to a population of a LIF-variant definition (``p`` itself if it
     is one): options from the definition, parameters from ``p.values()``, initial values from
     ``p.initial()`` (``v_init`` is ``None`` when v starts at v_rest as the definition says). A
-    ``v_floor`` of a definition without floor is inert and becomes −inf. Parameters a ``LIF``
-    has no field for are left out (:func:`lif_extras`)."""
+    ``v_floor`` of a definition without floor is inert and becomes −inf; so are ``tau_e``,
+    ``tau_i`` of a definition whose ge, gi decay with τm (``same_tau``), which become ``tau_m``.
+    Parameters a ``LIF`` has no field for are left out (:func:`lif_extras`)."""
     if isinstance(p, LIF):
         return p
     opts = lif_options(p.definition)
@@ -85,15 +71,17 @@ def as_lif(p: Any) -> LIF:
     where = f"in population '{p.name}'.init"
     v0 = init["v"]
     v_init = None if isinstance(v0, str) and v0 == p.definition.init.get("v") else \
-        _number(v0, vals, f"{where}['v']")
+        value_of(v0, vals, f"{where}['v']")
     fields = {k: vals[k] for k in LIF.__dataclass_fields__ if k in vals}
     if not opts["floor"]:
         fields["v_floor"] = -np.inf
+    for c in opts["same_tau"]:
+        fields[f"tau_{c}"] = fields["tau_m"]
     return LIF(p.name, p.n, synapse=opts["synapse"], integration=opts["integration"],
                theta_rule=opts["theta_rule"], v_init=v_init,
-               ge_init=_number(init["ge"], vals, f"{where}['ge']"),
-               gi_init=_number(init["gi"], vals, f"{where}['gi']"),
-               theta_init=_number(init["theta"], vals, f"{where}['theta']"), **fields)
+               ge_init=value_of(init["ge"], vals, f"{where}['ge']"),
+               gi_init=value_of(init["gi"], vals, f"{where}['gi']"),
+               theta_init=value_of(init["theta"], vals, f"{where}['theta']"), **fields)
 
 
 def lif_extras(p: Any) -> dict:

@@ -81,6 +81,9 @@ class LayerSpec:
     i_bias: float
     theta: np.ndarray  # per-neuron threshold shift (frozen adaptive threshold), mV
     theta_offset: float
+    v_init: Any = None  # initial v (scalar or per neuron), default v_rest
+    ge_init: Any = 0.0
+    gi_init: Any = 0.0
 
 
 @dataclass
@@ -104,7 +107,7 @@ def _lif_layer(p: Any, theta: np.ndarray | None) -> LayerSpec:
         theta = np.broadcast_to(np.asarray(p.theta_init, np.float64), (p.n,)).copy()
     return LayerSpec(p.name, p.n, p.synapse, p.integration, p.tau_m, p.v_rest, p.v_reset,
                      p.v_thresh, p.t_ref, p.tau_e, p.tau_i, p.e_e, p.e_i, p.v_floor, p.i_bias,
-                     theta, p.theta_offset)
+                     theta, p.theta_offset, p.v_init, p.ge_init, p.gi_init)
 
 
 #: Neuron definitions the torch twin runs, by family (:func:`neuron_family`): every LIF variant of
@@ -186,7 +189,8 @@ def network_from_spec(spec: NetSpec, input_kind: str = "spikes") -> Network:
                     tau_m=ly.tau_m, v_rest=ly.v_rest, v_reset=ly.v_reset, v_thresh=ly.v_thresh,
                     t_ref=ly.t_ref, tau_e=ly.tau_e, tau_i=ly.tau_i, e_e=ly.e_e, e_i=ly.e_i,
                     v_floor=ly.v_floor, i_bias=ly.i_bias, theta_init=ly.theta.copy(),
-                    theta_offset=ly.theta_offset))
+                    theta_offset=ly.theta_offset, v_init=ly.v_init, ge_init=ly.ge_init,
+                    gi_init=ly.gi_init))
     for q in spec.projections:
         kw = {"delay": q.delay_steps * spec.dt, "target": q.target}
         if q.mask is None:
@@ -300,7 +304,11 @@ def _classes() -> dict[str, Any]:
             st: dict[str, dict] = {}
             for ly in spec.layers:
                 z = torch.zeros(B, ly.n, dtype=dtp, device=dev)
-                st[ly.name] = {"v": z + ly.v_rest, "ge": z.clone(), "gi": z.clone(),
+                v0, g0, g1 = (z + torch.as_tensor(np.asarray(x, np.float64), dtype=dtp,
+                                                  device=dev)
+                              for x in (ly.v_rest if ly.v_init is None else ly.v_init,
+                                        ly.ge_init, ly.gi_init))
+                st[ly.name] = {"v": v0, "ge": g0, "gi": g1,
                                "last": torch.full((B, ly.n), -(2 ** 40), dtype=torch.int64,
                                                   device=dev)}
             L = max([q.delay_steps for q in spec.projections], default=0) + 1
@@ -500,7 +508,8 @@ def to_snntorch(net: Network, sim: Any = None) -> Any:
         ok = (ly.synapse == "current" and ly.integration == "euler_expsyn"
               and np.exp(-dt / ly.tau_e) == 0.0 and ly.v_rest == 0.0 and ly.v_reset == 0.0
               and ly.t_ref == 0.0 and ly.i_bias == 0.0 and not np.any(ly.theta - ly.theta_offset)
-              and ly.tau_m > dt)
+              and ly.tau_m > dt and not any(np.any(np.asarray(x, float)) for x in (
+                  0.0 if ly.v_init is None else ly.v_init, ly.ge_init, ly.gi_init)))
         if not ok:
             raise BiolearnError(f"population '{ly.name}' has no snntorch Leaky equivalent",
                                 "in to_snntorch", "see from_snntorch for the supported form "

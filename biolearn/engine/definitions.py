@@ -349,6 +349,22 @@ def render(expr: str, local: set[str] | frozenset = frozenset()) -> str:
     return ast.unparse(Sub().visit(tree))
 
 
+def value_of(expr: Any, values: dict, where: str) -> Any:
+    """An initial or rest value: a number, an array, or an expression of parameter ``values``
+    (``"v_rest"``, ``"b*c"``)."""
+    if not isinstance(expr, str):
+        return expr
+    import numpy as np
+
+    code = render(expr, set(values))
+    try:
+        return float(eval(code, {"__builtins__": {}, "_inf": np.inf, "exp": np.exp,  # noqa: S307
+                                 "sqrt": np.sqrt, "log": np.log}, dict(values)))
+    except Exception as e:
+        raise BiolearnError(f"cannot evaluate '{expr}' ({e})", where,
+                            "use numbers or parameters of the model") from None
+
+
 def _render_stmts(stmts: list, local: set[str]) -> list[tuple[str, str, str]]:
     return [(v, op, render(e, local)) for v, op, e in stmts]
 

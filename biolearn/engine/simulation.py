@@ -15,7 +15,7 @@ import numpy as np
 
 from biolearn.engine import kernels as K
 from biolearn.engine.codegen import kernel_module
-from biolearn.engine.definitions import neuron_ir, synapse_ir
+from biolearn.engine.definitions import neuron_ir, synapse_ir, value_of
 from biolearn.engine.front import (
     KIND_NEURONS,
     KIND_POISSON,
@@ -38,21 +38,6 @@ class SpikeRecord:
 
     steps: np.ndarray
     gids: np.ndarray
-
-
-def _value(expr: Any, values: dict, where: str) -> Any:
-    """An initial/rest value: a number, an array, or an expression of parameters."""
-    if isinstance(expr, str):
-        from biolearn.engine.definitions import render
-
-        code = render(expr, set(values))
-        try:
-            return float(eval(code, {"__builtins__": {}, "_inf": np.inf, "exp": np.exp,  # noqa: S307
-                                     "sqrt": np.sqrt, "log": np.log}, dict(values)))
-        except Exception as e:
-            raise BiolearnError(f"cannot evaluate '{expr}' ({e})", where,
-                                "use numbers or parameters of the model") from None
-    return expr
 
 
 class Simulation:
@@ -136,7 +121,7 @@ class Simulation:
             self.hold[k, self.slots[v]] = 1
         lo, hi = self.pop_lo[k], self.pop_hi[k]
         for v, x in p.initial().items():
-            self.S[self.slots[v], lo:hi] = _value(x, vals, f"{where}.init['{v}']")
+            self.S[self.slots[v], lo:hi] = value_of(x, vals, f"{where}.init['{v}']")
 
     @staticmethod
     def refractory_steps(ir: Any, values: dict, dt: float, pop: str) -> int:
@@ -147,7 +132,8 @@ class Simulation:
         if isinstance(ref, str) and ref in values:
             ref_ms = values[ref]
         else:
-            ref_ms = float(to_value(ref, unit_dim("ms"), f"in population '{pop}'")) if ref else 0.0
+            where = f"in population '{pop}'"
+            ref_ms = float(to_value(ref, unit_dim("ms"), where)) if ref else 0.0
         return int(np.round(ref_ms / dt))
 
     def _compile_projections(self, net: Network) -> None:
@@ -480,7 +466,7 @@ class Simulation:
                 vals = dict(zip(ir.param_names, self.pop_f[k, :len(ir.params)].tolist(),
                                 strict=True))
                 for v, x in rest.items():
-                    self.S[self.slots[v], lo:hi] = _value(x, vals, f"in {ir.model.name}.rest")
+                    self.S[self.slots[v], lo:hi] = value_of(x, vals, f"in {ir.model.name}.rest")
             self.last_spike[lo:hi] = NEVER
         self.hist_n[:] = 0
         self.acc[:] = 0.0

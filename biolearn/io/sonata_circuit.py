@@ -166,9 +166,10 @@ def _family_of_name(name: str | None, where: str) -> NodeModel:
     return NODE_MODELS[family]
 
 
-#: Plasticity rule definitions a circuit names without storing them (biolearn.rules.stdp).
-RULES: dict[str, SynapseModel] = {d.name: d for d in (
-    stdp.PAIR_STDP, stdp.PAIR_STDP_MULT, stdp.DIEHL_COOK_STDP, stdp.SYMMETRIC_STDP)}
+#: Plasticity rule definitions a circuit names without storing them: those of
+#: :mod:`biolearn.rules.stdp` (pair_stdp, pair_stdp_mult, diehl_cook_stdp, symmetric_stdp, …).
+RULES: dict[str, SynapseModel] = {
+    d.name: d for d in vars(stdp).values() if isinstance(d, SynapseModel)}
 #: Parameter-set classes of those rules, stored as class name, definition name and fields.
 RULE_CLASSES: dict[str, type] = {
     c.__name__: c for c in vars(stdp).values()
