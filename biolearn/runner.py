@@ -65,6 +65,8 @@ class RunContext:
     data_root: str | None = None
     quiet: bool = False
     resume: bool = False
+    config_path: Path | None = None
+    """The config file the run was started from (``None`` for configs built in code)."""
     rng: np.random.Generator = field(init=False)
     metrics: dict = field(default_factory=dict)
     """Partial metrics; a recipe may fill this as it goes so an interrupted run still reports."""
@@ -213,6 +215,7 @@ def execute(cfg: Any, out_dir: str | Path | None = None, quiet: bool = False,
         ) from e
     write_atomic(resolved_path, dump_yaml(cfg))
     ctx = RunContext(out_dir=out, seed=cfg.seed, config=resolved,
+                     config_path=Path(config_path) if config_path else None,
                      data_root=resolve_data_root(data_root, cfg.data.root), quiet=quiet,
                      resume=resume)
     start, t0 = _utcnow(), time.perf_counter()

@@ -257,21 +257,9 @@ class NetworkParams:
 # --------------------------------------------------------------------------------------------
 
 def config_path(ctx: Any) -> Path | None:
-    """The config file of this run: ``ctx.config_path`` if the runner provides it, else the
-    ``config_path`` argument of the :func:`biolearn.runner.execute` call running this recipe."""
+    """The config file of this run (relative ``definitions`` paths start there)."""
     path = getattr(ctx, "config_path", None)
-    if path:
-        return Path(path)
-    from biolearn import runner
-
-    code = runner.execute.__code__
-    frame = sys._getframe(1)
-    while frame is not None:
-        if frame.f_code is code:
-            path = frame.f_locals.get("config_path")
-            return Path(path) if path else None
-        frame = frame.f_back
-    return None
+    return Path(path) if path else None
 
 
 class _Lines:
@@ -338,12 +326,9 @@ def lif_for(options: dict, where: str, same_tau: str = "") -> Any:
 def _lif_same_tau(model: Any, params: dict, name: str) -> str:
     """'e', 'i' or 'ei' when an exactly integrated current-based LIF has τe or τi equal to τm
     (the exact solution then needs its own form), else ''."""
-    import inspect
-
     from biolearn.engine import Neurons
-    from biolearn.engine.neurons import lif_model
 
-    if model.method != "exact" or "same_tau" not in inspect.signature(lif_model).parameters:
+    if model.method != "exact":
         return ""
     vals = Neurons(name, 1, model, dict(params)).values()
     return ("e" if vals["tau_e"] == vals["tau_m"] else "") + (

@@ -158,8 +158,8 @@ def _adex_rheobase() -> float:
     With a > C/τw (4 > 1.95 nS) this is an Andronov–Hopf bifurcation (Touboul & Brette 2008):
     the trace of the Jacobian vanishes at v_H = V_T + Δ_T ln(1 + τm/τw), and the current is the
     steady-state I–V curve there, I = (g_L + a)(v_H − E_L) − g_L Δ_T exp((v_H − V_T)/Δ_T)
-    (627.2 pA; the saddle-node current of Brette & Gerstner, (g_L + a)(V_T − E_L − Δ_T
-    + Δ_T ln(1 + a/g_L)), is 627.3 pA)."""
+    (627.2 pA; the saddle-node current (g_L + a)(V_T − E_L − Δ_T + Δ_T ln(1 + a/g_L)), the
+    rheobase when a < C/τw, is 627.3 pA)."""
     v_h = V_T + DELTA_T * np.log1p(C / G_L / TAU_W)
     return (G_L + A) * (v_h - E_L) - G_L * DELTA_T * np.exp((v_h - V_T) / DELTA_T)
 

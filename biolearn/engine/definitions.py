@@ -230,7 +230,12 @@ def _params(model: Any) -> list[Param]:
             if not mt:
                 raise BiolearnError(f"cannot read default '{default}'", where,
                                     "write a number with a unit, e.g. '20 ms'")
-            dim = unit_dim(mt.group(2) or "1")
+            try:
+                dim = unit_dim(mt.group(2) or "1")
+            except BiolearnError:
+                raise BiolearnError(f"unknown unit '{mt.group(2)}'", where,
+                                    "use a Brian2 unit such as mV, ms, pA, nS, pF or a plain "
+                                    "number") from None
             value = to_value(default, dim, where)
         else:
             from brian2.units.fundamentalunits import DIMENSIONLESS, Quantity, get_dimensions
@@ -406,6 +411,11 @@ def neuron_ir(model: NeuronModel) -> NeuronIR:
     _check_known(model.threshold, known - set(subexprs), name, "threshold")
     if not model.threshold.strip():
         raise _err("no threshold condition", name, "threshold", "give e.g. 'v > v_thresh'")
+    for part, d in (("init", model.init), ("rest", model.rest or {})):
+        for v in d:
+            if v not in variables:
+                raise _err(f"'{v}' is not a variable", name, part,
+                           "give values of the model's variables: " + ", ".join(variables))
     reset = _stmts(model.reset)
     after = _stmts(model.after_update)
     for part, stmts in (("reset", reset), ("after_update", after)):
@@ -436,6 +446,9 @@ def neuron_ir(model: NeuronModel) -> NeuronIR:
             _check_dims(name, part, lambda c=code: check_units_statements(
                 "\n".join(f"{v} {o} {e}" for v, o, e in _stmts(c)), uvars))
     # integration
+    if model.method not in StateUpdateMethod.stateupdaters:
+        raise _err(f"unknown integration method '{model.method}'", name, "method",
+                   "use one of " + ", ".join(sorted(StateUpdateMethod.stateupdaters)))
     try:
         upd = StateUpdateMethod.apply_stateupdater(eqs, {}, model.method, group_name=name)
     except (UnsupportedEquationsException, ValueError, KeyError, TypeError) as e:

@@ -117,11 +117,37 @@ class Simulation:
         self.pop_f[k, :len(ir.params)] = [vals[q] for q in ir.param_names]
         where = f"in population '{p.name}'"
         self.pop_i[k, PI_REF] = self.refractory_steps(ir, vals, self.dt, p.name)
+        self._check_constants(ir, vals, p.name)
         for v in ir.held:
             self.hold[k, self.slots[v]] = 1
         lo, hi = self.pop_lo[k], self.pop_hi[k]
         for v, x in p.initial().items():
             self.S[self.slots[v], lo:hi] = value_of(x, vals, f"{where}.init['{v}']")
+
+    def _check_constants(self, ir: Any, vals: dict, pop: str) -> None:
+        """The integrator's loop-invariant factors must be finite for finite parameters (an
+        exact solution divides by differences of time constants, e.g. τm − τs)."""
+        env = {"__builtins__": {}, "_inf": np.inf, "dt": self.dt, "t": 0.0, **vals}
+        import math
+
+        env.update({f: getattr(math, f) for f in ("exp", "log", "sqrt", "sin", "cos", "tanh")})
+        from biolearn.engine.definitions import identifiers
+
+        with np.errstate(all="ignore"):
+            for var, expr in ir.scalar:
+                try:
+                    env[var] = float(eval(expr, env))  # noqa: S307 - generated expression
+                except (ZeroDivisionError, OverflowError):
+                    env[var] = np.nan
+                except Exception:  # noqa: BLE001 - functions the check does not evaluate
+                    return
+                inputs = [env[n] for n in identifiers(expr) if n in env and n != "_inf"
+                          and isinstance(env[n], float)]
+                if not np.isfinite(env[var]) and all(np.isfinite(inputs)):
+                    raise BiolearnError(
+                        f"the '{ir.model.method}' update of {ir.model.name} is not finite for "
+                        f"these parameters ({expr} = {env[var]})", f"in population '{pop}'",
+                        "make the time constants differ or use method 'euler'")
 
     @staticmethod
     def refractory_steps(ir: Any, values: dict, dt: float, pop: str) -> int:
