@@ -20,7 +20,7 @@ import pytest
 
 pytest.importorskip("brian2")
 
-from biolearn.backends.brian2 import run_brian2, spike_steps, to_brian2  # noqa: E402
+from biolearn.backends.brian2 import run_brian2, spike_steps  # noqa: E402
 from biolearn.engine import Network, Neurons, SpikeMonitor, SpikeSource, connect  # noqa: E402
 from biolearn.engine.front import Projection  # noqa: E402
 from biolearn.engine.neurons import ADEX, IZHIKEVICH, QIF  # noqa: E402
@@ -122,28 +122,30 @@ def test_identical_spike_trains(both, pop):
     assert ours[pop] == theirs[pop], pop
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="the export names the synaptic weight 'w', which clashes with AdEx's "
-                          "adaptation current w when weights differ between synapses")
-def test_adex_export_heterogeneous_weights():
-    import gc
+def test_adex_heterogeneous_and_plastic_weights_match_brian2():
+    """AdEx's adaptation current is called ``w``, like a synaptic weight: the export renames the
+    synaptic variable, and per-synapse weights under pair STDP give the same spikes and weights."""
+    from biolearn.rules.stdp import PairSTDP
 
-    from brian2.utils.logger import catch_logs
-
+    rng = np.random.default_rng(5)
     net = Network(dt=DT)
-    net.add(SpikeSource("in", 2, [0, 1], [1.0, 2.0]))
-    net.add(Neurons("adex", 2, ADEX))
-    net.connect(connect.dense("in_adex", "in", "adex", [[10.0, 20.0], [30.0, 40.0]],
-                              target="I_syn"))
-    err = None
-    with catch_logs():  # Brian2 warns when the half-built objects are collected
-        try:
-            to_brian2(net)
-        except ValueError as e:
-            err = ValueError(str(e))
-        gc.collect()
-    if err is not None:
-        raise err
+    idx, tim = _source(rng, 40, 20.0, T, DT)
+    net.add(SpikeSource("in", 40, idx, tim))
+    net.add(Neurons("adex", 12, ADEX, params={"I_ext": "0.45 nA"},
+                    init={"v": rng.uniform(-70.0, -60.0, 12)}))
+    net.connect(connect.dense("in_adex", "in", "adex", rng.uniform(50.0, 250.0, (40, 12)),
+                              target="I_syn", delay=1.0,
+                              rule=PairSTDP(a_plus=20.0, a_minus=21.0, w_max=300.0)))
+    net.monitor(SpikeMonitor(["adex"]))
+    sim = net.compile(seed=0)
+    ours = sim.run(T)
+    theirs = run_brian2(net, T, target="numpy")
+    a, b = _trains(ours["spikes"], DT)["adex"], _trains(theirs["spikes"], DT)["adex"]
+    assert len(a) >= 100 and a == b
+    w0 = net.projections[0].w
+    assert np.abs(sim.weights("in_adex").reshape(-1) - w0).max() > 1.0
+    np.testing.assert_allclose(sim.weights("in_adex").reshape(-1), theirs["weights"]["in_adex"],
+                               rtol=0, atol=1e-9)
 
 
 # --------------------------------------------------------------- behaviour under constant drive

@@ -83,8 +83,15 @@ def _neuron_group(b2: Any, p: Any, values: dict, dt_q: Any, ref_steps: int, name
     return g
 
 
-def _synapses(b2: Any, q: Any, groups: dict, post: Any, w_now: np.ndarray, dt_q: Any,
-              kw: dict) -> tuple[Any, bool]:
+def _synapses(b2: Any, q: Any, groups: dict, net: Network, w_now: np.ndarray, dt_q: Any,
+              kw: dict) -> tuple[Any, bool, dict]:
+    """Synapses of one projection; returns ``(synapses, constant weight?, names)`` where
+    ``names`` maps biolearn's synaptic variable names to the exported ones (a synaptic variable
+    that shares its name with a variable of the pre or post group, such as AdEx's ``w``, gets
+    the suffix ``_syn``: Brian2 does not allow the clash)."""
+    from brian2.utils.stringtools import word_substitute
+
+    post = net.population(q.post)
     tv = q.target_var
     dim = neuron_ir(post.definition).dims[tv]
     ns: dict[str, Any] = {"w_unit": quantity(1.0, dim)}
@@ -95,6 +102,7 @@ def _synapses(b2: Any, q: Any, groups: dict, post: Any, w_now: np.ndarray, dt_q:
         ns["w_const"] = float(w_now[0])
     else:
         model, on_pre, on_post = "w : 1\n", f"{tv}_post += w*w_unit", None
+    syn_vars = {"w"}
     if spec is not None:
         d, values = spec
         ir = synapse_ir(d)
@@ -102,9 +110,21 @@ def _synapses(b2: Any, q: Any, groups: dict, post: Any, w_now: np.ndarray, dt_q:
         on_pre += "\n" + d.on_pre
         on_post = d.on_post or None
         ns.update(_namespace(ir.params, values))
+        syn_vars |= set(ir.traces) | set(ir.syn_vars)
+    group_vars: set[str] = set()
+    for name in (q.pre, q.post):
+        p = net.population(name)
+        if p.kind == KIND_NEURONS:
+            group_vars |= set(neuron_ir(p.definition).variables)
+    names = {v: (f"{v}_syn" if v in group_vars else v) for v in syn_vars}
+    subst = {k: v for k, v in names.items() if k != v}
+    if subst:
+        model = word_substitute(model, subst)
+        on_pre = word_substitute(on_pre, subst).replace(f"{tv}_post_syn", f"{tv}_post")
+        on_post = word_substitute(on_post, subst) if on_post else None
     s = b2.Synapses(groups[q.pre], groups[q.post], model=model or None, on_pre=on_pre,
                     on_post=on_post, namespace=ns, name=f"bl_syn_{q.name}", dt=dt_q, **kw)
-    return s, const
+    return s, const, names
 
 
 def to_brian2(net: Network, sim_state: Any = None) -> tuple[Any, dict]:
@@ -169,15 +189,16 @@ def to_brian2(net: Network, sim_state: Any = None) -> tuple[Any, dict]:
         groups[p.name] = g
         objs.append(g)
     synapses: dict[str, Any] = {}
+    syn_names: dict[str, dict] = {}
     for k, q in enumerate(net.projections):
-        post = net.population(q.post)
         d = np.broadcast_to(_steps(q.delay, dt), q.i.shape)
         homog = len(d) == 0 or bool(np.all(d == d[0]))
         w_now = sim.weights(q.name).reshape(-1) if sim is not None else q.w
         kw: dict[str, Any] = {}
         if homog:
             kw["delay"] = (int(d[0]) if len(d) else 0) * dt_q
-        s, const = _synapses(b2, q, groups, post, w_now, dt_q, kw)
+        s, const, names = _synapses(b2, q, groups, net, w_now, dt_q, kw)
+        syn_names[q.name] = names
         if sim is not None and q.rule is not None:  # current rule parameters (schedules)
             ir = synapse_ir(q.rule_spec()[0])
             vals = dict(zip(ir.param_names, sim.pr_par[k, :len(ir.params)].tolist(),
@@ -185,11 +206,11 @@ def to_brian2(net: Network, sim_state: Any = None) -> tuple[Any, dict]:
             s.namespace.update(_namespace(ir.params, vals))
         s.connect(i=q.i, j=q.j)
         if not const:
-            s.w = w_now
+            setattr(s, names["w"], w_now)
         if not homog:
             s.delay = d * dt_q
         if q.rule is not None and sim is not None:
-            _export_traces(sim, k, q, s)
+            _export_traces(sim, k, q, s, names)
         synapses[q.name] = s
         objs.append(s)
     spikes = {name: b2.SpikeMonitor(g, name=f"bl_spk_{name}") for name, g in groups.items()}
@@ -203,10 +224,11 @@ def to_brian2(net: Network, sim_state: Any = None) -> tuple[Any, dict]:
             states[f"{m.population}.{m.variable}"] = sm
             objs.append(sm)
     network = b2.Network(*objs)
-    return network, {"groups": groups, "synapses": synapses, "spikes": spikes, "states": states}
+    return network, {"groups": groups, "synapses": synapses, "spikes": spikes, "states": states,
+                     "synapse_names": syn_names}
 
 
-def _export_traces(sim: Any, k: int, q: Any, s: Any) -> None:
+def _export_traces(sim: Any, k: int, q: Any, s: Any, names: dict) -> None:
     """Per-synapse Brian2 traces from biolearn's per-neuron traces, decayed to the current step."""
     ir = sim.rules[sim.pr_rule[k] - 1]
     t = sim.t
@@ -217,11 +239,11 @@ def _export_traces(sim: Any, k: int, q: Any, s: Any) -> None:
     for c, v in enumerate(ir.pre_traces):
         sl = slice(lo_p, lo_p + n_pre)
         x = sim.trp[c, sl] * np.exp(-(t - sim.trp_t[sl]) * sim.dt / (sim.tau_s[k, c] * sim.dt))
-        setattr(s, v, x[q.i])
+        setattr(s, names[v], x[q.i])
     for c, v in enumerate(ir.post_traces):
         sl = slice(lo_o, lo_o + n_post)
         x = sim.tro[c, sl] * np.exp(-(t - sim.tro_t[sl]) / sim.tau_s[k, npre + c])
-        setattr(s, v, x[q.j])
+        setattr(s, names[v], x[q.j])
     seg = slice(sim.syn_off[k], sim.syn_off[k + 1])
     for c, v in enumerate(ir.syn_vars + ir.syn_traces):
         x = sim.syn_x[c, seg].copy()
@@ -230,7 +252,7 @@ def _export_traces(sim: Any, k: int, q: Any, s: Any) -> None:
             x *= np.exp(-(t - sim.syn_t[seg]) / sim.tau_s[k, cc])
         out = np.empty_like(x)
         out[q._order] = x
-        setattr(s, v, out)
+        setattr(s, names[v], out)
 
 
 def run_brian2(net: Network, duration_ms: float, target: str = "numpy", seed: int | None = None,
@@ -303,8 +325,9 @@ def _collect(b2: Any, net: Network, h: dict) -> dict:
     weights = {}
     for q in net.projections:
         s = h["synapses"][q.name]
-        if "w" in s.variables:
-            weights[q.name] = np.asarray(s.w[:], float)
+        wname = h["synapse_names"][q.name]["w"]
+        if wname in s.variables:
+            weights[q.name] = np.asarray(getattr(s, wname)[:], float)
     states = {}
     for key, m in h["states"].items():
         var = key.split(".", 1)[1]
