@@ -13,8 +13,8 @@ Every engine runs in a fresh subprocess (:mod:`biolearn.benchmarks._common`): bi
 Numba cache) and warm (a second process reusing it), Brian2 with Cython and Brian2
 ``cpp_standalone`` (code generation and C++ build time apart from run time); timings are the
 minimum over repeats. ``same_spikes`` compares the spike trains (step, neuron) of biolearn and
-Brian2 C++ standalone through a digest; ``ratio_vs_*`` is Brian2 time / biolearn time (> 1:
-biolearn is faster).
+Brian2 C++ standalone through a digest; ``ratio_vs_*`` is biolearn time / Brian2 time (< 1:
+biolearn is faster), as in the other benchmarks.
 
 Run: ``biolearn bench adex --json`` or ``python -m biolearn.benchmarks.adex``; the last printed
 line is the JSON result.
@@ -112,10 +112,10 @@ def run(quiet: bool = False, repeats: int = 3) -> dict:
     }
     for key, r in (("brian2_standalone", cpp), ("brian2_cython", cy)):
         if r.get("run_s") and b.get("run_s"):
-            out[f"ratio_vs_{key}"] = r["run_s"] / b["run_s"]
+            out[f"ratio_vs_{key}"] = b["run_s"] / r["run_s"]
         cpu = r.get("run_cpu_s", r.get("binary_cpu_s"))
         if cpu and b.get("run_cpu_s"):  # CPU time: robust when the cores are shared
-            out[f"cpu_ratio_vs_{key}"] = cpu / b["run_cpu_s"]
+            out[f"cpu_ratio_vs_{key}"] = b["run_cpu_s"] / cpu
     out["engines"] = engines
     return out
 

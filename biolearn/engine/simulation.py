@@ -141,7 +141,9 @@ class Simulation:
                     env[var] = np.nan
                 except Exception:  # noqa: BLE001 - functions the check does not evaluate
                     return
-                inputs = [env[n] for n in identifiers(expr) if n in env and n != "_inf"
+                if "_inf" in identifiers(expr):  # an explicit infinity (an open bound)
+                    continue
+                inputs = [env[n] for n in identifiers(expr) if n in env
                           and isinstance(env[n], float)]
                 if not np.isfinite(env[var]) and all(np.isfinite(inputs)):
                     raise BiolearnError(
