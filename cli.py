@@ -8,6 +8,7 @@ cause are printed as one line ``error: <what>, <where>, <how to fix>`` on stderr
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import sys
@@ -132,7 +133,8 @@ def cli(debug: bool) -> None:
 @cli.command("run")
 @click.argument("config", type=click.Path(dir_okay=True, path_type=Path))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Run directory (default: runs/<config name>/<YYYYmmdd-HHMMSS>).")
+              help="Run directory (default: a new runs/<config name>/<YYYYmmdd-HHMMSS>[-N]). "
+                   "It must be new or empty unless --resume or --overwrite is given.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY.SUB=VALUE",
               help="Override a config value; VALUE is read as YAML (1, 0.5, true, null, [1, 2], "
                    "text). Repeatable.")
@@ -140,6 +142,8 @@ def cli(debug: bool) -> None:
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run (in --out DIR, else the newest run of this "
                    "config).")
+@click.option("--overwrite", is_flag=True,
+              help="Start again in --out DIR, deleting the files an earlier run left there.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars; print only the results path.")
 @click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Directory with the datasets (else data.root, $BIOLEARN_DATA, "
@@ -152,13 +156,15 @@ def cli(debug: bool) -> None:
               help="NEST local_num_threads for --backend nest.")
 @_debug_opt
 def run_cmd(config: Path, out_dir: Path | None, overrides: tuple[str, ...], seed: int | None,
-            resume: bool, quiet: bool, data_root: Path | None, backend: str, threads: int,
-            debug: bool) -> None:
+            resume: bool, overwrite: bool, quiet: bool, data_root: Path | None, backend: str,
+            threads: int, debug: bool) -> None:
     """Run the experiment described by the YAML file CONFIG.
 
-    Writes config.resolved.yaml, results.json (config, metrics, wall time, version, seed,
-    provenance) and the recipe's spike files, weights and figures into the run directory.
-    Ctrl-C stops the run, keeps the partial results and prints the command to resume.
+    Writes config.resolved.yaml, results.json (config, metrics, status, warnings, wall time,
+    version, seed, provenance) and the recipe's spike files, weights and figures into the run
+    directory. Ctrl-C, SIGTERM and SIGHUP stop the run, keep the partial results (status
+    "interrupted") and print the command to resume; a run whose network state turns NaN or
+    infinite stops with status "diverged".
 
     \b
     Examples:
@@ -166,30 +172,60 @@ def run_cmd(config: Path, out_dir: Path | None, overrides: tuple[str, ...], seed
       biolearn run configs/stdp_mnist.yaml --set data.n_train=1000 --set data.n_test=1000
       biolearn run configs/stdp_mnist.yaml --seed 7 --out runs/seed7 --quiet
       biolearn run configs/stdp_mnist.yaml --out runs/seed7 --resume
+      biolearn run configs/stdp_mnist.yaml --out runs/seed7 --overwrite
       biolearn run configs/stdp_mnist.yaml --backend nest --threads 2
     """
     from biolearn.alloc import keep_freed_memory
     from biolearn.config import load_config
-    from biolearn.runner import RESULTS, RunInterrupted, execute, run_dir_for
+    from biolearn.runner import RESOLVED, RESULTS, RunInterrupted, execute, run_dir_for
 
     keep_freed_memory()
+    if resume and overwrite:
+        raise BiolearnError("--resume and --overwrite exclude each other", "in 'biolearn run'",
+                            "use --resume to continue a run, or --overwrite to start it again")
     cfg = load_config(config, list(overrides), seed)
+    created = out_dir is None and not resume
     out = run_dir_for(cfg.name, out_dir, resume)
-    try:
-        res = execute(cfg, out_dir=out, quiet=quiet, resume=resume,
-                      data_root=str(data_root) if data_root else None, config_path=config)
-    except RunInterrupted as e:
-        resume_cmd = ["biolearn", "run", str(config), *sum((["--set", o] for o in overrides), [])]
-        if seed is not None:
-            resume_cmd += ["--seed", str(seed)]
-        if data_root is not None:
-            resume_cmd += ["--data-root", str(data_root)]
-        resume_cmd += ["--out", str(e.out_dir), "--resume"]
+
+    def resume_command(where: Path) -> str:
         import shlex
 
-        click.echo(f"\ninterrupted: partial results in {e.out_dir / RESULTS}", err=True)
-        click.echo(f"resume with: {shlex.join(resume_cmd)}", err=True)
-        raise _Interrupted(EXIT_INTERRUPTED) from None
+        cmd = ["biolearn", "run", str(config), *sum((["--set", o] for o in overrides), [])]
+        if seed is not None:
+            cmd += ["--seed", str(seed)]
+        if data_root is not None:
+            cmd += ["--data-root", str(data_root)]
+        return shlex.join([*cmd, "--out", str(where), "--resume"])
+
+    def stopped(where: Path, by: str) -> None:
+        _ignore_signals()  # the run has stopped: a further Ctrl-C must not cut this message
+        how = "Ctrl-C" if by == "SIGINT" else by
+        _echo_err(f"\ninterrupted by {how}: partial results in {where / RESULTS}")
+        _echo_err(f"resume with: {resume_command(where)}")
+        raise _Interrupted(_signal_exit_code(by)) from None
+
+    try:
+        res = execute(cfg, out_dir=out, quiet=quiet, resume=resume, overwrite=overwrite,
+                      data_root=str(data_root) if data_root else None, config_path=config)
+    except RunInterrupted as e:
+        stopped(e.out_dir, e.signal)
+    except KeyboardInterrupt:  # before the run started, or a second signal while it stopped
+        if (out / RESOLVED).exists():
+            stopped(out, "SIGINT")
+        _remove_if_empty(out, created)
+        raise
+    except OSError as e:  # full disk, unwritable file: the recipe's I/O
+        _remove_if_empty(out, created)
+        what = e.strerror or _one_line(str(e)) or type(e).__name__
+        where = f"at '{e.filename}'" if e.filename else f"in {out}"
+        fix = ("free some disk space" if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+               else "check the path and its permissions")
+        if (out / RESOLVED).exists():
+            fix += f", then continue with: {resume_command(out)}"
+        raise BiolearnError(f"cannot write the run's files ({what})", where, fix) from e
+    except BaseException:
+        _remove_if_empty(out, created)
+        raise
     if backend == "nest":
         from biolearn.backends.nest import evaluate_run
 
@@ -199,6 +235,34 @@ def run_cmd(config: Path, out_dir: Path | None, overrides: tuple[str, ...], seed
         _print_table("metrics", res.get("metrics", {}))
         click.echo(f"wall time: {res['wall_time_s']:.2f} s")
     click.echo(f"results: {out / RESULTS}")
+
+
+_SIGNAL_EXIT = {"SIGINT": 130, "SIGHUP": 129, "SIGTERM": 143}  # 128 + signal number, as shells
+
+
+def _signal_exit_code(name: str) -> int:
+    return _SIGNAL_EXIT.get(name, EXIT_INTERRUPTED)
+
+
+def _ignore_signals() -> None:
+    import signal
+
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            with contextlib.suppress(OSError, ValueError):
+                signal.signal(getattr(signal, name), signal.SIG_IGN)
+
+
+def _echo_err(text: str) -> None:
+    with contextlib.suppress(OSError, ValueError):  # the terminal may be gone (SIGHUP)
+        click.echo(text, err=True)
+
+
+def _remove_if_empty(path: Path, created: bool) -> None:
+    """Remove a run directory this command created when the run never wrote into it."""
+    if created:
+        with contextlib.suppress(OSError):
+            path.rmdir()  # fails when not empty: then it stays
 
 
 def _fmt(v: Any) -> str:
@@ -405,6 +469,15 @@ def _add_compare() -> None:
 
 
 _add_compare()
+
+
+def _add_sweep() -> None:
+    from biolearn.sweep_cli import sweep_command
+
+    cli.add_command(sweep_command)
+
+
+_add_sweep()
 
 
 def main(argv: list[str] | None = None) -> int:

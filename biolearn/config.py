@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import math
+import os
 import re
 import types
 import typing
@@ -29,9 +30,15 @@ from biolearn.errors import BiolearnError
 
 
 def param(default: Any = None, help: str = "", *, min: float | None = None,
-          max: float | None = None, choices: list | None = None, factory: Any = None) -> Any:
-    """A config field with a default, a help text (cite the paper) and optional checks."""
-    meta = {"help": help, "min": min, "max": max, "choices": choices}
+          max: float | None = None, choices: list | None = None, factory: Any = None,
+          allow_inf: bool = False) -> Any:
+    """A config field with a default, a help text (cite the paper) and optional checks.
+
+    Numbers must be finite: NaN is always refused, and ±infinity (``.inf`` in YAML) only where
+    ``allow_inf`` says it has a meaning (a time constant of "no decay", a bound of "no bound");
+    ``min``/``max`` still apply to it.
+    """
+    meta = {"help": help, "min": min, "max": max, "choices": choices, "allow_inf": allow_inf}
     if factory is not None:
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -59,7 +66,91 @@ class RunConfig:
     params: Any = None
 
 
+class Invalid(ValueError):
+    """Raised by a params dataclass's ``validate()`` method for values that contradict each other.
+
+    ``what`` names the fields as ``{0}``, ``{1}``, … (keys relative to the dataclass, dotted for
+    nested sections); :func:`build_dataclass` replaces them with the full dotted keys and points the
+    error at where those keys were set (file line or ``--set``). ``fix`` says how to fix it.
+    """
+
+    def __init__(self, what: str, *keys: str, fix: str = ""):
+        self.what, self.keys, self.fix = what, keys, fix
+        super().__init__(self.text(keys))
+
+    def text(self, names: tuple[str, ...] | list[str]) -> str:
+        """``what`` with ``{i}`` replaced by ``'names[i]'``."""
+        return re.sub(r"\{(\d+)\}", lambda m: f"'{names[int(m.group(1))]}'"
+                      if int(m.group(1)) < len(names) else m.group(), self.what)
+
+
+def require_below(obj: Any, low: str, high: str, *, strict: bool = True, why: str = "",
+                  fix: str = "") -> None:
+    """Raise :class:`Invalid` unless ``obj.<low>`` < ``obj.<high>`` (``<=`` when not ``strict``).
+
+    ``low`` and ``high`` may be dotted paths into nested sections; ``None`` values pass."""
+    a, b = _attr(obj, low), _attr(obj, high)
+    if a is None or b is None:
+        return
+    if a < b or (not strict and a == b):
+        return
+    rel = "below" if strict else "at most"
+    raise Invalid(f"{{0}} = {_num_text(a)} must be {rel} {{1}} = {_num_text(b)}"
+                  + (f" ({why})" if why else ""), low, high,
+                  fix=fix or f"lower {low.rsplit('.', 1)[-1]} or raise {high.rsplit('.', 1)[-1]}")
+
+
+def _attr(obj: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _num_text(v: Any) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def machine_memory_bytes() -> int | None:
+    """Physical memory of this machine (or of the container's memory limit, if lower)."""
+    total: int | None = None
+    try:
+        import psutil
+
+        total = int(psutil.virtual_memory().total)
+    except Exception:  # psutil missing or unusable here
+        try:
+            total = int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+        except (AttributeError, ValueError, OSError):
+            total = None
+    for limit_file in ("/sys/fs/cgroup/memory.max",
+                       "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(limit_file).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit() and (total is None or 0 < int(text) < total):
+            total = int(text)
+        break
+    return total
+
+
+def format_bytes(n: float) -> str:
+    """``n`` bytes as a short text with binary units (``5.57 PiB``)."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB"):
+        if abs(n) < 1024 or unit == "ZiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.3g} {unit}"
+        n /= 1024
+    return f"{n:.3g} ZiB"  # pragma: no cover - the loop always returns
+
+
+def wrap_error(err: BiolearnError, key: str) -> Invalid:
+    """A :class:`BiolearnError` raised while checking the value of ``key``, as :class:`Invalid`
+    (so that the message names the full key and where it was set)."""
+    return Invalid("{0}: " + err.what, key, fix=err.fix or "")
+
+
 TOP_KEYS = ("model", "name", "seed", "data", "params")
+_INT64 = 2**63 - 1
 _SEED_MAX = 2**32 - 1  # fits every seed API biolearn hands it to (numpy, numba, torch)
 _KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # PyYAML (YAML 1.1) reads "1e-3" as a string; such strings are accepted where a number is expected.
@@ -81,15 +172,22 @@ class _Where:
     def _set(self, text: str) -> str:
         return f"in '{text}'" if text.startswith("--") else f"in --set '{text}'"
 
+    def _override(self, path: str) -> str | None:
+        """The last --set argument that set ``path``, a key inside it or a section holding it."""
+        hit = None
+        for key, text in self.overrides.items():  # in the order they were applied
+            if (key == path or key.startswith(path + ".") or key.startswith(path + "[")
+                    or path.startswith(key + ".") or path.startswith(key + "[")):
+                hit = text
+        return hit
+
     def __call__(self, path: str) -> str:
-        # an override of this key or of something inside it, else the closest file line
-        for key, text in reversed(self.overrides.items()):
-            if key.startswith(path + ".") or key.startswith(path + "["):
-                return self._set(text)
+        # a --set argument wins over the file: it replaced whatever the file had there
+        text = self._override(path)
+        if text is not None:
+            return self._set(text)
         probe = path
         while True:
-            if probe in self.overrides:
-                return self._set(self.overrides[probe])
             if probe in self.lines:
                 return f"in {self.source} line {self.lines[probe]}"
             if "." not in probe and "[" not in probe:
@@ -98,6 +196,28 @@ class _Where:
             if not probe:
                 break
         return f"in {self.source}"
+
+    def set_here(self, path: str) -> bool:
+        """Whether ``path`` was given explicitly (a --set argument, or a key of the file)."""
+        return self._override(path) is not None or path in self.lines
+
+    def of(self, paths: list[str]) -> str:
+        """Where a problem involving several keys was set: the places of the keys the user gave
+        (file lines, --set arguments), joined; else the place of the first key."""
+        places: list[str] = []
+        for p in paths:
+            if self.set_here(p):
+                w = self(p)
+                if w not in places:
+                    places.append(w)
+        if not places:
+            return self(paths[0]) if paths else f"in {self.source}"
+        sets = [w for w in places if w.startswith("in --set") or w.startswith("in '--")]
+        if sets:  # the command line changed something: that is what to look at first
+            places = sets + [w for w in places if w not in sets]
+        if len(places) == 1:
+            return places[0]
+        return places[0] + "".join(" and " + w.removeprefix("in ") for w in places[1:])
 
 
 def _line_map(node: yaml.Node, prefix: str, out: dict[str, int], where: str) -> None:
@@ -239,7 +359,9 @@ def _apply_override(data: dict, parts: list[str], value: Any, text: str, where: 
             )
         node = nxt
     node[parts[-1]] = value
-    where.overrides[".".join(parts)] = text
+    key = ".".join(parts)
+    where.overrides.pop(key, None)  # keep the order in which the arguments were applied
+    where.overrides[key] = text
 
 
 # --------------------------------------------------------------------------------------------
@@ -349,10 +471,12 @@ def _convert(value: Any, tp: Any, path: str, where: _Where) -> Any:
     if tp is float:
         if isinstance(value, bool):
             raise _Mismatch(path, "a number", value)
-        if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str) and _FLOAT_RE.match(value.strip()):
-            return float(value)
+        if isinstance(value, (int, float)) or (isinstance(value, str)
+                                                and _FLOAT_RE.match(value.strip())):
+            try:
+                return float(value)
+            except OverflowError:  # an integer beyond the float range
+                raise _Mismatch(path, "a number within ±1.8e308", value) from None
         raise _Mismatch(path, "a number", value)
     if tp is str:
         if isinstance(value, str):
@@ -392,32 +516,61 @@ def _convert(value: Any, tp: Any, path: str, where: _Where) -> Any:
     return value
 
 
+def _flat(value: Any) -> list:
+    """The scalars of a value: itself, or the items of (nested) lists and tuples."""
+    if isinstance(value, (list, tuple)):
+        return [x for v in value for x in _flat(v)]
+    return [value]
+
+
 def _check_meta(value: Any, meta: Any, path: str, where: _Where) -> None:
-    if value is None or not meta:
+    if value is None:
         return
+    meta = meta or {}
     lo, hi, choices = meta.get("min"), meta.get("max"), meta.get("choices")
     help_ = meta.get("help") or ""
-    items = list(value) if isinstance(value, (list, tuple)) else [value]
-    for v in items:
+    about = f" ({help_})" if help_ else ""
+    for v in _flat(value):
         if choices is not None and v not in choices:
             from biolearn.registry import closest
 
             hint = closest(str(v), [str(c) for c in choices])
             raise BiolearnError(
-                f"invalid value {_show(v)} for '{path}'" + (f" ({help_})" if help_ else ""),
+                f"invalid value {_show(v)} for '{path}'" + about,
                 where(path),
                 (hint + " " if hint else "") + "allowed values: "
                 + ", ".join(str(c) for c in choices),
             )
+        if isinstance(v, float) and not math.isfinite(v) and (
+                math.isnan(v) or not meta.get("allow_inf")):
+            rng = _range_text(lo, hi)
+            raise BiolearnError(
+                f"'{path}' = {_show(v)} is not a finite number" + about, where(path),
+                "choose a finite value" + (f" {rng}" if rng else ""),
+            )
+        if isinstance(v, int) and not isinstance(v, bool) and not -_INT64 - 1 <= v <= _INT64:
+            raise BiolearnError(  # every integer ends up in a 64-bit NumPy/Numba integer
+                f"'{path}' = {_show(v)} is out of range" + about, where(path),
+                f"choose a value between {-_INT64 - 1 if lo is None else lo} and "
+                f"{_INT64 if hi is None else hi}",
+            )
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             bad = (lo is not None and not v >= lo) or (hi is not None and not v <= hi)
             if bad:
-                rng = (f"between {lo} and {hi}" if lo is not None and hi is not None
-                       else f"at least {lo}" if lo is not None else f"at most {hi}")
                 raise BiolearnError(
-                    f"'{path}' = {_show(v)} is out of range" + (f" ({help_})" if help_ else ""),
-                    where(path), f"choose a value {rng}",
+                    f"'{path}' = {_show(v)} is out of range" + about,
+                    where(path), f"choose a value {_range_text(lo, hi)}",
                 )
+
+
+def _range_text(lo: Any, hi: Any) -> str:
+    if lo is not None and hi is not None:
+        return f"between {lo} and {hi}"
+    if lo is not None:
+        return f"at least {lo}"
+    if hi is not None:
+        return f"at most {hi}"
+    return ""
 
 
 def _unknown_key(key: str, path: str, allowed: list[str], where: _Where) -> BiolearnError:
@@ -466,14 +619,25 @@ def build_dataclass(cls: type, data: dict, prefix: str = "", where: _Where | Non
         if f.default is not dataclasses.MISSING:
             _check_meta(f.default, f.metadata, f"{prefix}.{name}" if prefix else name, where)
     try:
-        return cls(**kwargs)
+        obj = cls(**kwargs)
+        check = getattr(obj, "validate", None)
+        if callable(check):  # cross-field checks, after every field is converted and in range
+            check()
     except BiolearnError:
         raise
-    except (TypeError, ValueError) as e:  # a params class's own __post_init__ check
+    except Invalid as e:
+        keys = [f"{prefix}.{k}" if prefix else k for k in e.keys]
+        raise BiolearnError(
+            e.text(keys).replace("\n", " "),
+            where.of(keys) if keys else (where(prefix) if prefix else f"in {where.source}"),
+            e.fix or "make the values named there agree",
+        ) from None
+    except (TypeError, ValueError, ArithmeticError) as e:  # a class's own __post_init__ check
         raise BiolearnError(
             f"invalid settings in '{prefix or cls.__name__}': {e}".replace("\n", " "),
             where(prefix) if prefix else f"in {where.source}", "fix the values named there",
         ) from None
+    return obj
 
 
 # --------------------------------------------------------------------------------------------

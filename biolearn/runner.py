@@ -4,18 +4,28 @@ A recipe is ``run(cfg: RunConfig, ctx: RunContext) -> dict`` (metrics). Everythi
 through ``ctx`` so that every run leaves the same files: ``results.json``, ``spikes.h5``,
 ``weights.h5``, PNG figures, and a checkpoint for ``--resume``.
 
-:func:`execute` makes the run directory (``runs/<config name>/<YYYYmmdd-HHMMSS>`` unless told
-otherwise), writes ``config.resolved.yaml`` before the recipe starts, runs it, and writes
-``results.json`` atomically — also when the run is interrupted (``status: "interrupted"``, with the
-partial metrics the recipe put in ``ctx.metrics``) or fails (``status: "failed"``).
+:func:`execute` makes the run directory (``runs/<config name>/<YYYYmmdd-HHMMSS>``, with ``-1``,
+``-2`` … appended when runs start in the same second; created atomically, so runs started together
+never share one), refuses a directory that already holds files unless it resumes or overwrites,
+writes ``config.resolved.yaml`` before the recipe starts, runs it, and writes ``results.json``
+atomically with a ``status``: ``completed``; ``interrupted`` after Ctrl-C, SIGTERM or SIGHUP (with
+the partial metrics the recipe put in ``ctx.metrics``); ``diverged`` when a recipe's
+:func:`check_finite` found NaN or infinity in the network state; ``failed`` on any other error.
+``warnings`` lists what looks wrong without stopping the run (a silent network, chance-level
+accuracy, non-finite metrics, which are kept as the strings ``"nan"``, ``"inf"``, ``"-inf"``).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import os
+import re
+import shutil
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,8 +38,13 @@ from biolearn.errors import BiolearnError
 RUNS_DIR = "runs"
 RESULTS = "results.json"
 RESOLVED = "config.resolved.yaml"
+CHECKPOINT = "checkpoint.npz"
 LOG_INTERVAL_S = 60.0
 """Seconds between progress lines when stderr is not a terminal."""
+RESUME_EXEMPT_KEYS = frozenset({"test_workers", "threads"})
+"""Config fields (leaf names) a resumed run may change: worker and thread counts, on which results
+never depend (DESIGN: "Threads: results never depend on the thread or worker count")."""
+_STAMP_RE = re.compile(r"(\d{8}-\d{6})(?:-(\d+))?\Z")
 
 
 class _LineStream:
@@ -70,6 +85,8 @@ class RunContext:
     rng: np.random.Generator = field(init=False)
     metrics: dict = field(default_factory=dict)
     """Partial metrics; a recipe may fill this as it goes so an interrupted run still reports."""
+    warnings: list = field(default_factory=list)
+    """What looks wrong without stopping the run (see :meth:`warn`); saved in results.json."""
 
     def __post_init__(self) -> None:
         self.out_dir = Path(self.out_dir)
@@ -79,6 +96,13 @@ class RunContext:
     def path(self, name: str) -> Path:
         """Path of a file inside the run directory."""
         return self.out_dir / name
+
+    def warn(self, message: str) -> None:
+        """Record a warning for results.json (``warnings``) and print it on stderr at once."""
+        message = " ".join(str(message).split())
+        if message not in self.warnings:
+            self.warnings.append(message)
+            _stderr_line(f"warning: {message}")
 
     def progress(self, total: int, desc: str, unit: str = "img") -> Any:
         """A tqdm bar; silent with --quiet.
@@ -94,30 +118,66 @@ class RunContext:
                     mininterval=min(LOG_INTERVAL_S, 1.0))
 
     def save_figure(self, fig: Any, name: str) -> Path:
-        """Save a matplotlib figure as ``name``.png in the run directory and close it."""
+        """Save a matplotlib figure as ``name``.png in the run directory (atomically) and close
+        it."""
         import matplotlib.pyplot as plt
 
+        from biolearn.io.store import atomic_path
+
         p = self.path(name if name.endswith(".png") else name + ".png")
-        fig.savefig(p, dpi=110, bbox_inches="tight")
-        plt.close(fig)
+        try:
+            with atomic_path(p) as tmp:
+                fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+        finally:
+            plt.close(fig)
         return p
 
     @property
     def checkpoint_path(self) -> Path:
-        return self.path("checkpoint.npz")
+        return self.path(CHECKPOINT)
 
 
 class RunInterrupted(Exception):
-    """Raised by :func:`execute` after Ctrl-C, once ``results.json`` has been written."""
+    """Raised by :func:`execute` after Ctrl-C, SIGTERM or SIGHUP, once ``results.json`` has been
+    written. ``signal`` names the signal (``"SIGINT"`` for Ctrl-C)."""
 
-    def __init__(self, out_dir: Path, results: dict):
-        self.out_dir, self.results = Path(out_dir), results
-        super().__init__(f"run interrupted; partial results in {out_dir / RESULTS}")
+    def __init__(self, out_dir: Path, results: dict, signal: str = "SIGINT"):
+        self.out_dir, self.results, self.signal = Path(out_dir), results, signal
+        super().__init__(f"run interrupted by {signal}; partial results in {out_dir / RESULTS}")
+
+
+class Diverged(BiolearnError):
+    """The network state holds NaN or infinity: raised by :func:`check_finite`; :func:`execute`
+    records it as ``status: "diverged"``."""
+
+    def __init__(self, array: str, where: str, detail: str = ""):
+        self.array = array
+        super().__init__(
+            f"the run diverged: {array} holds non-finite values{detail}", where,
+            "lower the learning rates, weight bounds or input drive and start again (--overwrite "
+            "or a new --out); the last finite checkpoint, if any, is kept")
+
+
+class Signalled(KeyboardInterrupt):
+    """SIGTERM or SIGHUP during a run: handled like Ctrl-C (a :class:`KeyboardInterrupt`)."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        self.name = signal.Signals(signum).name
+        super().__init__(self.name)
 
 
 # --------------------------------------------------------------------------------------------
 # small helpers
 # --------------------------------------------------------------------------------------------
+
+def _stderr_line(text: str) -> None:
+    try:
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):  # no terminal any more (SIGHUP), closed stream
+        pass
+
 
 def to_json(obj: Any, **kw: Any) -> str:
     """``json.dumps`` after :func:`biolearn.io.store.to_jsonable` (numpy, paths; NaN -> null)."""
@@ -141,6 +201,139 @@ def resolve_data_root(cli_root: str | None, cfg_root: str | None) -> str:
     return str(Path("~/.cache/biolearn").expanduser())
 
 
+def check_data_root(cli_root: str | None, cfg_root: str | None, dataset: str | None) -> None:
+    """An explicitly named data folder (``--data-root``, else ``data.root``) must exist and hold
+    something: otherwise the search would silently fall back to ``$BIOLEARN_DATA`` or the cache.
+    Runs without a dataset (``data.dataset: none``) are not checked."""
+    if dataset in (None, "none"):
+        return
+    for value, key in ((cli_root, "--data-root"), (cfg_root, "data.root")):
+        if not value:
+            continue
+        p = Path(value).expanduser()
+        if not p.exists():
+            problem = "does not exist"
+        elif not p.is_dir():
+            problem = "is not a directory"
+        else:
+            try:
+                problem = "" if any(p.iterdir()) else "is empty"
+            except OSError as e:
+                problem = f"cannot be read ({e.strerror or e})"
+        if problem:
+            env = os.environ.get("BIOLEARN_DATA")
+            alt = f" to use $BIOLEARN_DATA ({env})" if env else ""
+            raise BiolearnError(
+                f"the data folder '{p}' {problem}", f"given by {key}",
+                f"name the folder holding the {dataset} files (directly or in a '{dataset}/' "
+                f"sub-folder), or leave {key} out{alt}")
+        return  # --data-root wins over data.root
+
+
+def check_finite(sim: Any, where: str) -> None:
+    """Raise :class:`Diverged` if a compiled :class:`~biolearn.engine.Simulation`'s state holds
+    NaN or infinity: neuron state (``sim.S``: v, conductances, thresholds …), synaptic weights
+    (``sim.syn_w``), per-synapse variables (``sim.syn_x``) and the pre/post traces.
+
+    ``where`` says where the run is (e.g. ``"at training image 5000"``); the simulation step is
+    added. Costs one ``isfinite`` pass over those arrays.
+    """
+    bad = list(nonfinite_state(sim))
+    if not bad:
+        return
+    name, n_bad, n_all = bad[0]
+    detail = f" ({n_bad} of {n_all} values)"
+    if len(bad) > 1:
+        others = ", ".join(b[0] for b in bad[1:4]) + (" …" if len(bad) > 4 else "")
+        detail += f"; also {others}"
+    step = getattr(sim, "t", None)
+    raise Diverged(name, f"{where}" + (f" (simulation step {step})" if step is not None else ""),
+                   detail)
+
+
+def nonfinite_state(sim: Any):
+    """Yield ``(description, n_nonfinite, n_values)`` for each piece of a simulation's state that
+    holds NaN or infinity (see :func:`check_finite`)."""
+    arrays = {k: getattr(sim, k, None) for k in ("S", "syn_w", "syn_x", "trp", "tro")}
+    arrays = {k: a for k, a in arrays.items() if isinstance(a, np.ndarray) and a.size}
+    if all(np.isfinite(a).all() for a in arrays.values()):
+        return
+    pops = list(getattr(sim, "pop_index", {}).items())
+    projs = list(getattr(getattr(sim, "net", None), "projections", []) or [])
+    rules = list(getattr(sim, "rules", []) or [])
+
+    def count(a: np.ndarray) -> int:
+        return int(a.size - np.count_nonzero(np.isfinite(a)))
+
+    def rule_names(k: int, kind: str) -> list[str]:
+        r = int(sim.pr_rule[k]) if hasattr(sim, "pr_rule") else 0
+        if r <= 0 or r > len(rules):
+            return []
+        ir = rules[r - 1]
+        if kind == "pre":
+            return list(ir.pre_traces)
+        if kind == "post":
+            return list(ir.post_traces)
+        return list(ir.syn_vars) + list(ir.syn_traces)
+
+    found = False
+    w = arrays.get("syn_w")  # weights first: they are what learning changes
+    for k, q in enumerate(projs):
+        lo, hi = int(sim.syn_off[k]), int(sim.syn_off[k + 1])
+        if w is not None and hi > lo and (n := count(w[lo:hi])):
+            found = True
+            yield f"the weights of projection '{q.name}'", n, hi - lo
+    S = arrays.get("S")
+    if S is not None and not np.isfinite(S).all():
+        for var, slot in getattr(sim, "slots", {}).items():
+            for name, k in pops:
+                part = S[slot, int(sim.pop_lo[k]):int(sim.pop_hi[k])]
+                if part.size and (n := count(part)):
+                    found = True
+                    yield f"state '{var}' of population '{name}'", n, part.size
+    x = arrays.get("syn_x")
+    for k, q in enumerate(projs):
+        lo, hi = int(sim.syn_off[k]), int(sim.syn_off[k + 1])
+        for r, var in enumerate(rule_names(k, "syn")):
+            if x is not None and r < x.shape[0] and hi > lo and (n := count(x[r, lo:hi])):
+                found = True
+                yield f"synapse variable '{var}' of projection '{q.name}'", n, hi - lo
+        for key, off, side, kind in (("trp", "tp_off", "pr_pre", "pre"),
+                                     ("tro", "to_off", "pr_post", "post")):
+            tr = arrays.get(key)
+            if tr is None:
+                continue
+            a = int(getattr(sim, off)[k])
+            pk = int(getattr(sim, side)[k])
+            b = a + int(sim.pop_hi[pk] - sim.pop_lo[pk])
+            for r, var in enumerate(rule_names(k, kind)):
+                if r < tr.shape[0] and (n := count(tr[r, a:b])):
+                    found = True
+                    yield f"{kind} trace '{var}' of projection '{q.name}'", n, b - a
+    if not found:  # state the names above do not cover: report the raw arrays
+        for key, a in arrays.items():
+            if n := count(a):
+                yield f"sim.{key}", n, a.size
+
+
+def _nonfinite_to_str(obj: Any, path: str, found: list[tuple[str, str]]) -> Any:
+    """``obj`` with every NaN / ±inf float replaced by ``"nan"`` / ``"inf"`` / ``"-inf"`` (JSON
+    has neither, and ``null`` would hide them); ``(dotted path, text)`` of each replaced value is
+    appended to ``found``."""
+    if isinstance(obj, dict):
+        return {k: _nonfinite_to_str(v, f"{path}.{k}" if path else str(k), found)
+                for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_nonfinite_to_str(v, f"{path}[{i}]", found) for i, v in enumerate(obj)]
+    if isinstance(obj, np.ndarray) and obj.dtype.kind in "fc":
+        return _nonfinite_to_str(obj.tolist(), path, found)
+    if isinstance(obj, (float, np.floating)) and not math.isfinite(float(obj)):
+        text = repr(float(obj))  # 'nan', 'inf', '-inf'
+        found.append((path or "(value)", text))
+        return text
+    return obj
+
+
 def _utcnow() -> _dt.datetime:
     return _dt.datetime.now(_dt.timezone.utc)
 
@@ -149,15 +342,26 @@ def _iso(t: _dt.datetime) -> str:
     return t.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
+def _stamp_key(p: Path) -> tuple:
+    m = _STAMP_RE.match(p.name)
+    return (m.group(1), int(m.group(2) or 0)) if m else (p.name, 0)
+
+
 def run_dir_for(name: str, out_dir: str | Path | None, resume: bool,
                 base: str | Path = RUNS_DIR) -> Path:
-    """The directory a run writes to (see :func:`execute`)."""
+    """The directory a run writes to (see :func:`execute`).
+
+    With ``out_dir`` that directory (not created here). Otherwise, resuming, the newest run of
+    ``name`` under ``base``; else a new directory ``<base>/<name>/<YYYYmmdd-HHMMSS>`` (``-1``,
+    ``-2`` … appended when it exists), created here with an exclusive ``mkdir`` so that runs
+    started in the same second never get the same one.
+    """
     if out_dir is not None:
         return Path(out_dir)
     parent = Path(base) / name
     if resume:
-        earlier = sorted(p for p in parent.glob("*") if p.is_dir() and (p / RESOLVED).exists()) \
-            if parent.is_dir() else []
+        earlier = sorted((p for p in parent.glob("*") if p.is_dir() and (p / RESOLVED).exists()),
+                         key=_stamp_key) if parent.is_dir() else []
         if not earlier:
             raise BiolearnError(
                 f"no earlier run of '{name}' to resume", f"in {parent}/",
@@ -165,47 +369,210 @@ def run_dir_for(name: str, out_dir: str | Path | None, resume: bool,
             )
         return earlier[-1]
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    cand, i = parent / stamp, 1
-    while cand.exists():
-        cand, i = parent / f"{stamp}-{i}", i + 1
-    return cand
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise BiolearnError(f"cannot create the run directory ({e.strerror or e})",
+                            f"at {parent}", "pass a writable --out DIR") from e
+    for i in range(10000):
+        cand = parent / (stamp if i == 0 else f"{stamp}-{i}")
+        try:
+            cand.mkdir(exist_ok=False)
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise BiolearnError(f"cannot create the run directory ({e.strerror or e})",
+                                f"at {cand}", "pass a writable --out DIR") from e
+        return cand
+    raise BiolearnError("no free run directory name", f"in {parent}/{stamp}-*",
+                        "pass --out DIR")  # pragma: no cover
 
+
+def _listing(d: Path, n: int = 4) -> str:
+    names = sorted(p.name for p in d.iterdir())
+    return ", ".join(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")
+
+
+def clear_run_dir(out: Path) -> None:
+    """Empty ``out`` for ``--overwrite``; only a biolearn run directory (one holding
+    ``config.resolved.yaml`` or ``results.json``) is cleared."""
+    if not ((out / RESOLVED).exists() or (out / RESULTS).exists()):
+        raise BiolearnError(
+            f"--overwrite clears only run directories, and '{out}' holds other files "
+            f"({_listing(out)}) but no {RESOLVED}", f"at {out}",
+            "choose a new or empty --out DIR")
+    for p in out.iterdir():
+        try:
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
+        except OSError as e:
+            raise BiolearnError(f"cannot clear the run directory ({e.strerror or e})",
+                                f"at {p}", "remove it by hand or choose a new --out DIR") from e
+
+
+def _prepare_dir(out: Path, resume: bool, overwrite: bool, resolved: dict) -> None:
+    """Check that a run may write into ``out`` (see :func:`execute`), clearing it for
+    ``overwrite``."""
+    if resume and overwrite:
+        raise BiolearnError("--resume and --overwrite exclude each other", f"for {out}",
+                            "use --resume to continue the run there, or --overwrite to start it "
+                            "again")
+    if resume:
+        _check_resumable(out, resolved)
+        return
+    if out.is_dir():
+        try:
+            busy = any(out.iterdir())
+        except OSError as e:
+            raise BiolearnError(f"cannot read the run directory ({e.strerror or e})", f"at {out}",
+                                "pass a readable --out DIR") from e
+        if busy and overwrite:
+            clear_run_dir(out)
+        elif busy:
+            raise BiolearnError(
+                f"the run directory is not empty ({_listing(out)})", f"at {out}",
+                "continue that run with --resume, replace it with --overwrite, or choose a new "
+                "--out DIR")
+
+
+def _check_resumable(out: Path, resolved: dict) -> None:
+    import yaml
+
+    resolved_path = out / RESOLVED
+    if not out.is_dir():
+        raise BiolearnError(f"no run to resume: '{out}' does not exist", "given by --out",
+                            "pass the directory of an earlier run, or leave out --resume to "
+                            "start a new one")
+    if not resolved_path.exists():
+        raise BiolearnError(
+            f"no run to resume: '{out}' has no {RESOLVED}", f"at {out}",
+            "pass the directory of an earlier run, or start a new run there without --resume "
+            "(add --overwrite if it holds files)")
+    try:
+        before = yaml.safe_load(resolved_path.read_text(encoding="utf-8"))
+        if not isinstance(before, dict):
+            raise ValueError(f"holds {type(before).__name__}, not a mapping")
+    except (OSError, yaml.YAMLError, UnicodeDecodeError, ValueError) as e:
+        reason = " ".join(str(getattr(e, "strerror", None) or e).split())[:160]
+        raise BiolearnError(
+            f"the saved config of the run cannot be read ({type(e).__name__}: {reason})",
+            f"file {resolved_path}",
+            "restore that file, or start the run again with --overwrite") from None
+    before = _with_new_defaults(before)
+    a, b = _drop_exempt(before), _drop_exempt(resolved)
+    if a != b:
+        diff = sorted(_diff_keys(a, b))
+        raise BiolearnError(
+            "the config differs from the run being resumed"
+            + (f" (keys: {', '.join(diff[:6])})" if diff else ""),
+            f"in {out}",
+            "resume with the same config and --set values, or start a new run without "
+            "--resume",
+        )
+
+
+def _drop_exempt(d: Any) -> Any:
+    if isinstance(d, dict):
+        return {k: _drop_exempt(v) for k, v in d.items() if k not in RESUME_EXEMPT_KEYS}
+    return d
+
+
+# --------------------------------------------------------------------------------------------
+# signals
+# --------------------------------------------------------------------------------------------
+
+class _SignalGuard:
+    """While a run is going: SIGTERM and SIGHUP raise :class:`Signalled` (a KeyboardInterrupt),
+    like Ctrl-C. After the first signal, further ones are ignored so that the partial results are
+    written however often the user presses Ctrl-C. Signals a parent set to be ignored (``nohup``)
+    stay ignored. Only in the main thread; restored on exit."""
+
+    SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP")
+                    if hasattr(signal, n))
+
+    def __init__(self) -> None:
+        self.saved: dict[int, Any] = {}
+        self.received: str | None = None
+        self.stopping = False
+
+    def __enter__(self) -> _SignalGuard:
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        for s in self.SIGNALS:
+            try:
+                old = signal.getsignal(s)
+                if old is signal.SIG_IGN:
+                    continue
+                if s == signal.SIGINT and old is not signal.default_int_handler:
+                    continue  # someone else (a debugger, a test harness) handles Ctrl-C
+                signal.signal(s, self._handle)
+                self.saved[s] = old
+            except (OSError, ValueError):  # pragma: no cover - exotic platforms
+                pass
+        return self
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        if self.stopping:
+            return
+        self.stopping = True
+        self.received = signal.Signals(signum).name
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise Signalled(signum)
+
+    def stop(self) -> None:
+        """Ignore further signals (the run is already stopping)."""
+        self.stopping = True
+
+    def __exit__(self, *exc: object) -> None:
+        for s, old in self.saved.items():
+            try:
+                signal.signal(s, old)
+            except (OSError, ValueError, TypeError):  # pragma: no cover
+                pass
+
+
+def worker_signals() -> None:
+    """Initializer for forked worker processes of a run: Ctrl-C goes to the parent only (it stops
+    the workers), SIGTERM and SIGHUP end a worker at once and quietly."""
+    for name, action in (("SIGINT", signal.SIG_IGN), ("SIGTERM", signal.SIG_DFL),
+                         ("SIGHUP", signal.SIG_DFL)):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), action)
+
+
+# --------------------------------------------------------------------------------------------
+# execute
+# --------------------------------------------------------------------------------------------
 
 def execute(cfg: Any, out_dir: str | Path | None = None, quiet: bool = False,
             resume: bool = False, data_root: str | None = None,
-            config_path: str | Path | None = None) -> dict:
+            config_path: str | Path | None = None, overwrite: bool = False) -> dict:
     """Run ``cfg``'s recipe into a run directory and return the ``results.json`` content.
 
-    Raises :class:`RunInterrupted` on Ctrl-C (after writing partial results), re-raises the
-    recipe's exception after writing ``status: "failed"``.
+    The directory must be new or empty unless ``resume`` (it must then hold an earlier run of
+    the same config) or ``overwrite`` (an earlier run there is cleared first). Raises
+    :class:`RunInterrupted` on Ctrl-C, SIGTERM or SIGHUP (after writing partial results),
+    :class:`Diverged` after writing ``status: "diverged"``, and re-raises any other error of the
+    recipe after writing ``status: "failed"``.
     """
     import biolearn
     from biolearn.config import dump_yaml, to_dict
     from biolearn.io.store import provenance, write_json_atomic
+
+    try:
+        from biolearn.data.mnist import loaded_datasets
+    except ImportError:  # pragma: no cover
+        loaded_datasets = None
     from biolearn.registry import get_recipe
 
     recipe = get_recipe(cfg.model)
     resolved = to_dict(cfg)
+    check_data_root(data_root, cfg.data.root, getattr(cfg.data, "dataset", None))
     out = run_dir_for(cfg.name, out_dir, resume)
-    resolved_path = out / RESOLVED
-    if resume and resolved_path.exists():
-        import yaml
-
-        try:
-            before = yaml.safe_load(resolved_path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError, UnicodeDecodeError):
-            before = None
-        if before is not None:
-            before = _with_new_defaults(before)
-        if before is not None and before != resolved:
-            diff = sorted(_diff_keys(before, resolved))
-            raise BiolearnError(
-                "the config differs from the run being resumed"
-                + (f" (keys: {', '.join(diff[:6])})" if diff else ""),
-                f"in {out}",
-                "resume with the same config and --set values, or start a new run without "
-                "--resume",
-            )
+    _prepare_dir(out, resume, overwrite, resolved)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -213,21 +580,33 @@ def execute(cfg: Any, out_dir: str | Path | None = None, quiet: bool = False,
             f"cannot create the run directory ({e.strerror or e})", f"at {out}",
             "pass a writable --out DIR",
         ) from e
-    write_atomic(resolved_path, dump_yaml(cfg))
-    ctx = RunContext(out_dir=out, seed=cfg.seed, config=resolved,
-                     config_path=Path(config_path) if config_path else None,
-                     data_root=resolve_data_root(data_root, cfg.data.root), quiet=quiet,
-                     resume=resume)
     start, t0 = _utcnow(), time.perf_counter()
+    n_loaded = len(loaded_datasets()) if loaded_datasets else 0
+    root = resolve_data_root(data_root, cfg.data.root)
+    state: dict[str, Any] = {"ctx": None}
 
     def results(status: str, metrics: dict, error: str | None = None) -> dict:
+        ctx = state["ctx"]
+        warnings = list(ctx.warnings) if ctx is not None else []
+        bad: list[tuple[str, str]] = []
+        metrics = _nonfinite_to_str(metrics, "", bad)
+        for key, text in bad:
+            msg = f"metric '{key}' is {text} (kept as the string '{text}')"
+            if ctx is not None:
+                ctx.warn(msg)
+            elif msg not in warnings:
+                warnings.append(msg)
+                _stderr_line(f"warning: {msg}")
+        if ctx is not None:
+            warnings = list(ctx.warnings)
         res = {
-            "config": resolved,
+            "config": _nonfinite_to_str(resolved, "", []),
             "metrics": metrics,
             "wall_time_s": time.perf_counter() - t0,
             "biolearn_version": biolearn.__version__,
             "seed": cfg.seed,
             "status": status,
+            "warnings": warnings,
             "provenance": provenance(
                 start_utc=_iso(start),
                 end_utc=_iso(_utcnow()),
@@ -236,34 +615,67 @@ def execute(cfg: Any, out_dir: str | Path | None = None, quiet: bool = False,
         }
         if config_path is not None:
             res["provenance"]["config_file"] = str(config_path)
+        used: list[dict] = []
+        for d in (loaded_datasets()[n_loaded:] if loaded_datasets else []):
+            if d not in used:
+                used.append(d)
+        if used or getattr(cfg.data, "dataset", "none") != "none":
+            res["provenance"]["data_root"] = root
+        if used:
+            res["provenance"]["data"] = used
         if error:
             res["error"] = error
         return res
 
-    def save(res: dict) -> None:
+    def save(res: dict, must: bool = True) -> None:
         try:
-            write_json_atomic(out / RESULTS, res)
-        except (TypeError, ValueError) as e:  # a recipe returned something odd: keep the run
-            res = {**res, "metrics": {k: repr(v) for k, v in res["metrics"].items()},
-                   "metrics_error": str(e)}
-            write_json_atomic(out / RESULTS, res)
+            try:
+                write_json_atomic(out / RESULTS, res)
+            except (TypeError, ValueError) as e:  # a recipe returned something odd: keep the run
+                res = {**res, "metrics": {k: repr(v) for k, v in res["metrics"].items()},
+                       "metrics_error": str(e)}
+                write_json_atomic(out / RESULTS, res)
+        except OSError:
+            if must:
+                raise
+            # the run already failed (e.g. a full disk): report that error, not this one
 
-    try:
-        metrics = recipe.run(cfg, ctx)
-    except KeyboardInterrupt:
-        res = results("interrupted", dict(ctx.metrics))
-        save(res)
-        raise RunInterrupted(out, res) from None
-    except BaseException as e:
-        save(results("failed", dict(ctx.metrics), f"{type(e).__name__}: {e}"))
-        raise
-    if metrics is None:
-        metrics = {}
-    if not isinstance(metrics, dict):
-        raise TypeError(f"recipe '{cfg.model}' returned {type(metrics).__name__}, not a dict")
-    res = results("completed", {**ctx.metrics, **metrics})
-    save(res)
+    with _SignalGuard() as guard:
+        try:
+            write_atomic(out / RESOLVED, dump_yaml(cfg))
+            ctx = RunContext(out_dir=out, seed=cfg.seed, config=resolved,
+                             config_path=Path(config_path) if config_path else None,
+                             data_root=root, quiet=quiet, resume=resume)
+            state["ctx"] = ctx
+            metrics = recipe.run(cfg, ctx)
+            if metrics is None:
+                metrics = {}
+            if not isinstance(metrics, dict):
+                raise TypeError(f"recipe '{cfg.model}' returned {type(metrics).__name__}, "
+                                "not a dict")
+            res = results("completed", {**ctx.metrics, **metrics})
+            save(res)
+        except KeyboardInterrupt as e:
+            guard.stop()
+            name = getattr(e, "name", None) or guard.received or "SIGINT"
+            res = results("interrupted", _partial(state))
+            res["interrupted_by"] = name
+            save(res, must=False)
+            raise RunInterrupted(out, res, name) from None
+        except Diverged as e:
+            guard.stop()
+            save(results("diverged", _partial(state), str(e)), must=False)
+            raise
+        except BaseException as e:
+            guard.stop()
+            save(results("failed", _partial(state), f"{type(e).__name__}: {e}"), must=False)
+            raise
     return json.loads(to_json(res))
+
+
+def _partial(state: dict) -> dict:
+    ctx = state.get("ctx")
+    return dict(ctx.metrics) if ctx is not None else {}
 
 
 def _with_new_defaults(before: dict) -> dict:

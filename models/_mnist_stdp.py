@@ -20,6 +20,7 @@ import numpy as np
 from biolearn.analysis import readout
 from biolearn.config import param
 from biolearn.engine import LIF, Network, SpikeMonitor, connect
+from biolearn.runner import Diverged, check_finite
 
 INPUT, EXC, INH, CLS = "input", "exc", "inh", "class"
 
@@ -139,24 +140,49 @@ class Trainer:
 
 
 def save_checkpoint(path: Any, sim: Any, extra: dict) -> None:
-    """Atomically write the simulation state and loop position."""
+    """Atomically write the simulation state and loop position (a failed write leaves the previous
+    checkpoint and no temporary file)."""
     from pathlib import Path
 
     from biolearn.io.store import atomic_path
 
+    path = Path(path)
     state = sim.state_dict()
     rng = json.dumps(state.pop("rng"))
-    with atomic_path(Path(path)) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, _rng=np.array(rng), _extra=np.array(json.dumps(extra)), t=state.pop("t"),
-                 **state)
+    try:
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, _rng=np.array(rng), _extra=np.array(json.dumps(extra)),
+                     t=state.pop("t"), **state)
+    except OSError as e:  # name the checkpoint, not its temporary file
+        raise OSError(e.errno, e.strerror or str(e), str(path)) from e
 
 
 def load_checkpoint(path: Any, sim: Any) -> dict:
-    with np.load(path, allow_pickle=False) as z:
-        d = {k: z[k] for k in z.files if not k.startswith("_")}
-        d["rng"] = json.loads(str(z["_rng"]))
-        d["t"] = int(d["t"])
-        extra = json.loads(str(z["_extra"]))
+    """Restore a :func:`save_checkpoint` file into ``sim``; returns the loop position.
+
+    A file that is not a complete checkpoint (cut short, overwritten, another format) gives a
+    one-line :class:`BiolearnError` saying how to start again."""
+    import zipfile
+
+    from biolearn.errors import BiolearnError
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            d = {k: z[k] for k in z.files if not k.startswith("_")}
+            d["rng"] = json.loads(str(z["_rng"]))
+            d["t"] = int(d["t"])
+            extra = json.loads(str(z["_extra"]))
+        if not isinstance(extra, dict) or "pos" not in extra:
+            raise ValueError("no loop position")
+    except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile,
+            zipfile.LargeZipFile, AttributeError) as e:
+        reason = " ".join(str(e).split())[:120] or type(e).__name__
+        if "allow_pickle" in reason or "pickle" in reason:
+            reason = "not a checkpoint written by biolearn"
+        raise BiolearnError(
+            f"the checkpoint is unreadable ({type(e).__name__}: {reason})", f"file {path}",
+            "the run cannot continue from it: start it again with --overwrite (same --out), or "
+            "restore the file") from None
     sim.load_state_dict(d)
     return extra
 
@@ -195,23 +221,53 @@ class Curve:
         self.labels = list(d["labels"])
 
 
+class TestSpikeFile:
+    """``spikes.h5`` of the test phase, written as the recorded presentations come in.
+
+    Presentation k starts at k·t_present ms; ``/presentations/test`` holds start times, labels and
+    durations. The SONATA writer flushes every few seconds and on :meth:`close`, so a run stopped
+    during the test phase keeps a readable file with the presentations recorded so far."""
+
+    def __init__(self, path: Any, sizes: dict, t_present: float, labels: np.ndarray):
+        from biolearn.io.sonata import SpikeWriter
+
+        self.sizes, self.t_present, self.labels = sizes, float(t_present), labels
+        self.written = {p: 0 for p in sizes}
+        self.first: dict | None = None
+        self.n = 0
+        self.wr = SpikeWriter(path, sizes)
+
+    def add(self, i: int, rec: dict) -> None:
+        """Write test presentation ``i`` (they arrive in order, 0, 1, …)."""
+        if i != self.n:
+            raise RuntimeError(f"test presentation {i} arrived after {self.n - 1}")
+        start = i * self.t_present
+        for pop, (t, ids) in rec["spikes"].items():
+            if pop in self.sizes and len(t):
+                self.wr.write(pop, start + (t - rec["t0"]), ids)
+                self.written[pop] += len(t)
+        self.wr.write_presentations("test", np.array([start]), self.labels[i:i + 1],
+                                    {"duration_ms": np.array([self.t_present])})
+        if self.first is None:
+            self.first = rec
+        self.n += 1
+
+    def close(self) -> None:
+        self.wr.close()
+
+
 def write_test_spikes(ctx: Any, recs: list, labels: np.ndarray, t_present: float,
                       sizes: dict) -> dict:
     """Write recorded test presentations to spikes.h5 (SONATA) with start times and labels.
 
     Presentation k starts at k·t_present ms. Returns per-population spike counts written."""
-    from biolearn.io.sonata import SpikeWriter
-
-    written = {p: 0 for p in sizes}
-    with SpikeWriter(ctx.path("spikes.h5"), sizes) as wr:
+    f = TestSpikeFile(ctx.path("spikes.h5"), sizes, t_present, labels)
+    try:
         for k, rec in enumerate(recs):
-            for pop, (t, ids) in rec["spikes"].items():
-                if pop in sizes and len(t):
-                    wr.write(pop, k * t_present + (t - rec["t0"]), ids)
-                    written[pop] += len(t)
-        wr.write_presentations("test", np.arange(len(recs)) * t_present, labels[:len(recs)],
-                               {"duration_ms": np.full(len(recs), t_present)})
-    return written
+            f.add(k, rec)
+    finally:
+        f.close()
+    return f.written
 
 
 def finish(ctx: Any, out: Output, metrics: dict, w_in: np.ndarray, curve: Curve,
@@ -238,13 +294,13 @@ def finish(ctx: Any, out: Output, metrics: dict, w_in: np.ndarray, curve: Curve,
 
 
 TEST_BLOCK = 250  # test images per RNG stream / work unit
-_TEST: Any = None  # (sim, trainer, images, populations, class pop, n recorded, seed) for workers
+_TEST: Any = None  # (sim, trainer, images, populations, class pop, n recorded, seed, emit)
 
 
 def _test_block(block: tuple[int, int]) -> tuple:
     """Present test images [lo, hi) with plasticity off; RNG seeded by (seed, lo) so results do
     not depend on the number of worker processes."""
-    sim, tr, x, pops, class_pop, n_rec, seed = _TEST
+    sim, tr, x, pops, class_pop, n_rec, seed, emit = _TEST
     lo, hi = block
     sim.rng = np.random.default_rng([seed, 7, lo])
     n0 = tr.presentations
@@ -255,7 +311,9 @@ def _test_block(block: tuple[int, int]) -> tuple:
         record = i < n_rec
         sim.set_recording(pops if record else None, record)
         rec, cnt = tr.present(x[i])
-        if record:
+        if record and emit is not None:  # in the main process: straight to the spike file
+            emit(i, rec)
+        elif record:
             recs.append(rec)
         h[i - lo] = cnt[EXC]
         if class_pop is not None:
@@ -266,44 +324,55 @@ def _test_block(block: tuple[int, int]) -> tuple:
 
 def run_test(ctx: Any, sim: Any, tr: Trainer, x_te: np.ndarray, pops: list,
              class_pop: str | None, n_record: int, seed: int, workers: int,
-             desc: str = "test") -> tuple[np.ndarray, np.ndarray, list]:
+             desc: str = "test", on_record: Callable[[int, dict], None] | None = None
+             ) -> tuple[np.ndarray, np.ndarray, list]:
     """Present ``x_te`` with the current (frozen) setup: hidden and class spike counts, records.
 
     Blocks of :data:`TEST_BLOCK` images each have their own RNG stream, so the result does not
-    depend on ``workers`` (forked processes sharing the blocks).
+    depend on ``workers`` (forked processes sharing the blocks). With ``on_record(i, rec)`` the
+    recorded presentations are handed over in order as they are done (one by one in this process,
+    a block at a time from workers) instead of being returned.
     """
     global _TEST
     n_te = len(x_te)
     n_hidden = sim.slice(EXC).stop - sim.slice(EXC).start
     blocks = [(b, min(b + TEST_BLOCK, n_te)) for b in range(0, n_te, TEST_BLOCK)]
-    _TEST = (sim, tr, x_te, pops, class_pop, n_record, seed)
+    workers = min(workers, len(blocks))
+    _TEST = (sim, tr, x_te, pops, class_pop, n_record, seed,
+             on_record if workers <= 1 else None)
     hid = np.zeros((n_te, n_hidden), np.int32)
     cls = np.zeros((n_te, 10), np.int32)
     recs: list = []
+
+    def take(r: tuple) -> None:
+        (lo, hi), h, c, rr, npres = r
+        hid[lo:hi], cls[lo:hi] = h, c
+        if workers > 1:  # the workers counted in their own copies
+            tr.presentations += npres
+        if on_record is not None:
+            for j, rec in enumerate(rr):
+                on_record(lo + j, rec)
+        else:
+            recs.extend(rr)
+
     bar = ctx.progress(n_te, desc)
-    workers = min(workers, len(blocks))
     try:
         if workers > 1:
             import multiprocessing as mp
 
-            with mp.get_context("fork").Pool(workers) as pool:
-                results = []
+            from biolearn.runner import worker_signals
+
+            with mp.get_context("fork").Pool(workers, initializer=worker_signals) as pool:
                 for r in pool.imap(_test_block, blocks):
-                    results.append(r)
+                    take(r)
                     bar.update(r[0][1] - r[0][0])
         else:
-            results = []
             for blk in blocks:
-                results.append(_test_block(blk))
+                take(_test_block(blk))
                 bar.update(blk[1] - blk[0])
     finally:
         bar.close()
         _TEST = None
-    for (lo, hi), h, c, rr, npres in results:
-        hid[lo:hi], cls[lo:hi] = h, c
-        recs.extend(rr)
-        if workers > 1:  # the workers counted in their own copies
-            tr.presentations += npres
     return hid, cls, recs
 
 
@@ -387,7 +456,9 @@ def run_protocol(cfg: Any, ctx: Any, sim: Any, phases: list, test_setup: Callabl
     t_start = now() - pos["train_s"]
     since_ckpt = 0
 
-    def checkpoint(**where: int) -> None:
+    def checkpoint(at: str | None = None, **where: int) -> None:
+        # a diverged state is never saved: the last finite checkpoint stays for inspection
+        check_finite(sim, at or f"at training image {done} of {total}")
         pos.update(where, train_s=now() - t_start)
         save_checkpoint(ckpt, sim, {"pos": pos, "curve": curve.state(),
                                     "epoch_tests": epoch_tests})
@@ -430,7 +501,7 @@ def run_protocol(cfg: Any, ctx: Any, sim: Any, phases: list, test_setup: Callabl
                     since_ckpt = 0
     finally:
         bar.close()
-    checkpoint(phase=len(phases), epoch=0, index=0)
+    checkpoint(f"at the end of training ({done} images)", phase=len(phases), epoch=0, index=0)
     train_s = pos["train_s"]
 
     # ---- labelling pass (hidden neurons → classes) with frozen weights
@@ -447,15 +518,23 @@ def run_protocol(cfg: Any, ctx: Any, sim: Any, phases: list, test_setup: Callabl
         bar.close()
         assignments = readout.assign_labels(cnts, y_tr[:n_lab])
 
-    # ---- test: blocks of images, each with its own RNG stream, spread over worker processes
+    # ---- test: blocks of images, each with its own RNG stream, spread over worker processes;
+    # the recorded presentations stream into spikes.h5 as they are done
     test_setup(sim)
     n_te = len(x_te)
     pops = out.spike_populations or list(sim.pop_index)
-    t0 = now()
-    hid, cls, recs = run_test(ctx, sim, tr, x_te, pops, class_pop, out.spikes_test_images,
-                              cfg.seed, out.test_workers)
-    test_s = now() - t0
     y = y_te.astype(np.int64)
+    sizes = {name: sim.slice(name).stop - sim.slice(name).start for name in pops}
+    t0 = now()
+    spike_file = TestSpikeFile(ctx.path("spikes.h5"), sizes, pres.t_present_ms, y)
+    try:
+        hid, cls, _ = run_test(ctx, sim, tr, x_te, pops, class_pop, out.spikes_test_images,
+                               cfg.seed, out.test_workers, on_record=spike_file.add)
+    finally:
+        spike_file.close()
+    test_s = now() - t0
+    written = spike_file.written
+    check_finite(sim, f"at the end of the test phase ({n_te} images)")
     if assignments is None:
         assignments = readout.assign_labels(hid, y)  # only if training gave none
     vote = readout.classification_metrics(readout.vote(hid, assignments), y)
@@ -463,8 +542,7 @@ def run_protocol(cfg: Any, ctx: Any, sim: Any, phases: list, test_setup: Callabl
         main = readout.classification_metrics(readout.argmax_or_silent(cls), y)
     else:
         main = vote
-    sizes = {name: sim.slice(name).stop - sim.slice(name).start for name in pops}
-    written = write_test_spikes(ctx, recs, y, pres.t_present_ms, sizes)
+    warn_if_silent(ctx, hid, main, n_te, class_pop)
     metrics = {
         "test_accuracy": main["accuracy"],
         "per_class_accuracy": main["per_class_accuracy"],
@@ -485,6 +563,37 @@ def run_protocol(cfg: Any, ctx: Any, sim: Any, phases: list, test_setup: Callabl
         "epoch_tests": epoch_tests,
         "epochs_trained": sum(ph.epochs for ph in phases),
     }
-    finish(ctx, out, metrics, w_in(), curve, main["confusion_matrix"],
-           recs[0] if recs else None, weights(), attrs)
+    final = weights()
+    for name, arr in final.items():
+        a = np.asarray(arr)
+        if a.dtype.kind in "fc" and not np.isfinite(a).all():
+            raise Diverged(f"array '{name}' (for weights.h5)", "at the end of the run",
+                           f" ({a.size - int(np.count_nonzero(np.isfinite(a)))} of {a.size} "
+                           "values)")
+    finish(ctx, out, metrics, w_in(), curve, main["confusion_matrix"], spike_file.first, final,
+           attrs)
     return metrics
+
+
+N_CLASSES = 10
+
+
+def warn_if_silent(ctx: Any, hid: np.ndarray, main: dict, n_te: int,
+                   class_pop: str | None) -> None:
+    """Warn (results.json ``warnings`` and stderr) when the trained network did not work: no
+    hidden spike on the whole test set, or a test accuracy within two binomial standard errors
+    of chance (1/10) or below it."""
+    warn = getattr(ctx, "warn", None)
+    if warn is None or n_te == 0:
+        return
+    if int(hid.sum()) == 0:
+        warn(f"the hidden layer '{EXC}' fired no spike on any of the {n_te} test images: the "
+             "network is silent (check the input intensity, weights and thresholds)")
+    acc = float(main["accuracy"])
+    chance = 1.0 / N_CLASSES
+    if acc <= chance + 2.0 * np.sqrt(chance * (1.0 - chance) / n_te):
+        silent = float(main.get("silent_fraction", 0.0))
+        extra = (f"; the {'class' if class_pop else 'hidden'} layer was silent on "
+                 f"{100 * silent:.0f}% of them" if silent > 0 else "")
+        warn(f"test accuracy {acc:.3f} is at or below chance level ({chance:.2f} for "
+             f"{N_CLASSES} classes) on {n_te} test images{extra}")

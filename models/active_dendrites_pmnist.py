@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from biolearn.config import param
+from biolearn.config import Invalid, param
 from biolearn.errors import BiolearnError, require_torch
 from biolearn.memory import active_dendrites_net as adn
 from biolearn.registry import register
@@ -40,7 +40,7 @@ class ActiveDendritesPMNISTParams:
                          min=1, max=100)
     epochs: int = param(1, "epochs per task (Iyer et al.: 3 for 10 tasks)", min=1)
     hidden: list[int] = param(factory=lambda: [768, 768],
-                              help="hidden layer sizes (Iyer et al.: [2048, 2048])")
+                              help="hidden layer sizes (Iyer et al.: [2048, 2048])", min=1)
     n_segments: int = param(0, "dendritic segments per unit; 0 = one per task (Iyer et al.)",
                             min=0)
     kw_fraction: float = param(0.05, "fraction of units kept by k-WTA (Iyer et al.: 0.05)",
@@ -63,6 +63,11 @@ class ActiveDendritesPMNISTParams:
     mlp_baseline: bool = param(True, "also train a dense ReLU MLP of the same sizes")
     eval_batch: int = param(1000, "test batch size", min=1)
     threads: int = param(1, "torch CPU threads", min=1, max=64)
+
+    def validate(self) -> None:
+        if not self.hidden:
+            raise Invalid("{0} is empty: the network needs at least one hidden layer", "hidden",
+                          fix="e.g. hidden: [2048, 2048]")
 
 
 def _load(cfg: Any, ctx: Any) -> tuple[np.ndarray, ...]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from biolearn.config import param
+from biolearn.config import Invalid, param, require_below
 from biolearn.memory import dendrites as dd
 from biolearn.registry import register
 
@@ -60,6 +60,17 @@ class FalseMatchParams:
                                     help="NMDA thresholds", min=0)
     mc_trials: int = param(200_000, "random SDRs per Monte-Carlo point", min=100)
     mc_min_prob: float = param(1e-4, "simulate only where P_fp >= this", min=0.0, max=1.0)
+
+    def validate(self) -> None:
+        for k, pop in enumerate(self.populations):
+            if len(pop) != 2:
+                raise Invalid(f"{{0}} = {pop} must be an [n, a] pair: n cells, a of them active",
+                              f"populations[{k}]", fix="write e.g. populations: [[1024, 20]]")
+            n, a = pop
+            if not 1 <= a <= n:
+                raise Invalid(f"{{0}} = [{n}, {a}]: the active cells a must be between 1 and the "
+                              f"cells n", f"populations[{k}]",
+                              fix="choose 1 ≤ a ≤ n (Ahmad & Hawkins: a ≈ 2% of n)")
 
 
 @register("dendrites_false_match", FalseMatchParams)
@@ -141,6 +152,11 @@ class UnionParams:
     mc_trials: int = param(100_000, "random SDRs per M (false-match rate)", min=100)
     mc_min_prob: float = param(1e-4, "simulate the false-match rate only above this", min=0.0)
 
+    def validate(self) -> None:
+        require_below(self, "a", "n", strict=False, why="a of the n cells are active")
+        require_below(self, "s", "n", strict=False,
+                      why="a pattern's s synapses sit on distinct cells")
+
 
 @register("dendrites_union", UnionParams)
 def run_union(cfg, ctx) -> dict:
@@ -208,8 +224,14 @@ class NoiseParams:
     theta_values: list[int] = param(factory=lambda: [6, 10, 14, 18],
                                     help="NMDA thresholds", min=0)
     fractions: list[float] = param(factory=lambda: [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
-                                   help="fraction of active bits removed / added", min=0.0)
+                                   help="fraction of active bits removed / added", min=0.0,
+                                   max=1.0)
     mc_trials: int = param(20_000, "Monte-Carlo trials per point", min=100)
+
+    def validate(self) -> None:
+        require_below(self, "a", "n", strict=False, why="a of the n cells are active")
+        require_below(self, "s", "a", strict=False,
+                      why="the segment's s synapses sit on the pattern's a active cells")
 
 
 @register("dendrites_noise", NoiseParams)

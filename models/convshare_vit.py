@@ -34,7 +34,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from biolearn.config import param
+from biolearn.config import Invalid, param
 from biolearn.errors import BiolearnError, require_torch
 from biolearn.models.optical_cnn import (
     OpticsParams,
@@ -61,6 +61,17 @@ class ConvShareViTParams:
                                  help="optical hardware of every shared convolution")
     digital_baseline: bool = param(True, "also train the same model with digital convolutions")
     cost_batch: int = param(1000, "images per inference batch in the latency model", min=1)
+
+    def validate(self) -> None:
+        if 28 % self.patch:
+            raise Invalid(f"{{0}} = {self.patch} does not divide the 28-pixel image side",
+                          "patch", fix="use 1, 2, 4, 7, 14 or 28")
+        if self.dim % self.heads:
+            raise Invalid(f"{{0}} = {self.dim} is not divisible by {{1}} = {self.heads}", "dim",
+                          "heads", fix="choose heads dividing dim")
+        if self.kernel_size % 2 == 0:
+            raise Invalid(f"{{0}} = {self.kernel_size} is even", "kernel_size",
+                          fix="use an odd kernel size ('same' padding)")
 
 
 def build_vit(p: ConvShareViTParams, optics: Any) -> Any:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from biolearn.config import param
+from biolearn.config import Invalid, param, require_below
 from biolearn.registry import register
 from biolearn.rules.curl_descent import (
     curl_train,
@@ -49,6 +49,18 @@ class CurlDescentParams:
     converge_rel: float = param(1e-2, "converged when loss < converge_rel × initial loss",
                                 min=0.0)
     blowup_rel: float = param(1e4, "diverged when loss > blowup_rel × initial loss", min=1.0)
+
+    def validate(self) -> None:
+        for key in ("activations", "layers", "fractions"):
+            if not getattr(self, key):
+                raise Invalid("{0} is empty: the sweep has no runs", key,
+                              fix=f"list at least one value in {key}")
+        require_below(self, "converge_rel", "blowup_rel",
+                      why="a run cannot count as converged and diverged at once")
+        if not self.converge_rel < 1.0:
+            raise Invalid(f"{{0}} = {self.converge_rel:g} counts every run as converged at its "
+                          "start (the loss must fall below converge_rel × the initial loss)",
+                          "converge_rel", fix="use a value below 1, e.g. 0.01")
 
 
 @register("curl_descent", CurlDescentParams)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from biolearn.config import param
+from biolearn.config import param, require_below
 from biolearn.engine import Network, PoissonSource, connect
 from biolearn.models._mnist_stdp import (
     EXC,
@@ -28,7 +28,15 @@ from biolearn.models._mnist_stdp import (
     monitor_all,
     run_protocol,
 )
-from biolearn.models.sym_stdp import Inhibitory
+from biolearn.models.sym_stdp import (
+    N_INPUT,
+    Inhibitory,
+    check_lif,
+    check_memory,
+    check_norm,
+    check_presentation,
+    check_spike_populations,
+)
 from biolearn.registry import register
 from biolearn.rules.stdp import DiehlCookSTDP
 
@@ -51,10 +59,13 @@ class Excitatory:
                            "under strong inhibition: many I spikes at once make v oscillate "
                            "around E_i with growing amplitude and fire spuriously, which runs "
                            "away; flooring at E_i, as Hao et al.'s code does, removes that "
-                           "artefact. -inf restores the unbounded equation")
+                           "artefact. -inf restores the unbounded equation", allow_inf=True)
     theta_init: float = param(20.0, "initial θ (mV)")
     theta_plus: float = param(0.05, "θ += theta_plus per spike (mV)", min=0.0)
-    tau_theta: float = param(1e7, "θ decay (ms)", min=1.0)
+    tau_theta: float = param(1e7, "θ decay (ms); inf: no decay", min=1.0, allow_inf=True)
+
+    def validate(self) -> None:
+        check_lif(self, theta_rule="add")
 
 
 @dataclass
@@ -71,6 +82,11 @@ class Plasticity:
     w_ei: float = param(10.4, "E→I weight", min=0.0)
     w_ie: float = param(17.0, "I→E weight", min=0.0)
 
+    def validate(self) -> None:
+        require_below(self, "w_init", "w_max", strict=False,
+                      why="initial weights are drawn from U[0, w_init]")
+        check_norm(self, "norm", "w_max", N_INPUT)
+
 
 @dataclass
 class Params:
@@ -82,6 +98,11 @@ class Params:
     plasticity: Plasticity = param(factory=Plasticity)
     presentation: Presentation = param(factory=Presentation)
     output: Output = param(factory=Output)
+
+    def validate(self) -> None:
+        check_presentation(self)
+        check_spike_populations(self, (INPUT, EXC, INH))
+        check_memory(self.n_exc, 0)
 
 
 def build(p: Params, rng: np.random.Generator) -> Network:

@@ -2,12 +2,32 @@
 
 Poisson inputs (an "on" pixel fires at ``rate_on``), 16 current-based LIF outputs, a dense
 feedforward projection and an all-but-self inhibitory lateral projection on the event-driven
-engine. After each presentation (``t_present`` ms) the spike counts drive Földiák's rules
-(eqs. 3–5, α 0.1, β 0.02, γ 0.02, p 1/8): Hebbian feedforward ``Δq = βy(x − q)``, anti-Hebbian
-lateral ``Δw = −α(y_i y_j − p²)``, threshold ``Δθ ∝ γ(y − p)``; ``ff_rule: stdp`` learns the
-feedforward weights with pair STDP plus synaptic scaling instead. Scored like ``foldiak_bars``:
-single-bar probes, firing probability ≈ p, and whether each detector fires exactly when its bar is
-present in fresh patterns. See :mod:`biolearn.rules.spiking_hebbian`.
+engine. During each presentation (``t_present`` ms) the plastic projections count spikes; after
+it Földiák's rules (eqs. 3–5, α 0.1, β 0.02, γ 0.02, p 1/8) act on the counts: Hebbian
+feedforward ``Δq = βy(x − q)`` and anti-Hebbian lateral ``Δw = −α(y_i y_j − p²)`` as the
+``update`` event of their rule definitions (:mod:`biolearn.rules.spiking_hebbian`), the threshold
+``Δθ ∝ γ(y − p)`` on θ; ``ff_rule: stdp`` learns the feedforward weights with pair STDP plus
+synaptic scaling instead. Scored like ``foldiak_bars``: single-bar probes, firing probability ≈ p,
+and whether each detector fires exactly when its bar is present in fresh patterns.
+
+:class:`SpikingFoldiak` builds the network from engine parts: Poisson inputs (pixel on →
+``rate_on``), current-based LIF outputs, a dense feedforward projection ``ff`` (target ``"e"``)
+and an all-but-self inhibitory projection ``lat`` (target ``"i"``); each presentation resets the
+membrane state (as Földiák's relaxation starts from ``y* = 0``), runs ``t_present`` ms, then
+applies the three rules.
+
+Trace-based variant (``ff_rule="stdp"``): the feedforward weights learn during the presentation
+with the engine's additive :class:`biolearn.rules.stdp.PairSTDP` restricted to its Hebbian half
+(``a_minus = 0``: on a post spike ``w += a_plus · x_pre``, Song, Miller & Abbott 2000), whose
+mean change over a presentation is ``a_plus τ_pre r_pre n_post``, i.e. Hebbian in the rates.
+Pair STDP has no postsynaptic-only term, so it cannot express the ``−β y q`` decay of eq. 4;
+synaptic scaling after each presentation (each output's weights sum to ``ff_sum``) supplies the
+competition instead (Hebb + normalisation, von der Malsburg 1973). ``ff_sum = 21`` is the sum of
+Földiák's fixed point for a bar detector on 8×8 bars: ``8 + 56 · (1 − (7/8)²)``.
+
+Units: ms, mV, Hz. ``u_unit`` is the mean depolarisation (mV) of one unit of Földiák's net input
+``Σ q_ij x_j`` (one fully weighted "on" pixel): for a current-based LIF the mean of ``ge`` is
+``w · r · τe`` per input, so the feedforward scale is ``u_unit / (r_on · τe)``.
 """
 
 from __future__ import annotations
@@ -17,16 +37,196 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from biolearn.config import param
+from biolearn.config import param, require_below
+from biolearn.engine import LIF, Network, PoissonSource, Simulation, connect
+from biolearn.errors import BiolearnError
 from biolearn.registry import register
-from biolearn.rules.foldiak import bars
+from biolearn.rules.foldiak import BarScore, bars, single_bars
 from biolearn.rules.spiking_hebbian import (
-    SpikingFoldiak,
-    SpikingFoldiakParams,
-    bars_with_unique_detector,
-    probe_bars,
-    score_responses,
+    UPDATE,
+    CountAntiHebbian,
+    CountHebbian,
+    CountThreshold,
+    apply_threshold,
+    count_activity,
+    lateral,
 )
+from biolearn.rules.stdp import PairSTDP
+
+
+# ----------------------------------------------------------------------------- Földiák network
+@dataclass
+class SpikingFoldiakParams:
+    """Constants of the spiking Földiák network (learning rates from Földiák 1990)."""
+
+    alpha: float = 0.1          # lateral anti-Hebbian rate (eq. 3)
+    beta: float = 0.02          # feedforward Hebbian rate (eq. 4)
+    gamma: float = 0.02         # threshold rate (eq. 5)
+    p: float = 1.0 / 8.0        # target activity per presentation
+    rate_on: float = 200.0      # Hz, input rate of an "on" pixel
+    rate_off: float = 0.0       # Hz, input rate of an "off" pixel
+    t_present: float = 40.0     # ms per presentation
+    n_ref: float = 2.0          # spikes that count as a fully active output (y = 1)
+    u_unit: float = 2.0         # mV of mean depolarisation per unit of Földiák net input Σqx
+    lat_unit: float = 4.0       # mV jump of gi per output spike per unit of |w|
+    dt: float = 0.5             # ms
+    tau_m: float = 10.0         # ms
+    tau_e: float = 5.0          # ms
+    tau_i: float = 5.0          # ms
+    t_ref: float = 2.0          # ms
+    v_rest: float = -60.0       # mV
+    v_thresh: float = -50.0     # mV (θ shifts it)
+    ff_rule: str = "count"      # "count": CountHebbian; "stdp": PairSTDP + synaptic scaling
+    stdp_a_plus: float = 0.004  # mV per post spike per unit pre trace ("stdp")
+    stdp_tau_pre: float = 20.0  # ms, pre trace time constant ("stdp")
+    ff_sum: float = 21.0        # Σ_i q_ij kept by synaptic scaling ("stdp"), Földiák units
+
+
+@dataclass
+class SpikingFoldiak:
+    """A Földiák (1990) network of LIF neurons on the engine; see the module docstring."""
+
+    sim: Simulation
+    par: SpikingFoldiakParams
+    n_in: int
+    n_out: int
+
+    @classmethod
+    def create(cls, n_in: int, n_out: int, rng: np.random.Generator,
+               par: SpikingFoldiakParams | None = None) -> SpikingFoldiak:
+        """Feedforward weights ``w_scale · U[0, 1)`` (Földiák's random start), no lateral
+        inhibition, θ = 0."""
+        par = par or SpikingFoldiakParams()
+        net = Network(dt=par.dt)
+        net.add(PoissonSource("input", n_in, rates=0.0))
+        net.add(LIF("output", n_out, synapse="current", integration="exact", tau_m=par.tau_m,
+                    tau_e=par.tau_e, tau_i=par.tau_i, t_ref=par.t_ref, v_rest=par.v_rest,
+                    v_reset=par.v_rest, v_thresh=par.v_thresh))
+        if par.ff_rule not in ("count", "stdp"):
+            raise BiolearnError(f"ff_rule={par.ff_rule!r} is not supported",
+                                "in SpikingFoldiakParams", "use 'count' or 'stdp'")
+        heb, anti, _ = cls.rules_of(par)
+        rule = heb
+        if par.ff_rule == "stdp":  # Hebbian half of Song et al. 2000 pair STDP, no depression
+            rule = PairSTDP(a_plus=par.stdp_a_plus, a_minus=0.0, tau_pre=par.stdp_tau_pre,
+                            tau_post=par.stdp_tau_pre, w_min=0.0, w_max=np.inf)
+        q0 = rng.random((n_in, n_out))
+        net.connect(connect.dense("ff", "input", "output", cls.ff_scale(par) * q0, target="e",
+                                  rule=rule))
+        net.connect(lateral("lat", net.population("output"), anti))
+        sim = net.compile(seed=int(rng.integers(2**31)))
+        out = cls(sim, par, n_in, n_out)
+        if par.ff_rule == "stdp":
+            out.scale_ff()
+        return out
+
+    def scale_ff(self) -> None:
+        """Synaptic scaling of the "stdp" variant: each output's feedforward weights sum to
+        ``ff_sum`` (Földiák units)."""
+        self.sim.normalize("ff", self.par.ff_sum * self.ff_scale(self.par))
+
+    @staticmethod
+    def ff_scale(par: SpikingFoldiakParams) -> float:
+        """Feedforward weight (mV jump of ``ge``) of ``q = 1``: ``u_unit / (r_on τe)``."""
+        return par.u_unit / (par.rate_on / 1000.0 * par.tau_e)
+
+    @classmethod
+    def rules_of(cls, p: SpikingFoldiakParams
+                 ) -> tuple[CountHebbian, CountAntiHebbian, CountThreshold]:
+        """Földiák's three rules in engine units: an "on" input spikes ``r_on·T`` times per
+        presentation, ``n_ref`` output spikes mean y = 1."""
+        n_on = p.rate_on / 1000.0 * p.t_present
+        return (CountHebbian(p.beta, cls.ff_scale(p), n_on, p.n_ref),
+                CountAntiHebbian(p.alpha, p.p, p.lat_unit, p.n_ref),
+                CountThreshold(p.gamma, p.p, p.u_unit))
+
+    @property
+    def rules(self) -> tuple[CountHebbian, CountAntiHebbian, CountThreshold]:
+        return self.rules_of(self.par)
+
+    @property
+    def q(self) -> np.ndarray:
+        """Feedforward weights in Földiák's units, ``[n_out, n_in]``."""
+        return self.sim.weights("ff").T / self.ff_scale(self.par)
+
+    @property
+    def w(self) -> np.ndarray:
+        """Lateral weights in Földiák's units (≤ 0, zero diagonal), ``[n_out, n_out]``."""
+        q = self.sim.net.projections[self.sim.proj_index["lat"]]
+        out = np.zeros((self.n_out, self.n_out))
+        out[q.j, q.i] = -np.abs(self.sim.weights("lat")) / self.par.lat_unit
+        return out
+
+    @property
+    def theta(self) -> np.ndarray:
+        """Threshold shifts θ (mV)."""
+        return self.sim.theta[self.sim.slice("output")].copy()
+
+    def present(self, x: np.ndarray, learn: bool = True,
+                spikes: list | None = None) -> np.ndarray:
+        """Present the rows of ``x`` (pixel values in [0, 1]); returns the output spike counts
+        ``[T, n_out]``. With ``learn`` the projections count spikes during a presentation and
+        the three rules are applied after it (``update`` events of the count rules).
+        If a list ``spikes`` is given, the output spikes of each presentation are appended to
+        it as ``(times_ms, unit)`` with times relative to the presentation onset."""
+        x = np.asarray(x, np.float64)
+        if x.ndim != 2 or x.shape[1] != self.n_in:
+            raise BiolearnError(f"inputs of shape {x.shape} do not match {self.n_in} inputs",
+                                "in SpikingFoldiak.present", "pass [T, n_in] patterns")
+        p, sim = self.par, self.sim
+        thr = self.rules[2]
+        counts = np.zeros((x.shape[0], self.n_out), np.int64)
+        stdp = p.ff_rule == "stdp"
+        sim.set_plastic("ff", learn)  # count rules count (STDP learns) only while learning
+        sim.set_plastic("lat", learn)
+        sim.set_recording(["output"], spikes is not None)
+        for s in range(x.shape[0]):
+            sim.reset_state()
+            sim.set_rates("input", p.rate_off + (p.rate_on - p.rate_off) * x[s])
+            sim.reset_counts()
+            t0 = sim.t * sim.dt
+            out = sim.run(p.t_present)
+            if spikes is not None:
+                tt, ids = out["spikes"]["output"]
+                spikes.append((tt - t0, ids))
+            n_out = sim.spike_counts("output")
+            counts[s] = n_out
+            if learn:
+                if stdp:  # the weights changed on spikes during the run; rescale them
+                    self.scale_ff()
+                else:
+                    sim.apply_event("ff", UPDATE)
+                sim.apply_event("lat", UPDATE)
+                apply_threshold(sim, "output", count_activity(n_out, p.n_ref), thr)
+        return counts
+
+
+def score_responses(resp: np.ndarray) -> BarScore:
+    """Match units to bars from a binary ``[n_out, n_bars]`` response table, as
+    :func:`biolearn.rules.foldiak.score_bars` does for the rate network."""
+    resp = np.asarray(resp, bool)
+    counts = resp.sum(axis=1)
+    unit_bar = np.where(counts == 1, resp.argmax(axis=1), -1)
+    det = unit_bar[unit_bar >= 0]
+    per_bar = np.bincount(det, minlength=resp.shape[1])
+    one_to_one = bool(np.all(per_bar == 1) and np.all(unit_bar >= 0))
+    return BarScore(resp.astype(np.float64), unit_bar, int((counts == 1).sum()),
+                    int(np.unique(det).size), one_to_one)
+
+
+def bars_with_unique_detector(score: BarScore) -> int:
+    """Bars detected by exactly one single-bar detector unit."""
+    det = score.unit_bar[score.unit_bar >= 0]
+    return int(np.sum(np.bincount(det, minlength=score.response.shape[1]) == 1))
+
+
+def probe_bars(net: SpikingFoldiak, size: int = 8, repeats: int = 10) -> np.ndarray:
+    """Fraction of ``repeats`` presentations of each single bar in which each unit fires at
+    least ``n_ref/2`` spikes (no learning): ``[n_out, 2·size]``."""
+    sb = np.repeat(single_bars(size), repeats, axis=0)
+    c = net.present(sb, learn=False)
+    act = c >= max(net.par.n_ref / 2.0, 1.0)
+    return act.reshape(2 * size, repeats, net.n_out).mean(axis=1).T
 
 
 @dataclass
@@ -60,6 +260,12 @@ class FoldiakSpikingParams:
     stdp_tau_pre: float = param(20.0, "STDP pre trace time constant (ms)", min=0.1)
     ff_sum: float = param(21.0, "sum of each unit's feedforward weights kept by scaling (stdp); "
                           "8 + 56·(1 − (7/8)²) is Földiák's bar-detector fixed point", min=0.0)
+
+    def validate(self) -> None:
+        require_below(self, "rate_off", "rate_on", why="a bar's pixels must fire more than the "
+                      "background", fix="lower rate_off or raise rate_on")
+        require_below(self, "dt", "t_present", strict=False,
+                      why="a presentation must hold at least one time step")
 
 
 @register("foldiak_spiking", FoldiakSpikingParams)

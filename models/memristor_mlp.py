@@ -36,7 +36,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from biolearn.config import param
+from biolearn.config import Invalid, param, wrap_error
 from biolearn.errors import BiolearnError
 from biolearn.hardware.crossbar import mvm_kernel, mvm_t_kernel
 from biolearn.hardware.update import coincidence_update, no_pulse_bound, update_synapse
@@ -96,6 +96,32 @@ class MemristorMLPParams:
                             "clipped)", choices=["exact", "neurosim"])
     eval_every: int = param(0, "evaluate on the test set every N epochs (0 = only at the end)",
                             min=0)
+
+    def validate(self) -> None:
+        """Schemes and devices are checked here, not when their run starts."""
+        from biolearn.hardware.synapses import MAPPINGS
+        from biolearn.hardware.update import scheme_code
+
+        for k, s in enumerate(self.schemes):
+            scheme, mapping = _parse_scheme(s)
+            try:
+                if mapping not in MAPPINGS:
+                    raise BiolearnError(f"unknown mapping '{mapping}'", None,
+                                        "use " + " or ".join(MAPPINGS))
+                scheme_code(scheme, mapping, outer=True)
+            except BiolearnError as e:
+                raise wrap_error(e, f"schemes[{k}]") from None
+        for k, name in enumerate(self.devices):
+            try:
+                _resolve_device(name, self, 0.0)
+            except BiolearnError as e:
+                raise wrap_error(e, f"devices[{k}]") from None
+        if not self.software_baseline and not (self.devices and self.schemes
+                                                and self.d2d_nl):
+            raise Invalid("nothing to run: {0}, {1} or {2} is empty and {3} is false",
+                          "devices", "schemes", "d2d_nl", "software_baseline",
+                          fix="list a device, a scheme and a d2d_nl value, or "
+                              "software_baseline: true")
 
 
 # ------------------------------------------------------------------------------------------

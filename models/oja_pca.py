@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from biolearn.config import param
+from biolearn.config import Invalid, param
 from biolearn.registry import register
 from biolearn.rules.hebbian import bcm, gaussian_samples, gha, oja, random_covariance
 
@@ -34,6 +34,12 @@ class OjaPCAParams:
     bcm_eta: float = param(0.005, "BCM learning rate", min=0.0)
     bcm_tau_theta: float = param(20.0, "time constant of the θ_M running average (samples)",
                                  min=1.0)
+
+    def validate(self) -> None:
+        if self.n_components > len(self.eigenvalues):
+            raise Invalid(f"{{0}} = {self.n_components} exceeds the input dimension "
+                          f"len({{1}}) = {len(self.eigenvalues)}", "n_components", "eigenvalues",
+                          fix="use at most len(eigenvalues) components, or add eigenvalues")
 
 
 @register("oja_pca", OjaPCAParams)

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from biolearn.config import param
+from biolearn.config import Invalid, param
 from biolearn.errors import BiolearnError, require_torch
 from biolearn.registry import register
 
@@ -60,16 +60,23 @@ class OpticalCNNParams:
     threads: int = param(1, "torch CPU threads", min=1, max=64)
     optics: OpticsParams = param(factory=OpticsParams, help="optical hardware of conv1")
     eval_bits: list[int] = param(factory=lambda: [8, 7, 6, 5, 4, 3, 2, 1],
-                                 help="evaluate the trained networks with the SLMs at these bits")
+                                 help="evaluate the trained networks with the SLMs at these bits",
+                                 min=0, max=16)
     noise_electrons: list[float] = param(
         factory=lambda: [10.0, 100.0, 1000.0, 10000.0, 100000.0],
-        help="evaluate at these camera full-scale photoelectron counts (shot noise)")
+        help="evaluate at these camera full-scale photoelectron counts (shot noise)", min=1.0)
     finetune_bits: list[int] = param(factory=lambda: [4, 2, 1],
                                      help="hardware-aware fine-tuning of the optical network at "
-                                          "these SLM bits (from its trained weights)")
+                                          "these SLM bits (from its trained weights)",
+                                     min=0, max=16)
     finetune_epochs: int = param(1, "epochs of each fine-tuning run", min=1)
     digital_baseline: bool = param(True, "also train the all-digital network")
     cost_batch: int = param(1000, "images per batch in the latency/energy model", min=1)
+
+    def validate(self) -> None:
+        if self.kernel_size % 2 == 0:
+            raise Invalid(f"{{0}} = {self.kernel_size} is even", "kernel_size",
+                          fix="use an odd kernel size ('same' padding)")
 
 
 def _optics(p: OpticsParams, bits: int, electrons: float | None | str = "config") -> Any:

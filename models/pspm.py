@@ -27,13 +27,20 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from numba import njit
 
 from biolearn.analysis import avalanches as av
 from biolearn.analysis import isi as isi_mod
 from biolearn.analysis import spike_distances as sd
-from biolearn.config import param
-from biolearn.engine import LIF, Network, SpikeMonitor, SpikeSource, connect
+from biolearn.config import param, require_below
+from biolearn.engine import (
+    LIF,
+    Network,
+    NeuronModel,
+    Neurons,
+    SpikeMonitor,
+    SpikeSource,
+    connect,
+)
 from biolearn.errors import BiolearnError
 from biolearn.registry import register
 from biolearn.rules import pspm as rule_mod
@@ -57,6 +64,9 @@ class NeuronParams:
     synapse: str = param("delta", "'delta': each spike jumps v by w (mV); 'current': w is the "
                          "jump of an exponential current with tau_syn (CUBA)",
                          choices=["delta", "current"])
+
+    def validate(self) -> None:
+        require_below(self, "v_reset", "v_thresh")
 
 
 @dataclass
@@ -91,6 +101,11 @@ class PSPMParams:
     aval_bin_ms: float = param(0.0, "avalanche bin width (ms); 0: the target's mean inter-event "
                                "interval (Beggs & Plenz 2003)", min=0.0)
     figures: bool = param(True, "write PNG figures")
+
+    def validate(self) -> None:
+        require_below(self, "rule.w_min", "rule.w_max", why="the weight bounds")
+        require_below(self, "dt", "update_every_ms", strict=False,
+                      why="each update interval must hold at least one time step")
 
 
 # ---------------------------------------------------------------------- networks
@@ -143,74 +158,60 @@ def run_free(w: np.ndarray, inp: Spikes, p: PSPMParams, seed: int,
     return t, i.astype(np.int64)
 
 
-@njit(cache=True)
-def pif_kernel(w, drive_p, leak, n_steps, seed):
-    """Probabilistic integrate-and-fire network on a 1 ms grid.
-
-    ``u_i(t) = λ u_i(t−1)(1 − s_i(t−1)) + Σ_j W_ji s_j(t−1)``; neuron i spikes with probability
-    ``min(max(u_i, 0), 1)`` or, failing that, spontaneously with probability ``drive_p``; a spike
-    resets ``u_i = 0`` and the neuron cannot fire in the next step. With λ = 0 each spike of j
-    causes one of i with probability W_ji: a branching network with ratio σ = Σ_i W_ji
-    (Haldeman & Beggs 2005, PRL 94:058101). Returns (step, id, spontaneous?) of every spike."""
-    np.random.seed(seed)
-    n = w.shape[0]
-    u = np.zeros(n)
-    s = np.zeros(n, np.bool_)
-    s_new = np.zeros(n, np.bool_)
-    cap = 1 << 16
-    st = np.empty(cap, np.int64)
-    sid = np.empty(cap, np.int64)
-    spo = np.empty(cap, np.bool_)
-    k = 0
-    for t in range(n_steps):
-        for i in range(n):
-            u[i] = 0.0 if s[i] else leak * u[i]
-        for j in range(n):
-            if s[j]:
-                for i in range(n):
-                    u[i] += w[j, i]
-        for i in range(n):
-            fire = False
-            spont = False
-            if not s[i]:
-                pr = min(max(u[i], 0.0), 1.0)
-                fire = np.random.random() < pr
-                if not fire:
-                    spont = np.random.random() < drive_p
-                    fire = spont
-            s_new[i] = fire
-            if fire:
-                if k == cap:
-                    st2 = np.empty(cap * 2, np.int64)
-                    id2 = np.empty(cap * 2, np.int64)
-                    sp2 = np.empty(cap * 2, np.bool_)
-                    st2[:cap] = st
-                    id2[:cap] = sid
-                    sp2[:cap] = spo
-                    st, sid, spo, cap = st2, id2, sp2, cap * 2
-                st[k] = t
-                sid[k] = i
-                spo[k] = spont
-                k += 1
-        for i in range(n):
-            s[i] = s_new[i]
-    return st[:k], sid[:k], spo[:k]
+#: Probabilistic integrate-and-fire neuron (Haldeman & Beggs 2005), one step = one generation.
+#: ``u`` is the firing probability. Each step it leaks to ``lam·u`` (the discrete map is written
+#: as the ODE whose forward-Euler step it is), then takes the recurrent input ``x`` that arrived
+#: during the previous step (the target of W*); the neuron spikes with probability
+#: ``clip(u, 0, 1)``, or for certain when an external event reached ``h`` during the previous
+#: step. A spike resets ``u = 0``; ``t_ref = 2 dt`` keeps the neuron silent in the step after its
+#: spike (a spike is allowed again once ``t − t_spike ≥ t_ref``, as in Brian2).
+PIF = NeuronModel(
+    name="pif",
+    equations="""
+        du/dt = -(1 - lam)*u/dt : 1
+        x : 1    # recurrent input of this step
+        h : 1    # external events of this step
+        ext : 1  # 1: an external event drives the neuron now
+    """,
+    threshold="ext > 0.5 or rand() < clip(u, 0, 1)",
+    reset="u = 0",
+    refractory="t_ref",
+    method="euler",
+    after_update="u += x\nx = 0\next = h\nh = 0",
+    parameters={"lam": 0.0, "t_ref": "2 ms"},
+)
 
 
 def pif_ground_truth(p: PSPMParams, rng: np.random.Generator
                      ) -> tuple[np.ndarray, Spikes, Spikes]:
     """Near-critical PIF targets: W* ≥ 0 uniform, rows scaled to sum σ; spikes on a 1 ms grid.
 
-    Returns (W*, all spikes, spontaneous spikes). The spontaneous spikes are the network's
-    external drive: they seed the avalanches and are what the student receives as its input."""
-    n = p.n_neurons
+    ``u_i(t) = λ u_i(t−1)(1 − s_i(t−1)) + Σ_j W_ji s_j(t−1)``: neuron i spikes with probability
+    ``clip(u_i, 0, 1)``, or when an external event (Poisson, ``pif_drive_hz``) reached it in the
+    step before; a spike resets u_i and the neuron cannot fire in the next step. With λ = 0 each
+    spike of j causes one of i with probability W_ji: a branching network with ratio
+    σ = Σ_i W_ji (Haldeman & Beggs 2005, PRL 94:058101). Runs on the engine (:data:`PIF`).
+
+    Returns (W*, all spikes, spontaneous spikes). The spontaneous spikes — those an external
+    event caused — are the network's drive: they seed the avalanches and are what the student
+    receives as its input."""
+    n, dt = p.n_neurons, 1.0
     w = rng.uniform(0.0, 1.0, (n, n))
     np.fill_diagonal(w, 0.0)
     w *= p.pif_sigma / w.sum(axis=1, keepdims=True)
-    steps = int(p.duration_ms)
-    st, ids, spont = pif_kernel(w, p.pif_drive_hz / 1000.0, p.pif_leak, steps,
-                                int(rng.integers(2**31)))
-    t = st.astype(np.float64)
+    # external events on the steps before the last: each one fires its neuron one step later
+    ext = poisson_input(n, p.pif_drive_hz, p.duration_ms - dt, dt, rng)
+    net = Network(dt=dt)
+    net.add(SpikeSource("external", n, ext[1], ext[0]))
+    net.add(Neurons("pif", n, PIF, params={"lam": p.pif_leak, "t_ref": 2 * dt}))
+    net.connect(connect.one_to_one("drive", "external", "pif", n, 1.0, target="h"))
+    net.connect(connect.dense("W", "pif", "pif", w, target="x"))
+    net.monitor(SpikeMonitor(["pif"]))
+    t, ids = net.compile(int(rng.integers(2**31))).run(p.duration_ms)["spikes"]["pif"]
+    ids = ids.astype(np.int64)
+    step = np.round(t / dt).astype(np.int64)
+    caused = (np.round(ext[0] / dt).astype(np.int64) + 1) * n + ext[1]
+    spont = np.isin(step * n + ids, caused)
     return w, (t, ids), (t[spont], ids[spont])
 
 

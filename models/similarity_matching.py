@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from biolearn.config import param
+from biolearn.config import param, require_below
 from biolearn.registry import register
 from biolearn.rules.similarity_matching import similarity_matching, spiked_covariance
 
@@ -33,6 +33,11 @@ class SimilarityMatchingParams:
                           min=0.0)
     whitening: bool = param(True, "also run the whitening (PSW) network")
     n_checkpoints: int = param(40, "log-spaced points on the error curves", min=2)
+
+    def validate(self) -> None:
+        require_below(self, "k", "dim", strict=False, why="a k-dimensional subspace of the input")
+        require_below(self, "kth_eigenvalue", "top_eigenvalue", strict=False,
+                      why="the signal eigenvalues fall from the top one to the k-th")
 
 
 @register("similarity_matching", SimilarityMatchingParams)

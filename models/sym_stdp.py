@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from biolearn.config import param
+from biolearn import config
+from biolearn.config import Invalid, param, require_below
 from biolearn.engine import Network, PoissonSource, connect
 from biolearn.models._mnist_stdp import (
     CLS,
@@ -48,11 +49,15 @@ class Excitatory:
     tau_i: float = param(2.0, "inhibitory conductance decay (ms)", min=0.01)
     e_e: float = param(0.0, "excitatory reversal (mV)")
     e_i: float = param(-100.0, "inhibitory reversal (mV)")
-    v_floor: float = param(-100.0, "voltage floor (mV)")
+    v_floor: float = param(-100.0, "voltage floor (mV); -inf: no floor", allow_inf=True)
     theta_init: float = param(20.0, "initial θ (mV); spike when v > v_thresh + θ − 20")
     theta_plus: float = param(0.07, "θ₊: θ += θ₊·10/|θ − 10| per spike (0.07 for ≤1600 neurons)",
                               min=0.0)
-    tau_theta: float = param(8e6, "θ decay (ms): 6e6 (100/400 in the paper), 8e6 (code)", min=1.0)
+    tau_theta: float = param(8e6, "θ decay (ms): 6e6 (100/400 in the paper), 8e6 (code); inf: "
+                             "no decay", min=1.0, allow_inf=True)
+
+    def validate(self) -> None:
+        check_lif(self, theta_rule="hao")
 
 
 @dataclass
@@ -69,6 +74,9 @@ class Inhibitory:
     e_e: float = param(0.0, "excitatory reversal (mV)")
     e_i: float = param(-85.0, "inhibitory reversal (mV)")
 
+    def validate(self) -> None:
+        check_lif(self)
+
 
 @dataclass
 class ClassLayer:
@@ -82,6 +90,9 @@ class ClassLayer:
     tau_e: float = param(1.0, "E→class conductance decay (ms)", min=0.01)
     e_e: float = param(0.0, "excitatory reversal (mV)")
     teacher_rate: float = param(200.0, "teacher Poisson rate of the label's neuron (Hz)", min=0.0)
+
+    def validate(self) -> None:
+        check_lif(self)
 
 
 @dataclass
@@ -102,10 +113,18 @@ class Plasticity:
     w_init_class: float = param(0.3, "E→class initial weights U[0, w]", min=0.0)
     norm_in: float = param(78.4, "each hidden neuron's input weights are scaled to this sum "
                            "before every image", min=0.0)
-    norm_class_factor: float = param(0.1, "class neuron input sum = factor·N_exc·w_max_class",
-                                     min=0.0)
+    norm_class_factor: float = param(0.1, "class neuron input sum = factor·N_exc·w_max_class "
+                                     "(the mean weight as a fraction of its bound)",
+                                     min=0.0, max=1.0)
     w_ei: float = param(10.4, "E→I weight (fixed)", min=0.0)
     w_ie: float = param(17.0, "I→E weight (fixed)", min=0.0)
+
+    def validate(self) -> None:
+        require_below(self, "w_init_in", "w_max_in", strict=False,
+                      why="initial weights are drawn from U[0, w_init_in]")
+        require_below(self, "w_init_class", "w_max_class", strict=False,
+                      why="initial weights are drawn from U[0, w_init_class]")
+        check_norm(self, "norm_in", "w_max_in", N_INPUT)
 
 
 @dataclass
@@ -121,6 +140,128 @@ class Params:
     plasticity: Plasticity = param(factory=Plasticity)
     presentation: Presentation = param(factory=Presentation)
     output: Output = param(factory=Output)
+
+    def validate(self) -> None:
+        check_presentation(self)
+        check_spike_populations(self, (INPUT, EXC, INH, CLS))
+        check_memory(self.n_exc, 10)
+
+
+# --------------------------------------------------------------------------------------------
+# checks shared with diehl_cook (run on the config before anything is built)
+# --------------------------------------------------------------------------------------------
+
+N_INPUT = 784  # one Poisson input per MNIST pixel
+
+#: Bytes a compiled network keeps per synapse and per neuron. Measured with tracemalloc on this
+#: engine: n_exc 200 → 800 adds 69 MB for 1.08 M synapses (engine storage: indices, weight, delay,
+#: column order; the Network description: indices and weights), i.e. 64 B per synapse; neuron
+#: state (v, conductances, θ, traces, spike history) is a few hundred bytes per neuron.
+BYTES_PER_SYNAPSE = 64
+BYTES_PER_NEURON = 256
+
+
+def stdp_synapses(n_exc: int, n_class: int) -> int:
+    """Synapses of the network: input→E dense, E→I one-to-one, I→E all-but-self, E→class dense."""
+    return N_INPUT * n_exc + n_exc + n_exc * (n_exc - 1) + n_exc * n_class
+
+
+def stdp_memory_bytes(n_exc: int, n_class: int) -> int:
+    """Lower estimate of the memory a network of ``n_exc`` hidden neurons needs."""
+    neurons = N_INPUT + 2 * n_exc + n_class
+    return stdp_synapses(n_exc, n_class) * BYTES_PER_SYNAPSE + neurons * BYTES_PER_NEURON
+
+
+def check_memory(n_exc: int, n_class: int) -> None:
+    """Refuse a network that cannot fit into this machine's memory, with the estimate."""
+    total = config.machine_memory_bytes()
+    need = stdp_memory_bytes(n_exc, n_class)
+    if total is None or need <= total:
+        return
+    lo, hi = 1, n_exc  # largest n_exc that fits
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if stdp_memory_bytes(mid, n_class) <= total else (lo, mid - 1)
+    raise Invalid(f"{{0}} = {n_exc:,} needs at least {config.format_bytes(need)} of memory "
+                  f"({stdp_synapses(n_exc, n_class):,} synapses: I→E is all-to-all, so memory "
+                  f"grows as n_exc²), more than this machine's {config.format_bytes(total)}",
+                  "n_exc", fix=f"use at most n_exc: {lo:,} on this machine")
+
+
+def check_lif(p: Any, theta_rule: str | None = None) -> None:
+    """Cross-field checks of a conductance LIF section (reset, threshold, reversals, floor, θ).
+
+    With an adaptive threshold (``theta_rule`` "add" or "hao") the neuron spikes at
+    v > v_thresh + θ − 20 mV, θ starting at ``theta_init``. A conductance-based membrane stays
+    below max(e_e, v_rest): a threshold at or above that can never be reached."""
+    if hasattr(p, "e_i"):
+        require_below(p, "e_i", "e_e", why="inhibition must pull the membrane down")
+    top = max(p.e_e, p.v_rest)
+    if theta_rule is None:
+        require_below(p, "v_reset", "v_thresh")
+        thr, keys, shown = p.v_thresh, ("v_thresh",), "{0}"
+    else:
+        thr = p.v_thresh + p.theta_init - 20.0
+        keys, shown = ("v_thresh", "theta_init"), "{0} + {1} − 20"
+        if not p.v_reset < thr:
+            raise Invalid(f"{{2}} = {p.v_reset:g} must be below the initial threshold "
+                          f"{shown} = {thr:g} mV", *keys, "v_reset",
+                          fix="lower v_reset or raise v_thresh / theta_init")
+    n = len(keys)
+    if not thr < top:
+        raise Invalid(f"the threshold {shown} = {thr:g} mV is not below max({{{n}}}, "
+                      f"{{{n + 1}}}) = {top:g} mV, the highest potential a conductance-based "
+                      "neuron reaches: it can never fire", *keys, "e_e", "v_rest",
+                      fix="lower v_thresh or raise e_e")
+    if hasattr(p, "v_floor"):
+        require_below(p, "v_floor", "v_reset", strict=False,
+                      why="v is clipped to the floor after every step")
+        require_below(p, "v_floor", "v_rest", strict=False,
+                      why="v is clipped to the floor after every step")
+    if theta_rule is not None:
+        gap = max(abs(p.theta_init - 10.0), 1e-3)  # the engine's theta_ten, theta_eps (mV)
+        first = p.theta_plus if theta_rule == "add" else p.theta_plus * (10.0 / gap)
+        if not thr + first < top:
+            raise Invalid(f"{{0}} = {p.theta_plus:g} raises the threshold by {first:g} mV at the "
+                          f"first spike, from {thr:g} mV to above max({{1}}, {{2}}) = {top:g} mV: "
+                          "one spike would silence the neuron", "theta_plus", "e_e", "v_rest",
+                          fix="use a θ₊ of a fraction of a mV (papers: 0.05–0.07)")
+
+
+def check_norm(p: Any, norm: str, w_max: str, fan_in: int) -> None:
+    """Synaptic scaling to a sum above fan_in × w_max would push weights past their bound."""
+    s, w = getattr(p, norm), getattr(p, w_max)
+    if s > fan_in * w:
+        raise Invalid(f"{{0}} = {s:g} exceeds {fan_in} × {{1}} = {fan_in * w:g}: scaling the "
+                      f"{fan_in} input weights of a neuron to that sum needs weights above "
+                      "their bound", norm, w_max, fix=f"lower {norm} or raise {w_max}")
+
+
+def check_presentation(p: Any) -> None:
+    """The intensity ladder of ``p.presentation`` must end, and go upwards."""
+    pr = p.presentation
+    require_below(p, "presentation.intensity0", "presentation.max_intensity", strict=False,
+                  why="the intensity is raised from intensity0 up to max_intensity",
+                  fix="set max_intensity ≥ intensity0")
+    if pr.min_spikes > 0 and pr.max_intensity > pr.intensity0 \
+            and not pr.intensity0 + pr.intensity_step > pr.intensity0:
+        raise Invalid(f"{{0}} = {pr.intensity_step:g} never raises the intensity from {{1}} = "
+                      f"{pr.intensity0:g} to {{2}} = {pr.max_intensity:g}: an image that gives "
+                      f"fewer than {{3}} = {pr.min_spikes} spikes would be presented forever",
+                      "presentation.intensity_step", "presentation.intensity0",
+                      "presentation.max_intensity", "presentation.min_spikes",
+                      fix="use intensity_step > 0 (the papers: 1), or min_spikes: 0 to present "
+                          "every image once")
+
+
+def check_spike_populations(p: Any, names: tuple[str, ...]) -> None:
+    """``output.spike_populations`` must name populations of the network."""
+    pops = p.output.spike_populations
+    for k, name in enumerate(pops or []):
+        if name not in names:
+            raise Invalid(f"{{0}} = {config._show(name)} is not a population of this network",
+                          f"output.spike_populations[{k}]",
+                          fix="choose from " + ", ".join(names) + ", or null for all")
 
 
 def build(p: Params, rng: np.random.Generator) -> Network:

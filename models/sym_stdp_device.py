@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from biolearn.config import param
+from biolearn.config import Invalid, param, wrap_error
 from biolearn.errors import BiolearnError
 from biolearn.models.sym_stdp import Params as SymParams
 from biolearn.models.sym_stdp import build, train_and_test
@@ -69,6 +69,27 @@ class DeviceSection:
                           "(remainder kept digitally, Nandakumar et al. 2020)",
                           choices=["nearest", "stochastic", "accumulate"])
     software_baseline: bool = param(True, "also run the ideal-synapse (software) network")
+
+    def validate(self) -> None:
+        """Schemes, devices and projections are checked here, not when their run starts."""
+        for k, s in enumerate(self.schemes):
+            try:
+                parse_scheme(s)
+            except BiolearnError as e:
+                raise wrap_error(e, f"schemes[{k}]") from None
+        for k, name in enumerate(self.presets):
+            try:
+                resolve_device(name, self, 0.0)
+            except BiolearnError as e:
+                raise wrap_error(e, f"presets[{k}]") from None
+        for k, name in enumerate(self.projections):
+            if name not in PLASTIC:
+                raise Invalid(f"{{0}} = {name!r} is not a plastic projection of this network",
+                              f"projections[{k}]", fix="choose from " + ", ".join(PLASTIC))
+        if not variants(self):
+            raise Invalid("nothing to run: {0} or {1} is empty and {2} is false", "presets",
+                          "schemes", "software_baseline",
+                          fix="list at least one preset and scheme, or software_baseline: true")
 
 
 @dataclass

@@ -1,8 +1,9 @@
 """Spiking Hebbian / anti-Hebbian rules on engine projections and the spiking Földiák network.
 
-Rule updates are checked against Földiák's (1990) equations written out in NumPy; the unit
-mapping of the network against Campbell's theorem; learning against the ground truth of the bars
-benchmark (which bars are present), with an ablation showing the test can fail.
+Rule updates (engine definitions: spike counters and an ``update`` event) are checked against
+Földiák's (1990) equations written out in NumPy on the counts of real runs; the unit mapping of
+the network against Campbell's theorem; learning against the ground truth of the bars benchmark
+(which bars are present), with an ablation showing the test can fail.
 """
 
 from __future__ import annotations
@@ -13,71 +14,108 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from biolearn.engine import LIF, Network, PoissonSource, Projection, StateMonitor, connect
+from biolearn.engine import (
+    LIF,
+    Network,
+    PoissonSource,
+    Projection,
+    SpikeSource,
+    StateMonitor,
+    connect,
+)
 from biolearn.errors import BiolearnError
-from biolearn.rules.foldiak import bars
-from biolearn.rules.spiking_hebbian import (
-    CountAntiHebbian,
-    CountHebbian,
-    CountThreshold,
+from biolearn.models.foldiak_spiking import (
     SpikingFoldiak,
     SpikingFoldiakParams,
-    anti_hebbian_update,
-    apply_anti_hebbian,
-    apply_hebbian,
-    apply_threshold,
     bars_with_unique_detector,
-    count_activity,
-    hebbian_update,
     probe_bars,
     score_responses,
 )
+from biolearn.rules.foldiak import bars
+from biolearn.rules.spiking_hebbian import (
+    UPDATE,
+    CountAntiHebbian,
+    CountHebbian,
+    CountThreshold,
+    apply_threshold,
+    count_activity,
+    lateral,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
+DT = 0.5
+EVERY_STEP = 1000.0 / DT  # Hz: a Poisson source or a teacher at this rate fires every step
 
 
-# ----------------------------------------------------------------------------- rule kernels
-def test_hebbian_update_is_foldiak_eq4():
+def _every_step_sim(n_pre: int, n_post: int, ff: np.ndarray, heb: CountHebbian,
+                    anti: CountAntiHebbian, lat_w: np.ndarray | float = 0.0):
+    """Inputs and (teacher-driven) outputs that fire on every step or never: exact counts."""
+    net = Network(dt=DT)
+    net.add(PoissonSource("src", n_pre, rates=0.0))
+    out = net.add(LIF("out", n_post, synapse="current"))
+    net.connect(connect.dense("ff", "src", "out", ff, rule=heb))
+    net.connect(lateral("lat", out, anti, w=lat_w))
+    sim = net.compile(seed=0)
+    sim.set_teacher("out", 0.0)
+    return sim
+
+
+def _present(sim, x_on: np.ndarray, y_on: np.ndarray, steps: int) -> None:
+    sim.set_rates("src", EVERY_STEP * x_on)
+    sim.set_teacher("out", EVERY_STEP * y_on)
+    sim.run(steps=steps)
+
+
+# ----------------------------------------------------------------------------- rule definitions
+def test_count_hebbian_is_foldiak_eq4():
     rng = np.random.default_rng(0)
-    n_pre, n_post, beta, scale = 7, 5, 0.3, 2.5
+    n_pre, n_post, beta, scale, steps = 7, 5, 0.3, 2.5, 8
     w = rng.random((n_pre, n_post))
-    x, y = rng.random(n_pre), np.array([0.0, 1.0, 0.5, 0.0, 0.2])
-    i, j = np.divmod(np.arange(n_pre * n_post), n_post)
-    got = w.ravel().copy()
-    hebbian_update(got, i, j, x, y, beta, scale)
-    want = w + beta * y[None, :] * (scale * x[:, None] - w)  # Δq = βy(x − q), in units of scale
-    np.testing.assert_allclose(got.reshape(n_pre, n_post), want, rtol=0, atol=1e-14)
+    x_on = np.array([1, 0, 1, 1, 0, 0, 1], float)
+    y_on = np.array([0, 1, 1, 0, 1], float)
+    # x = n_pre/n_on = x_on; y = min(n_post/n_ref, 1) = 0.5 y_on
+    sim = _every_step_sim(n_pre, n_post, w, CountHebbian(beta, scale, n_on=steps,
+                                                         n_ref=2 * steps), CountAntiHebbian())
+    _present(sim, x_on, y_on, steps)
+    sim.apply_event("ff", UPDATE)
+    y = 0.5 * y_on
+    want = w + beta * y[None, :] * (scale * x_on[:, None] - w)  # Δq = βy(x − q), units of scale
+    np.testing.assert_allclose(sim.weights("ff"), want, rtol=0, atol=1e-14)
 
 
-def test_hebbian_fixed_point_closed_form():
-    """With y = 1 and fixed x, w_n = s·x + (w_0 − s·x)(1 − β)^n."""
-    x, w0 = np.array([1.0, 0.0, 0.3]), np.array([0.2, 0.9, 0.3])
-    i, j = np.arange(3), np.zeros(3, np.int64)
-    w = w0.copy()
+def test_count_hebbian_fixed_point_closed_form():
+    """With y = 1 and fixed x, w_n = s·x + (w_0 − s·x)(1 − β)^n: the counters restart at zero
+    after every update."""
+    x, w0 = np.array([1.0, 0.0, 1.0]), np.array([[0.2], [0.9], [0.3]])
+    sim = _every_step_sim(3, 1, w0, CountHebbian(0.1, 2.0, n_on=4, n_ref=1), CountAntiHebbian())
     for _ in range(50):
-        hebbian_update(w, i, j, x, np.ones(1), 0.1, 2.0)
-    np.testing.assert_allclose(w, 2 * x + (w0 - 2 * x) * 0.9 ** 50, rtol=1e-12)
+        _present(sim, x, np.ones(1), 4)
+        sim.apply_event("ff", UPDATE)
+    np.testing.assert_allclose(sim.weights("ff")[:, 0], 2 * x + (w0[:, 0] - 2 * x) * 0.9 ** 50,
+                               rtol=1e-12)
 
 
-@pytest.mark.parametrize("scale", [3.0, -3.0])  # +: conductance-based, −: current-based inhibition
-def test_anti_hebbian_update_is_foldiak_eq3(scale):
+def test_count_anti_hebbian_is_foldiak_eq3():
     rng = np.random.default_rng(1)
-    n, alpha, p = 6, 0.1, 1 / 8
+    n, alpha, p, scale = 6, 0.1, 1 / 8, 3.0
     wf = -rng.random((n, n)) * 0.3  # Földiák weights ≤ 0
     np.fill_diagonal(wf, 0.0)
     y = (rng.random(n) < 0.5).astype(float)
-    i, j = np.divmod(np.arange(n * n), n)
-    g = (np.sign(scale) * abs(scale) * -wf).ravel()
-    anti_hebbian_update(g, i, j, y, alpha, p, scale)
+    keep = ~np.eye(n, dtype=bool).ravel()
+    # current-based outputs: the engine weight is −scale·|w| = scale·w
+    sim = _every_step_sim(2, n, np.zeros((2, n)), CountHebbian(),
+                          CountAntiHebbian(alpha, p, scale, n_ref=3), lat_w=scale * wf.ravel())
+    _present(sim, np.zeros(2), y, 3)
+    sim.apply_event("lat", UPDATE)
     want = np.minimum(wf - alpha * (np.outer(y, y) - p * p), 0.0)  # eq. 3, w ≤ 0
-    np.fill_diagonal(want, 0.0)
-    got = g.reshape(n, n)
-    np.testing.assert_allclose(got, np.sign(scale) * abs(scale) * -want, atol=1e-14)
-    assert np.all(np.sign(scale) * got >= 0)
+    got = sim.weights("lat")
+    np.testing.assert_allclose(got, scale * want.ravel()[keep], atol=1e-14)
+    assert np.all(got <= 0)
     # silent units: inhibition decays by α p² per presentation and stops at 0
-    g2 = np.zeros(n * n)
-    anti_hebbian_update(g2, i, j, np.zeros(n), alpha, p, scale)
-    assert np.all(g2 == 0.0)
+    for _ in range(300):
+        _present(sim, np.zeros(2), np.zeros(n), 2)
+        sim.apply_event("lat", UPDATE)
+    assert np.all(sim.weights("lat") == 0.0)
 
 
 def test_count_activity():
@@ -88,35 +126,50 @@ def test_count_activity():
 
 # ------------------------------------------------------------------ on engine projections
 def _tiny_sim(synapse: str):
+    """Inputs and outputs spiking at given times (outputs kicked over threshold through v);
+    returns the simulation and the spike counts of the run."""
     net = Network(dt=0.5)
-    net.add(PoissonSource("src", 4, rates=0.0))
-    net.add(LIF("out", 3, synapse=synapse))
+    src_n = np.array([2, 0, 1, 3])
+    drv_n = np.array([2, 0, 1])
+    src_i = np.repeat(np.arange(4), src_n)
+    drv_i = np.repeat(np.arange(3), drv_n)
+    net.add(SpikeSource("src", 4, src_i, 10.0 + 20.0 * np.concatenate(
+        [np.arange(c) for c in src_n])))
+    net.add(SpikeSource("drive", 3, drv_i, 5.0 + 20.0 * np.concatenate(
+        [np.arange(c) for c in drv_n])))
+    out = net.add(LIF("out", 3, synapse=synapse))
     rng = np.random.default_rng(2)
-    net.connect(connect.dense("ff", "src", "out", rng.random((4, 3))))
+    heb = CountHebbian(0.1, 2.0, n_on=2.0, n_ref=2.0)
+    net.connect(connect.dense("ff", "src", "out", 0.01 * rng.random((4, 3)), rule=heb))
     # a sparse projection given in scrambled order: updates must follow the user's order
     pre, post = np.array([3, 0, 2, 1, 0]), np.array([1, 2, 0, 2, 0])
-    net.connect(Projection("sp", "src", "out", pre, post, rng.random(5)))
-    net.connect(connect.all_but_self("lat", "out", "out", 3, 0.0, target="i"))
-    return net.compile(seed=0), pre, post
+    net.connect(Projection("sp", "src", "out", pre, post, 0.01 * rng.random(5), rule=heb))
+    net.connect(connect.one_to_one("kick", "drive", "out", 3, 100.0, target="v"))
+    net.connect(lateral("lat", out, CountAntiHebbian(0.1, 0.125, 4.0, n_ref=2.0)))
+    sim = net.compile(seed=0)
+    sim.run(100.0)
+    return sim, pre, post
 
 
 @pytest.mark.parametrize("synapse,sign", [("current", -1.0), ("conductance", 1.0)])
 def test_rules_on_engine_projections(synapse, sign):
     sim, pre, post = _tiny_sim(synapse)
-    x, y = np.array([1.0, 0.0, 0.5, 2.0]), np.array([1.0, 0.0, 0.5])
+    x = sim.spike_counts("src") / 2.0
+    y = count_activity(sim.spike_counts("out"), 2.0)
+    np.testing.assert_array_equal(sim.spike_counts("out"), [2, 0, 1])
     w0, s0 = sim.weights("ff"), sim.weights("sp")
-    apply_hebbian(sim, "ff", x, y, CountHebbian(0.1, 2.0))
-    apply_hebbian(sim, "sp", x, y, CountHebbian(0.1, 2.0))
+    sim.apply_event("ff", UPDATE)
+    sim.apply_event("sp", UPDATE)
     np.testing.assert_allclose(sim.weights("ff"), w0 + 0.1 * y * (2 * x[:, None] - w0))
     np.testing.assert_allclose(sim.weights("sp"), s0 + 0.1 * y[post] * (2 * x[pre] - s0))
-    apply_anti_hebbian(sim, "lat", y, CountAntiHebbian(0.1, 0.125, 4.0))
+    sim.apply_event("lat", UPDATE)
     q = sim.net.projections[sim.proj_index["lat"]]
     want = -0.1 * (y[q.i] * y[q.j] - 0.125 ** 2)  # from w = 0
     np.testing.assert_allclose(sim.weights("lat"), sign * 4.0 * -np.minimum(want, 0.0))
     apply_threshold(sim, "out", y, CountThreshold(0.02, 0.125, 2.0))
     np.testing.assert_allclose(sim.theta[sim.slice("out")], 0.02 * 2.0 * (y - 0.125))
     with pytest.raises(BiolearnError):
-        apply_anti_hebbian(sim, "ff", y, CountAntiHebbian())
+        lateral("bad", sim.net.population("out"), CountAntiHebbian(), target="e")
 
 
 def test_feedforward_scale_is_campbell_mean():

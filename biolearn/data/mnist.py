@@ -110,6 +110,8 @@ DATASETS: dict[str, DatasetSpec] = {
 }
 
 #: Download tuning (seconds); tests shorten the back-off.
+_LOADED: list[dict] = []  # what load_mnist read in this process, for run provenance
+
 DOWNLOAD_ATTEMPTS = 3
 RETRY_BACKOFF_S = 1.0
 TIMEOUT_S = 30.0
@@ -456,6 +458,7 @@ def load_mnist(root: str | os.PathLike | None = None, dataset: str = "mnist",
         if paths is None:  # pragma: no cover - the download folder is one of the searched ones
             raise _missing_error(spec, data_roots(root), notes, [])
     arrs = {f.key: load_idx_verified(paths[f.key], f, spec) for f in spec.files}
+    _record_loaded(spec, paths)
     for split in ("train", "test"):
         x, y = arrs[f"{split}_images"], arrs[f"{split}_labels"]
         if len(x) != len(y):
@@ -467,6 +470,47 @@ def load_mnist(root: str | os.PathLike | None = None, dataset: str = "mnist",
     n_te = _check_n(n_test, len(arrs["test_images"]), "n_test")
     return (arrs["train_images"][:n_tr], arrs["train_labels"][:n_tr],
             arrs["test_images"][:n_te], arrs["test_labels"][:n_te])
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _record_loaded(spec: DatasetSpec, paths: dict[str, Path]) -> None:
+    """Note which files were read, with their checksums, for :func:`loaded_datasets`.
+
+    A file with a known digest was verified against it (``sha256_uncompressed``, the digest of the
+    uncompressed IDX bytes); otherwise the SHA-256 of the file as stored is computed
+    (``sha256_file``)."""
+    files: dict[str, dict] = {}
+    for f in spec.files:
+        path = paths[f.key]
+        entry: dict = {"path": str(path.resolve())}
+        if f.sha256 is not None:
+            entry["sha256_uncompressed"] = f.sha256
+        else:
+            try:
+                entry["sha256_file"] = _file_sha256(path)
+            except OSError:  # pragma: no cover - it was just read
+                entry["sha256_file"] = None
+        files[path.name] = entry
+    folders = sorted({str(paths[f.key].resolve().parent) for f in spec.files})
+    record = {"dataset": spec.name, "folder": folders[0] if len(folders) == 1 else folders,
+              "files": files}
+    _LOADED.append(record)
+
+
+def loaded_datasets() -> list[dict]:
+    """Datasets :func:`load_mnist` has read in this process, in order: name, folder and each
+    file's path and SHA-256. :func:`biolearn.runner.execute` puts the ones a run read into the
+    provenance of its results.json."""
+    import copy
+
+    return copy.deepcopy(_LOADED)
 
 
 def load_fashion_mnist(root: str | os.PathLike | None = None, n_train: int | None = None,

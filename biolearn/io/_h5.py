@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno as _errno
 import os
+import re
 from pathlib import Path
 
 import h5py
@@ -83,3 +85,28 @@ def decode_attr(value: object) -> object:
     if hasattr(value, "dtype") and getattr(value, "shape", None) == ():
         return value.item()  # type: ignore[union-attr]
     return value
+
+
+_ERRNO_RE = re.compile(r"errno = (\d+)")
+_MSG_RE = re.compile(r"error message = '([^']*)'")
+
+
+def as_os_error(exc: BaseException, path: str | os.PathLike) -> OSError:
+    """An :class:`OSError` naming ``path`` for a failed HDF5 write, with the system's reason.
+
+    h5py reports a failed ``write()`` (full disk, file size limit, I/O error) as an OSError or
+    RuntimeError whose text holds HDF5's error stack, e.g. ``... errno = 28, error message = 'No
+    space left on device' ...``; this keeps the errno and the short reason only."""
+    text = str(exc)
+    code = getattr(exc, "errno", None)
+    if not code:
+        m = _ERRNO_RE.search(text)
+        code = int(m.group(1)) if m else None
+    if code:
+        reason = os.strerror(code)
+    else:
+        m = _MSG_RE.search(text)
+        reason = m.group(1) if m else (" ".join(text.split("(", 1)[0].split())
+                                       or type(exc).__name__)
+        code = _errno.EIO
+    return OSError(code, reason, str(path))

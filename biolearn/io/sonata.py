@@ -27,19 +27,21 @@ outside ``/spikes`` so that SONATA readers (libsonata, bmtk, pysonata) see a pur
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import time
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import h5py
 import numpy as np
 
 from biolearn.errors import BiolearnError
-from biolearn.io._h5 import decode_attr, libver, open_read
+from biolearn.io._h5 import as_os_error, decode_attr, libver, open_read
 
 SONATA_MAGIC = 0x0A7A
 SONATA_VERSION = (0, 1)
@@ -89,6 +91,27 @@ def sorting_name(group: h5py.Group) -> str | None:
     return f"unknown({raw})"
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _io_guarded(method: _F) -> _F:
+    """A failed write (full disk, size limit, I/O error) closes the file, keeps it only if it is
+    still a sound spike file (everything up to the last flush) and else removes it, then raises
+    one :class:`OSError` naming the file, with the system's reason."""
+
+    @functools.wraps(method)
+    def wrapper(self: SpikeWriter, *args: Any, **kw: Any) -> Any:
+        try:
+            return method(self, *args, **kw)
+        except BiolearnError:
+            raise
+        except (OSError, RuntimeError) as exc:
+            self._abort()
+            raise as_os_error(exc, self.path) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
 class SpikeWriter:
     """Stream spikes into a SONATA spike file (see the module docstring for the layout).
 
@@ -131,11 +154,24 @@ class SpikeWriter:
         self._streams: dict[str, _Stream] = {}
         self._closed = False
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._f: Any = None
+        try:
+            self._open(mode, populations)
+        except BiolearnError:  # a wrong or damaged file: leave it as it is
+            self._closed = True
+            if self._f is not None:
+                with contextlib.suppress(Exception):
+                    self._f.close()
+            raise
+        except (OSError, RuntimeError) as exc:
+            self._abort(remove=mode == "w")
+            raise as_os_error(exc, self.path) from exc
+
+    def _open(self, mode: str, populations: Mapping[str, int | None] | Sequence[str]) -> None:
         if mode == "a" and self.path.exists():
             recover_spike_file(self.path)  # a resumed run continues after its last flush
             self._f = h5py.File(self.path, "r+")
             if int(self._f.attrs.get("magic", -1)) != SONATA_MAGIC:
-                self._f.close()
                 raise BiolearnError("not a SONATA spike file (root attribute magic != 0x0A7A)",
                                     f"file {self.path}", "append only to spike files biolearn "
                                     "wrote, or start a new file with mode='w'")
@@ -151,12 +187,31 @@ class SpikeWriter:
         self._f.flush()
         self._last_flush = time.monotonic()
 
+    def _abort(self, remove: bool = False) -> None:
+        """Close after a failed write: keep the file if it is still a sound spike file (its
+        content up to the last flush), else remove it (always with ``remove``)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._f is not None:
+            with contextlib.suppress(Exception):
+                self._f.close()
+        if not remove:
+            try:
+                recover_spike_file(self.path)
+                return
+            except Exception:  # noqa: BLE001 - any failure: the file cannot be trusted
+                pass
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+
     # ------------------------------------------------------------------ populations
     @property
     def populations(self) -> list[str]:
         """Names of the populations being written."""
         return list(self._streams)
 
+    @_io_guarded
     def add_population(self, name: str, n_nodes: int | None = None) -> None:
         """Declare another population (before or after writing has started)."""
         self._check_open()
@@ -204,6 +259,7 @@ class SpikeWriter:
             time_sorted=was_sorted, last_t=last)
 
     # ------------------------------------------------------------------ writing
+    @_io_guarded
     def write(self, population: str, times_ms: np.ndarray, node_ids: np.ndarray) -> None:
         """Append spikes (times in ms, integer node ids ≥ 0) of one population.
 
@@ -280,6 +336,7 @@ class SpikeWriter:
             self._extend(s, s.buf_t[:s.fill], s.buf_n[:s.fill])
             s.fill = 0
 
+    @_io_guarded
     def flush(self) -> None:
         """Write every buffered spike and flush HDF5 metadata, leaving a complete file on disk."""
         self._check_open()
@@ -294,6 +351,7 @@ class SpikeWriter:
         return s.stored + s.fill
 
     # ------------------------------------------------------------------ presentations
+    @_io_guarded
     def write_presentations(self, group: str, start_ms: np.ndarray, labels: np.ndarray,
                             extra: Mapping[str, Any] | None = None) -> None:
         """Append stimulus presentations to ``/presentations/<group>``.
@@ -346,6 +404,7 @@ class SpikeWriter:
             self.flush()
 
     # ------------------------------------------------------------------ closing
+    @_io_guarded
     def close(self) -> None:
         """Flush, mark the sort order and close. Sorts (and rewrites) only when needed."""
         if self._closed:
@@ -408,30 +467,35 @@ def _rewrite_sorted(path: Path, names: Iterable[str], sorting: str) -> None:
     """Rewrite ``path`` with the given populations sorted; atomic via a temporary file."""
     names = set(names)
     tmp = path.with_name(path.name + ".sorting.tmp")
-    with h5py.File(path, "r") as src, h5py.File(tmp, "w", libver=libver()) as dst:
-        for k, v in src.attrs.items():
-            dst.attrs.create(k, v, dtype=src.attrs.get_id(k).dtype)
-        for key in src:
-            if key != "spikes":
-                src.copy(src[key], dst, name=key)
-        spikes = dst.create_group("spikes")
-        for pop, g in src["spikes"].items():
-            if pop not in names:
-                src.copy(g, spikes, name=pop)
-                continue
-            out = spikes.create_group(pop)
-            for k, v in g.attrs.items():
-                out.attrs.create(k, v, dtype=g.attrs.get_id(k).dtype)
-            t, n = g["timestamps"][()], g["node_ids"][()]
-            order = _sort_order(t, n, sorting)
-            for key, data in (("timestamps", t[order]), ("node_ids", n[order])):
-                old = g[key]
-                ds = out.create_dataset(key, data=data, maxshape=(None,),
-                                        chunks=old.chunks or None, compression=old.compression)
-                for k, v in old.attrs.items():
-                    ds.attrs[k] = v
-            del t, n, order
-            _set_sorting(out, sorting)
+    try:
+        with h5py.File(path, "r") as src, h5py.File(tmp, "w", libver=libver()) as dst:
+            for k, v in src.attrs.items():
+                dst.attrs.create(k, v, dtype=src.attrs.get_id(k).dtype)
+            for key in src:
+                if key != "spikes":
+                    src.copy(src[key], dst, name=key)
+            spikes = dst.create_group("spikes")
+            for pop, g in src["spikes"].items():
+                if pop not in names:
+                    src.copy(g, spikes, name=pop)
+                    continue
+                out = spikes.create_group(pop)
+                for k, v in g.attrs.items():
+                    out.attrs.create(k, v, dtype=g.attrs.get_id(k).dtype)
+                t, n = g["timestamps"][()], g["node_ids"][()]
+                order = _sort_order(t, n, sorting)
+                for key, data in (("timestamps", t[order]), ("node_ids", n[order])):
+                    old = g[key]
+                    ds = out.create_dataset(key, data=data, maxshape=(None,),
+                                            chunks=old.chunks or None, compression=old.compression)
+                    for k, v in old.attrs.items():
+                        ds.attrs[k] = v
+                del t, n, order
+                _set_sorting(out, sorting)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
     os.replace(tmp, path)
 
 

@@ -25,7 +25,7 @@ import h5py
 import numpy as np
 
 from biolearn.errors import BiolearnError
-from biolearn.io._h5 import decode_attr, libver, open_read
+from biolearn.io._h5 import as_os_error, decode_attr, libver, open_read
 
 _JSON_ATTRS = "__json_attrs__"  # names of root attributes stored as JSON text
 
@@ -70,31 +70,35 @@ def save_weights(path: str | os.PathLike, arrays: Mapping[str, np.ndarray],
     """
     path = Path(path)
     where = f"save_weights({path.name})"
-    with atomic_path(path) as tmp, h5py.File(tmp, "w", libver=libver()) as f:
-        for name, value in arrays.items():
-            if not isinstance(name, str) or not name.strip("/"):
-                raise BiolearnError(f"invalid array name {name!r}", where, "use a non-empty name")
-            arr = np.asarray(value)
-            if arr.dtype.kind in "US":
-                arr = arr.astype(object).astype(h5py.string_dtype())
-            elif arr.dtype.kind not in "biufc":
-                raise BiolearnError(f"array {name!r} has unsupported dtype {arr.dtype}", where,
-                                    "store numeric, boolean or string arrays")
-            kw: dict[str, Any] = {}
-            if arr.ndim and arr.size and arr.dtype.kind in "biufc":
-                kw = {"compression": "gzip", "compression_opts": compression_level,
-                      "shuffle": True}
-            f.create_dataset(name.strip("/"), data=arr, **kw)
-        json_keys = []
-        for key, value in (attrs or {}).items():
-            native = _native_attr(value)
-            if native is None:
-                f.attrs[key] = json.dumps(to_jsonable(value))
-                json_keys.append(key)
-            else:
-                f.attrs[key] = native
-        if json_keys:
-            f.attrs[_JSON_ATTRS] = json.dumps(json_keys)
+    try:
+        with atomic_path(path) as tmp, h5py.File(tmp, "w", libver=libver()) as f:
+            for name, value in arrays.items():
+                if not isinstance(name, str) or not name.strip("/"):
+                    raise BiolearnError(f"invalid array name {name!r}", where,
+                                        "use a non-empty name")
+                arr = np.asarray(value)
+                if arr.dtype.kind in "US":
+                    arr = arr.astype(object).astype(h5py.string_dtype())
+                elif arr.dtype.kind not in "biufc":
+                    raise BiolearnError(f"array {name!r} has unsupported dtype {arr.dtype}", where,
+                                        "store numeric, boolean or string arrays")
+                kw: dict[str, Any] = {}
+                if arr.ndim and arr.size and arr.dtype.kind in "biufc":
+                    kw = {"compression": "gzip", "compression_opts": compression_level,
+                          "shuffle": True}
+                f.create_dataset(name.strip("/"), data=arr, **kw)
+            json_keys = []
+            for key, value in (attrs or {}).items():
+                native = _native_attr(value)
+                if native is None:
+                    f.attrs[key] = json.dumps(to_jsonable(value))
+                    json_keys.append(key)
+                else:
+                    f.attrs[key] = native
+            if json_keys:
+                f.attrs[_JSON_ATTRS] = json.dumps(json_keys)
+    except (OSError, RuntimeError) as exc:  # full disk, size limit: no file is left behind
+        raise as_os_error(exc, path) from exc
     return path
 
 
