@@ -177,13 +177,21 @@ def run_cmd(config: Path, out_dir: Path | None, overrides: tuple[str, ...], seed
     """
     from biolearn.alloc import keep_freed_memory
     from biolearn.config import load_config
-    from biolearn.runner import RESOLVED, RESULTS, RunInterrupted, execute, run_dir_for
+    from biolearn.runner import (
+        RESOLVED,
+        RESULTS,
+        RunInterrupted,
+        check_data_root,
+        execute,
+        run_dir_for,
+    )
 
     keep_freed_memory()
     if resume and overwrite:
         raise BiolearnError("--resume and --overwrite exclude each other", "in 'biolearn run'",
                             "use --resume to continue a run, or --overwrite to start it again")
     cfg = load_config(config, list(overrides), seed)
+    check_data_root(str(data_root) if data_root else None, cfg.data.root, cfg.data.dataset)
     created = out_dir is None and not resume
     out = run_dir_for(cfg.name, out_dir, resume)
 
@@ -198,10 +206,10 @@ def run_cmd(config: Path, out_dir: Path | None, overrides: tuple[str, ...], seed
         return shlex.join([*cmd, "--out", str(where), "--resume"])
 
     def stopped(where: Path, by: str) -> None:
-        _ignore_signals()  # the run has stopped: a further Ctrl-C must not cut this message
         how = "Ctrl-C" if by == "SIGINT" else by
-        _echo_err(f"\ninterrupted by {how}: partial results in {where / RESULTS}")
-        _echo_err(f"resume with: {resume_command(where)}")
+        with _signals_ignored():  # the run has stopped: a further Ctrl-C must not cut this
+            _echo_err(f"\ninterrupted by {how}: partial results in {where / RESULTS}")
+            _echo_err(f"resume with: {resume_command(where)}")
         raise _Interrupted(_signal_exit_code(by)) from None
 
     try:
@@ -216,13 +224,15 @@ def run_cmd(config: Path, out_dir: Path | None, overrides: tuple[str, ...], seed
         raise
     except OSError as e:  # full disk, unwritable file: the recipe's I/O
         _remove_if_empty(out, created)
-        what = e.strerror or _one_line(str(e)) or type(e).__name__
+        reason = e.strerror or _one_line(str(e)) or type(e).__name__
         where = f"at '{e.filename}'" if e.filename else f"in {out}"
-        fix = ("free some disk space" if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
-               else "check the path and its permissions")
+        full = e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+        what = (f"cannot write the run's files ({reason})" if full or e.errno == errno.EROFS
+                else f"file error ({reason})")
+        fix = "free some disk space" if full else "check the path and its permissions"
         if (out / RESOLVED).exists():
             fix += f", then continue with: {resume_command(out)}"
-        raise BiolearnError(f"cannot write the run's files ({what})", where, fix) from e
+        raise BiolearnError(what, where, fix) from e
     except BaseException:
         _remove_if_empty(out, created)
         raise
@@ -244,13 +254,25 @@ def _signal_exit_code(name: str) -> int:
     return _SIGNAL_EXIT.get(name, EXIT_INTERRUPTED)
 
 
-def _ignore_signals() -> None:
+@contextlib.contextmanager
+def _signals_ignored() -> Any:
+    """Ignore Ctrl-C, SIGTERM and SIGHUP for the block (main thread only), then restore."""
     import signal
+    import threading
 
-    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
-        if hasattr(signal, name):
-            with contextlib.suppress(OSError, ValueError):
-                signal.signal(getattr(signal, name), signal.SIG_IGN)
+    saved = {}
+    if threading.current_thread() is threading.main_thread():
+        for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+            if hasattr(signal, name):
+                sig = getattr(signal, name)
+                with contextlib.suppress(OSError, ValueError):
+                    saved[sig] = signal.signal(sig, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        for sig, old in saved.items():
+            with contextlib.suppress(OSError, ValueError, TypeError):
+                signal.signal(sig, old)
 
 
 def _echo_err(text: str) -> None:
@@ -263,6 +285,7 @@ def _remove_if_empty(path: Path, created: bool) -> None:
     if created:
         with contextlib.suppress(OSError):
             path.rmdir()  # fails when not empty: then it stays
+            path.parent.rmdir()  # runs/<config name>, if this was its only run
 
 
 def _fmt(v: Any) -> str:
@@ -478,6 +501,15 @@ def _add_sweep() -> None:
 
 
 _add_sweep()
+
+
+def _add_export() -> None:
+    from biolearn.export_cli import export_group
+
+    cli.add_command(export_group)
+
+
+_add_export()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,7 +2,10 @@
 
 A config file has the top-level keys ``model`` (a registry name), ``name``, ``seed``, ``data``
 (:class:`DataConfig`) and ``params`` — the recipe's own dataclass, declared with :func:`param`
-fields so that types, ranges and allowed values are checked and named in errors.
+fields so that types, ranges and allowed values are checked and named in errors. Numbers must be
+finite (``param(..., allow_inf=True)`` admits ±infinity where it means something) and integers
+must fit 64 bits. A dataclass may define ``validate()``: it runs once the section is converted and
+raises :class:`Invalid` for values that contradict each other (see :func:`require_below`).
 
 :func:`load_config` reads a file, applies ``--set a.b=value`` overrides (each value is read as a
 YAML scalar, so ``1``, ``0.5``, ``true``, ``null``, ``[1, 2]`` and ``abc`` become int, float, bool,
@@ -143,10 +146,11 @@ def format_bytes(n: float) -> str:
     return f"{n:.3g} ZiB"  # pragma: no cover - the loop always returns
 
 
-def wrap_error(err: BiolearnError, key: str) -> Invalid:
-    """A :class:`BiolearnError` raised while checking the value of ``key``, as :class:`Invalid`
-    (so that the message names the full key and where it was set)."""
-    return Invalid("{0}: " + err.what, key, fix=err.fix or "")
+def wrap_error(err: BiolearnError, *keys: str, named: bool = True, note: str = "") -> Invalid:
+    """A :class:`BiolearnError` raised while checking the value of ``keys[0]``, as
+    :class:`Invalid`, so that the error points at where those keys were set. ``named``: the
+    message starts with the key; ``note`` is appended to it."""
+    return Invalid(("{0}: " if named else "") + err.what + note, *keys, fix=err.fix or "")
 
 
 TOP_KEYS = ("model", "name", "seed", "data", "params")
@@ -755,5 +759,7 @@ def describe_params(cls: type, prefix: str = "params") -> list[tuple[str, str, A
         lo, hi = meta.get("min"), meta.get("max")
         if lo is not None or hi is not None:
             desc += f" in [{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}]"
+        if meta.get("allow_inf"):
+            desc += " (±inf allowed)"
         rows.append((path, desc, _plain(default), meta.get("help", "")))
     return rows

@@ -153,7 +153,7 @@ class Diverged(BiolearnError):
     def __init__(self, array: str, where: str, detail: str = ""):
         self.array = array
         super().__init__(
-            f"the run diverged: {array} holds non-finite values{detail}", where,
+            f"the run diverged: NaN or infinite values in {array}{detail}", where,
             "lower the learning rates, weight bounds or input drive and start again (--overwrite "
             "or a new --out); the last finite checkpoint, if any, is kept")
 
@@ -587,18 +587,17 @@ def execute(cfg: Any, out_dir: str | Path | None = None, quiet: bool = False,
 
     def results(status: str, metrics: dict, error: str | None = None) -> dict:
         ctx = state["ctx"]
-        warnings = list(ctx.warnings) if ctx is not None else []
         bad: list[tuple[str, str]] = []
         metrics = _nonfinite_to_str(metrics, "", bad)
+        early: list[str] = []  # before the recipe started there is no ctx to hold them
         for key, text in bad:
             msg = f"metric '{key}' is {text} (kept as the string '{text}')"
             if ctx is not None:
                 ctx.warn(msg)
-            elif msg not in warnings:
-                warnings.append(msg)
+            elif msg not in early:
+                early.append(msg)
                 _stderr_line(f"warning: {msg}")
-        if ctx is not None:
-            warnings = list(ctx.warnings)
+        warnings = list(ctx.warnings) if ctx is not None else early
         res = {
             "config": _nonfinite_to_str(resolved, "", []),
             "metrics": metrics,
@@ -655,9 +654,10 @@ def execute(cfg: Any, out_dir: str | Path | None = None, quiet: bool = False,
                                 "not a dict")
             res = results("completed", {**ctx.metrics, **metrics})
             save(res)
-        except KeyboardInterrupt as e:
+        except (KeyboardInterrupt, RunInterrupted) as e:  # the latter: a nested run's
             guard.stop()
-            name = getattr(e, "name", None) or guard.received or "SIGINT"
+            name = getattr(e, "name", None) or getattr(e, "signal", None) or guard.received \
+                or "SIGINT"
             res = results("interrupted", _partial(state))
             res["interrupted_by"] = name
             save(res, must=False)

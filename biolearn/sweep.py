@@ -88,6 +88,8 @@ class Run:
     """All ``--set`` texts of this run: the sweep's, the automatic ones, then the grid's."""
     error: str | None = None
     """Set when the run's config is invalid (then it is never started)."""
+    forks: bool = False
+    """The run's recipe starts processes of its own (``params.output.test_workers`` > 1)."""
 
 
 @dataclass
@@ -252,7 +254,9 @@ def plan_sweep(config: str | Path, sets: list[str] | tuple[str, ...] = (),
         overrides = [*sets, *auto, *(f"{k}={value_text(v)}" for k, v in values.items())]
         run = Run(name=name, grid=values, seed=seed, overrides=overrides)
         try:
-            load_config(config, overrides, seed)
+            cfg = load_config(config, overrides, seed)
+            tw = getattr(getattr(cfg.params, "output", None), "test_workers", 1)
+            run.forks = isinstance(tw, int) and tw > 1
         except BiolearnError as e:
             run.error = "error: " + _one_line(str(e))
             for k in grid:
@@ -316,9 +320,8 @@ def _diff(a: dict, b: dict) -> list[str]:
 
 def open_sweep_dir(plan: SweepPlan, sweep_dir: Path) -> bool:
     """Check or write ``sweep.json``; True when the directory already held this sweep."""
-    from biolearn.io.store import read_json, write_json_atomic
-
     import biolearn
+    from biolearn.io.store import read_json, write_json_atomic
 
     path = sweep_dir / SWEEP_JSON
     if path.is_file():
@@ -734,6 +737,9 @@ class SweepResult:
     skipped: list[str]
     """Runs already finished before this invocation."""
     figures: list[Path] = field(default_factory=list)
+    outcomes: dict[str, dict] = field(default_factory=dict)
+    """What each task of this invocation reported: status, error, action (started, resumed,
+    skipped, lost, ...), host (``hostname:pid`` of the worker process)."""
 
     @property
     def failed(self) -> list[dict]:
@@ -774,7 +780,10 @@ def dask_client(scheduler: str | None, workers: int, threads_per_run: int,
     try:
         if scheduler:
             try:
-                client = Client(scheduler, timeout="20s")
+                if Path(scheduler).is_file():  # a scheduler file (dask scheduler --scheduler-file)
+                    client = Client(scheduler_file=scheduler, timeout="20s")
+                else:
+                    client = Client(scheduler, timeout="20s")
             except (OSError, TimeoutError, ValueError) as e:
                 raise BiolearnError(
                     f"cannot reach the Dask scheduler ({_one_line(e)})",
@@ -879,9 +888,13 @@ def run_sweep(config: str | Path, sets: list[str] | tuple[str, ...] = (),
         except KeyboardInterrupt:
             write_outputs(plan, sweep_dir, outcomes, figures=False)
             raise SweepInterrupted(sweep_dir) from None
+        except BiolearnError:  # e.g. no scheduler: leave no empty sweep behind
+            if not again and not any((sweep_dir / r.name).exists() for r in plan.runs):
+                shutil.rmtree(sweep_dir, ignore_errors=True)
+            raise
     rows, summary, paths = write_outputs(plan, sweep_dir, outcomes, figures=figures)
     return SweepResult(dir=sweep_dir, plan=plan, rows=rows, summary=summary, ran=ran,
-                       skipped=finished, figures=paths)
+                       skipped=finished, figures=paths, outcomes=outcomes)
 
 
 def _run_on_dask(plan: SweepPlan, todo: list[Run], sweep_dir: Path, outcomes: dict[str, dict],
@@ -890,14 +903,8 @@ def _run_on_dask(plan: SweepPlan, todo: list[Run], sweep_dir: Path, outcomes: di
                  retries: int, log: Any) -> None:
     from distributed import as_completed
 
-    from biolearn.config import load_config
-
     n_workers = min(workers or default_workers(threads_per_run), len(todo))
-    fork_inside = False
-    for r in todo:  # a recipe that forks its own processes needs non-daemonic workers
-        cfg = load_config(plan.config, r.overrides, r.seed)
-        tw = getattr(getattr(cfg.params, "output", None), "test_workers", 1)
-        fork_inside |= isinstance(tw, int) and tw > 1
+    fork_inside = any(r.forks for r in todo)  # such runs need non-daemonic worker processes
     topic = f"biolearn-sweep-{uuid.uuid4().hex[:12]}"
     specs = {r.name: {"name": r.name, "config": str(plan.config), "overrides": r.overrides,
                       "seed": r.seed, "run_dir": str(sweep_dir / r.name), "threads":

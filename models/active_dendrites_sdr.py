@@ -62,6 +62,9 @@ class FalseMatchParams:
     mc_min_prob: float = param(1e-4, "simulate only where P_fp >= this", min=0.0, max=1.0)
 
     def validate(self) -> None:
+        if not self.populations:
+            raise Invalid("{0} is empty: give at least one [n, a] pair", "populations",
+                          fix="e.g. populations: [[1024, 20]]")
         for k, pop in enumerate(self.populations):
             if len(pop) != 2:
                 raise Invalid(f"{{0}} = {pop} must be an [n, a] pair: n cells, a of them active",
@@ -156,6 +159,9 @@ class UnionParams:
         require_below(self, "a", "n", strict=False, why="a of the n cells are active")
         require_below(self, "s", "n", strict=False,
                       why="a pattern's s synapses sit on distinct cells")
+        if not self.M_values:
+            raise Invalid("{0} is empty: give at least one number of patterns", "M_values",
+                          fix="e.g. M_values: [1, 10, 100]")
 
 
 @register("dendrites_union", UnionParams)

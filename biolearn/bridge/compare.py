@@ -28,7 +28,7 @@ import numpy as np
 
 from biolearn.bridge import energy
 from biolearn.bridge.baselines import MLPParams, SNNParams
-from biolearn.config import param
+from biolearn.config import param, wrap_error
 
 METHODS = ("sym_stdp", "diehl_cook", "bp_mlp", "surrogate_snn")
 LABELS = {"sym_stdp": "sym-STDP (Hao 2020)", "diehl_cook": "Diehl & Cook 2015",
@@ -65,6 +65,46 @@ class CompareParams:
                                "needs surrogate_snn.reset: zero)", min=0)
     figures: bool = param(True, "write compare.png")
 
+    def validate(self) -> None:
+        """The STDP methods' params are checked now, not when their turn comes."""
+        from biolearn.config import build_dataclass
+        from biolearn.errors import BiolearnError
+        from biolearn.registry import get_recipe
+
+        for method in self.methods:
+            if method not in ("sym_stdp", "diehl_cook"):
+                continue
+            try:
+                build_dataclass(get_recipe(method).params, stdp_params(method, self),
+                                f"params.{method}")
+            except BiolearnError as e:
+                keys, notes = [method], []
+                own = getattr(self, method)
+                for sub, src in SHARED.items():
+                    head, _, leaf = sub.rpartition(".")
+                    mine = own.get(head, {}) if head else own
+                    if f"'params.{method}.{sub}'" in e.what and not (
+                            isinstance(mine, dict) and leaf in mine):
+                        keys.append(src)
+                        notes.append(f"'params.{method}.{sub}' comes from 'params.{src}'")
+                note = f" ({'; '.join(notes)})" if notes else ""
+                raise wrap_error(e, *keys, named=False, note=note) from None
+
+
+#: params of the STDP methods set from the shared settings (their key → the compare key)
+SHARED = {"n_exc": "n_hidden", "presentation.t_present_ms": "t_present_ms",
+          "presentation.dt": "dt", "presentation.intensity0": "max_rate_hz",
+          "output.spikes_test_images": "energy_images"}
+
+
+def stdp_params(method: str, p: CompareParams) -> dict:
+    """The params of an STDP method: the shared settings, then its own overrides."""
+    base = {"n_exc": p.n_hidden,
+            "presentation": {"t_present_ms": p.t_present_ms, "dt": p.dt,
+                             "intensity0": p.max_rate_hz / 255.0 * 8.0},
+            "output": {"spikes_test_images": p.energy_images}}
+    return _merge(base, getattr(p, method))
+
 
 def _merge(base: dict, extra: dict) -> dict:
     out = copy.deepcopy(base)
@@ -79,11 +119,7 @@ def _run_stdp(method: str, cfg: Any, ctx: Any, p: CompareParams) -> dict:
     from biolearn.io.sonata import read_spikes
     from biolearn.runner import execute
 
-    base = {"n_exc": p.n_hidden,
-            "presentation": {"t_present_ms": p.t_present_ms, "dt": p.dt,
-                             "intensity0": p.max_rate_hz / 255.0 * 8.0},
-            "output": {"spikes_test_images": p.energy_images}}
-    params = _merge(base, getattr(p, method))
+    params = stdp_params(method, p)
     data = {k: v for k, v in asdict(cfg.data).items() if v is not None}
     sub = config_from_dict({"model": method, "name": f"{cfg.name}-{method}", "seed": cfg.seed,
                             "data": data, "params": params})

@@ -200,6 +200,10 @@ def _known_digests() -> dict[str, tuple[str, str]]:
     return {f.sha256: (s.title, f.name) for s in DATASETS.values() for f in s.files if f.sha256}
 
 
+def _subdir(title: str) -> str:
+    return next((s.subdirs[0] for s in DATASETS.values() if s.title == title), title)
+
+
 def _fix_file(spec: DatasetSpec) -> str:
     return (f"delete it so that biolearn downloads {spec.title} again, or point data.root / "
             "$BIOLEARN_DATA at a good copy")
@@ -207,21 +211,30 @@ def _fix_file(spec: DatasetSpec) -> str:
 
 def _validate(data: bytes, path: str | os.PathLike, f: IdxFileSpec, spec: DatasetSpec
               ) -> np.ndarray:
-    """Check digest (when known), header and shape of one file's uncompressed bytes."""
+    """Check digest (when known), header and shape of one file's uncompressed bytes.
+
+    Order: another known file in this place (swapped or misplaced files), an empty file, the IDX
+    structure (truncated, wrong kind), and only then the digest of a well-formed file."""
     digest = hashlib.sha256(data).hexdigest()
-    if f.sha256 is not None and digest != f.sha256:
+    if digest != f.sha256:
         other = _known_digests().get(digest)
-        what = (f"file is {other[0]}'s {other[1]}, not {spec.title}'s" if other else
-                f"SHA-256 of the uncompressed data is {digest[:16]}…, expected {f.sha256[:16]}… "
-                f"(official {spec.title} {f.name})")
-        raise BiolearnError(f"checksum mismatch: {what}", f"file {path}", _fix_file(spec))
-    if f.sha256 is None:
-        other = _known_digests().get(digest)
-        if other is not None and other[0] != spec.title:
-            raise BiolearnError(f"file is {other[0]}'s {other[1]}, not {spec.title}'s",
-                                f"file {path}",
-                                f"put the {spec.title} files in a '{spec.subdirs[0]}/' sub-folder")
+        if other is not None and other != (spec.title, f.name):
+            found, expected = f"{other[0]}'s {other[1]}", f"{spec.title}'s {f.name}"
+            fix = (f"put the {other[0]} files in a '{_subdir(other[0])}/' sub-folder and the "
+                   f"{spec.title} files in '{spec.subdirs[0]}/'" if other[0] != spec.title else
+                   f"the files are swapped or misnamed: rename this one to {other[1]} (keeping "
+                   f"its .gz), and give {f.name} the right content")
+            raise BiolearnError(f"wrong file: it holds {found}, not {expected} expected here",
+                                f"file {path}", fix)
+    if not data:
+        raise BiolearnError("data file is empty (0 bytes of data): truncated or never written",
+                            f"file {path}", _fix_file(spec))
     arr = parse_idx(data, path, f.magic)
+    if f.sha256 is not None and digest != f.sha256:
+        raise BiolearnError(
+            f"checksum mismatch: SHA-256 of the uncompressed data is {digest[:16]}…, expected "
+            f"{f.sha256[:16]}… (official {spec.title} {f.name})", f"file {path}",
+            _fix_file(spec))
     if f.magic == MAGIC_IMAGES and arr.shape[1:] != spec.image_shape:
         raise BiolearnError(
             f"images are {arr.shape[1]}x{arr.shape[2]}, {spec.title} images are "
@@ -306,6 +319,8 @@ def _fetch(url: str, dest: Path, quiet: bool) -> None:
 
 def _check_download(tmp: Path, url: str, f: IdxFileSpec, spec: DatasetSpec) -> None:
     raw = tmp.read_bytes()
+    if not raw:
+        raise ValueError("empty response (0 bytes)")
     data = read_bytes(tmp)
     if f.sha256 is not None:
         digest = hashlib.sha256(data).hexdigest()

@@ -545,7 +545,7 @@ def synapse_ir(model: SynapseModel) -> SynapseIR:
     events = {k: _stmts(v) for k, v in model.events.items()}
     w_pre = {v for v, _, _ in on_pre}
     w_post = {v for v, _, _ in on_post}
-    known = set(eqs.names) | set(pnames) | {"dt", "t"}
+    known = set(eqs.names) | set(pnames)  # (t and dt are not available to synapse statements)
     pre_tr, post_tr, syn_tr = [], [], []
     for n in traces:
         if n in w_pre and n in w_post:

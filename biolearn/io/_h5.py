@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno as _errno
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import h5py
 
@@ -110,3 +113,147 @@ def as_os_error(exc: BaseException, path: str | os.PathLike) -> OSError:
                                        or type(exc).__name__)
         code = _errno.EIO
     return OSError(code, reason, str(path))
+
+
+# ---------------------------------------------------------------------- writing
+class FailSoftFile:
+    """An unbuffered file for h5py's ``fileobj`` driver that survives a failed write.
+
+    After a write fails inside HDF5's own drivers (full disk, file size limit, I/O error), HDF5's
+    metadata cache is left inconsistent: closing raises again, object ids cannot be released, and
+    the process can crash with a segmentation fault at exit. Through this file HDF5 never sees the
+    failure: the first :class:`OSError` is kept in :attr:`error` and every later write is dropped,
+    so HDF5 closes normally, and the file on disk is what it was when the write failed (as after a
+    kill at that moment). Each HDF5 write is one ``write()`` to the kernel, as with the default
+    driver. An exclusive ``flock`` is held while open, like HDF5's own file locking.
+    """
+
+    def __init__(self, path: str | os.PathLike, mode: str):
+        self.path = Path(path)
+        self.error: OSError | None = None
+        self._fh = open(self.path, "w+b" if mode == "w" else "r+b", buffering=0)  # noqa: SIM115
+        try:
+            import fcntl
+
+            fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # pragma: no cover - not POSIX
+            pass
+        except OSError as exc:
+            if exc.errno in (_errno.EWOULDBLOCK, _errno.EAGAIN, _errno.EACCES):
+                self._fh.close()
+                raise BiolearnError("the file is open for writing in another process",
+                                    f"file {self.path}",
+                                    "wait until the job writing it has ended") from None
+            # file systems without locks (some network mounts): go on unlocked
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        return self._fh.seek(pos, whence)
+
+    def tell(self) -> int:
+        return self._fh.tell()
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            return self._fh.read()
+        out = bytearray()
+        while len(out) < size:
+            chunk = self._fh.read(size - len(out))
+            if not chunk:
+                break
+            out += chunk
+        if len(out) < size:  # past the end: zeros, as HDF5's POSIX driver reads them
+            out += bytes(size - len(out))
+        return bytes(out)
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        n = len(view)
+        if self.error is not None:
+            return n
+        try:
+            while len(view):
+                k = self._fh.write(view)
+                if not k:
+                    raise OSError(_errno.EIO, os.strerror(_errno.EIO), str(self.path))
+                view = view[k:]
+        except OSError as exc:
+            self.error = exc
+        return n
+
+    def truncate(self, size: int | None = None) -> int:
+        if self.error is None:
+            try:
+                return self._fh.truncate(size)
+            except OSError as exc:
+                self.error = exc
+        return int(size or 0)
+
+    def flush(self) -> None:
+        """Nothing to do: every write already went to the kernel."""
+
+    def fileno(self) -> int:
+        return self._fh.fileno()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._fh.close()
+
+    def raise_error(self) -> None:
+        """Raise the first failed write as an :class:`OSError` naming this file."""
+        if self.error is not None:
+            raise as_os_error(self.error, self.path) from self.error
+
+
+def open_write(path: str | os.PathLike, mode: str = "w", **kw: Any) -> h5py.File:
+    """``h5py.File(path, mode, **kw)`` for writing through a :class:`FailSoftFile`.
+
+    Close it with :func:`close_write`, which raises a failed write as one :class:`OSError`.
+    ``mode`` is ``"w"`` (create or truncate) or ``"r+"``."""
+    if mode not in ("w", "r+"):
+        raise ValueError(f"open_write mode must be 'w' or 'r+', not {mode!r}")
+    raw = FailSoftFile(path, mode)
+    try:
+        f = h5py.File(raw, mode, **kw)
+    except BaseException:
+        raw.close()
+        raise
+    f._biolearn_raw = raw  # the h5py File keeps no other handle on it for us
+    return f
+
+
+def write_error(f: h5py.File) -> OSError | None:
+    """The first failed write of a file opened with :func:`open_write` (None if none)."""
+    raw = getattr(f, "_biolearn_raw", None)
+    return None if raw is None else raw.error
+
+
+def close_write(f: h5py.File) -> None:
+    """Close a file opened with :func:`open_write`; raise its first failed write, if any."""
+    raw = getattr(f, "_biolearn_raw", None)
+    try:
+        with contextlib.suppress(Exception) if (raw is not None and raw.error) else \
+                contextlib.nullcontext():
+            f.close()
+    finally:
+        if raw is not None:
+            raw.close()
+    if raw is not None:
+        raw.raise_error()
+
+
+@contextlib.contextmanager
+def writing(path: str | os.PathLike, mode: str = "w", **kw: Any) -> Iterator[h5py.File]:
+    """``with writing(path) as f:`` an HDF5 file opened by :func:`open_write`; on leaving, a
+    failed write raises one :class:`OSError` naming the file (the caller decides whether the
+    file is kept)."""
+    f = open_write(path, mode, **kw)
+    try:
+        yield f
+    except BaseException:
+        raw = getattr(f, "_biolearn_raw", None)
+        with contextlib.suppress(Exception):
+            f.close()
+        if raw is not None:
+            raw.close()
+        raise
+    close_write(f)

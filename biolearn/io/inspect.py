@@ -42,6 +42,11 @@ def describe(path: str | os.PathLike) -> str:
             raise BiolearnError(f"HDF5 file is damaged ({exc})", f"file {p}",
                                 "re-run the job that wrote it; for a spike file of a killed run "
                                 "try biolearn.io.recover_spike_file") from None
+        except (TypeError, IndexError, AttributeError) as exc:  # objects of an unusual kind
+            raise BiolearnError(f"cannot summarise this HDF5 layout ({type(exc).__name__}: "
+                                f"{exc})", f"file {p}",
+                                "inspect it with h5ls -r or h5dump -H; biolearn summarises the "
+                                "files it writes (SONATA spikes, weights, NWB units)") from None
 
 
 def _describe_dir(p: Path) -> str:
@@ -84,7 +89,7 @@ def _describe_json(p: Path) -> str:
 def _describe_h5(f: h5py.File, p: Path) -> str:
     spikes = f.get("spikes")
     sonata = isinstance(spikes, h5py.Group) and (
-        int(f.attrs.get("magic", -1)) == SONATA_MAGIC or all(
+        _int_attr(f.attrs.get("magic")) == SONATA_MAGIC or all(
             isinstance(g, h5py.Group) and "timestamps" in g for g in spikes.values()))
     if not sonata:
         lines = [f"{p}: HDF5 file"]
@@ -106,9 +111,11 @@ def _describe_h5(f: h5py.File, p: Path) -> str:
         for name, g in pres.items():
             if isinstance(g, h5py.Group):
                 cols = [k for k, v in g.items() if isinstance(v, h5py.Dataset)]
-                rows = g[cols[0]].shape[0] if cols else 0
+                shape = g[cols[0]].shape if cols else ()
+                rows = shape[0] if shape else 0
                 line = f"  presentations {name}: {rows:,} rows ({', '.join(cols)})"
-                if "start_ms" in g and rows:
+                if isinstance(g.get("start_ms"), h5py.Dataset) and g["start_ms"].ndim == 1 \
+                        and g["start_ms"].shape[0] and rows:
                     st = g["start_ms"]
                     line += f", start {_num(float(st[0]))}..{_num(float(st[-1]))} ms"
                 if g.attrs:
@@ -116,14 +123,29 @@ def _describe_h5(f: h5py.File, p: Path) -> str:
                 lines.append(line)
     rest = [k for k in f if k not in ("spikes", PRESENTATIONS)]
     for k in rest:
-        lines += _tree(f[k], indent="  ", name=k)
+        obj = f.get(k)
+        if isinstance(obj, h5py.Group):
+            lines += _tree(obj, indent="  ", name=k)
+        elif isinstance(obj, h5py.Dataset):
+            lines.append(f"  {k}: {_dataset(obj)}")
+        else:  # a dangling link or a named datatype
+            lines.append(f"  {k}: {type(obj).__name__ if obj is not None else 'broken link'}")
     return "\n".join(lines)
+
+
+def _int_attr(value: Any) -> int | None:
+    """An attribute holding one integer (as SONATA's ``magic``), else None."""
+    try:
+        a = np.asarray(value)
+        return int(a.reshape(-1)[0]) if a.size == 1 and a.dtype.kind in "iu" else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _spike_stats(g: h5py.Group) -> dict[str, Any]:
     ts, ids = g.get("timestamps"), g.get("node_ids")
     s: dict[str, Any] = {"count": 0, "sorting": sorting_name(g), "damaged": False,
-                         "n_nodes": int(g.attrs["n_nodes"]) if "n_nodes" in g.attrs else None}
+                         "n_nodes": _int_attr(g.attrs.get("n_nodes"))}
     if not isinstance(ts, h5py.Dataset) or not isinstance(ids, h5py.Dataset):
         s["missing"] = [k for k, d in (("timestamps", ts), ("node_ids", ids)) if d is None]
         return s

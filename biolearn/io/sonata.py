@@ -41,7 +41,16 @@ import h5py
 import numpy as np
 
 from biolearn.errors import BiolearnError
-from biolearn.io._h5 import as_os_error, decode_attr, libver, open_read
+from biolearn.io._h5 import (
+    as_os_error,
+    close_write,
+    decode_attr,
+    libver,
+    open_read,
+    open_write,
+    write_error,
+    writing,
+)
 
 SONATA_MAGIC = 0x0A7A
 SONATA_VERSION = (0, 1)
@@ -96,18 +105,24 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 def _io_guarded(method: _F) -> _F:
     """A failed write (full disk, size limit, I/O error) closes the file, keeps it only if it is
-    still a sound spike file (everything up to the last flush) and else removes it, then raises
-    one :class:`OSError` naming the file, with the system's reason."""
+    still a sound spike file (everything up to the failed write; see
+    :class:`biolearn.io._h5.FailSoftFile`) and else removes it, then raises one :class:`OSError`
+    naming the file, with the system's reason."""
 
     @functools.wraps(method)
     def wrapper(self: SpikeWriter, *args: Any, **kw: Any) -> Any:
         try:
-            return method(self, *args, **kw)
+            out = method(self, *args, **kw)
         except BiolearnError:
             raise
         except (OSError, RuntimeError) as exc:
             self._abort()
             raise as_os_error(exc, self.path) from exc
+        err = write_error(self._f) if self._f is not None else None
+        if err is not None:
+            self._abort()
+            raise as_os_error(err, self.path) from err
+        return out
 
     return wrapper  # type: ignore[return-value]
 
@@ -161,7 +176,7 @@ class SpikeWriter:
             self._closed = True
             if self._f is not None:
                 with contextlib.suppress(Exception):
-                    self._f.close()
+                    close_write(self._f)
             raise
         except (OSError, RuntimeError) as exc:
             self._abort(remove=mode == "w")
@@ -170,13 +185,13 @@ class SpikeWriter:
     def _open(self, mode: str, populations: Mapping[str, int | None] | Sequence[str]) -> None:
         if mode == "a" and self.path.exists():
             recover_spike_file(self.path)  # a resumed run continues after its last flush
-            self._f = h5py.File(self.path, "r+")
+            self._f = open_write(self.path, "r+")
             if int(self._f.attrs.get("magic", -1)) != SONATA_MAGIC:
                 raise BiolearnError("not a SONATA spike file (root attribute magic != 0x0A7A)",
                                     f"file {self.path}", "append only to spike files biolearn "
                                     "wrote, or start a new file with mode='w'")
         else:
-            self._f = h5py.File(self.path, "w", libver=libver())
+            self._f = open_write(self.path, "w", libver=libver())
             self._f.attrs.create("magic", SONATA_MAGIC, dtype=np.uint32)
             self._f.attrs.create("version", np.array(SONATA_VERSION, dtype=np.uint32))
         self._f.require_group("spikes")
@@ -185,6 +200,9 @@ class SpikeWriter:
         for name, n in items:
             self.add_population(name, n)
         self._f.flush()
+        err = write_error(self._f)
+        if err is not None:
+            raise err
         self._last_flush = time.monotonic()
 
     def _abort(self, remove: bool = False) -> None:
@@ -195,7 +213,7 @@ class SpikeWriter:
         self._closed = True
         if self._f is not None:
             with contextlib.suppress(Exception):
-                self._f.close()
+                close_write(self._f)
         if not remove:
             try:
                 recover_spike_file(self.path)
@@ -417,7 +435,7 @@ class SpikeWriter:
             elif self.sorting != "none":
                 need_sort.append(name)
         self._f.flush()
-        self._f.close()
+        close_write(self._f)  # raises a failed write (the guard then repairs or removes)
         self._closed = True
         if need_sort:
             _rewrite_sorted(self.path, need_sort, self.sorting)
@@ -468,7 +486,7 @@ def _rewrite_sorted(path: Path, names: Iterable[str], sorting: str) -> None:
     names = set(names)
     tmp = path.with_name(path.name + ".sorting.tmp")
     try:
-        with h5py.File(path, "r") as src, h5py.File(tmp, "w", libver=libver()) as dst:
+        with h5py.File(path, "r") as src, writing(tmp, "w", libver=libver()) as dst:
             for k, v in src.attrs.items():
                 dst.attrs.create(k, v, dtype=src.attrs.get_id(k).dtype)
             for key in src:
@@ -634,7 +652,7 @@ def recover_spike_file(path: str | os.PathLike) -> dict[str, int]:
     try:
         _patch_eoa(p)
         counts: dict[str, int] = {}
-        with h5py.File(p, "r+") as f:
+        with writing(p, "r+") as f:
             for name, g in _require_spikes(f, p).items():
                 t, _, stored = _read_population(g)
                 k = t.shape[0]

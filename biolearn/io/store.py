@@ -25,7 +25,7 @@ import h5py
 import numpy as np
 
 from biolearn.errors import BiolearnError
-from biolearn.io._h5 import as_os_error, decode_attr, libver, open_read
+from biolearn.io._h5 import as_os_error, decode_attr, libver, open_read, writing
 
 _JSON_ATTRS = "__json_attrs__"  # names of root attributes stored as JSON text
 
@@ -71,7 +71,7 @@ def save_weights(path: str | os.PathLike, arrays: Mapping[str, np.ndarray],
     path = Path(path)
     where = f"save_weights({path.name})"
     try:
-        with atomic_path(path) as tmp, h5py.File(tmp, "w", libver=libver()) as f:
+        with atomic_path(path) as tmp, writing(tmp, "w", libver=libver()) as f:
             for name, value in arrays.items():
                 if not isinstance(name, str) or not name.strip("/"):
                     raise BiolearnError(f"invalid array name {name!r}", where,

@@ -19,6 +19,7 @@ spike on a dense row touches only posts with a nonzero trace when the rule reduc
 from __future__ import annotations
 
 import ast
+from dataclasses import replace
 
 from biolearn.engine.definitions import FUNCTIONS, PURE, NeuronIR, SynapseIR
 
@@ -94,6 +95,74 @@ def _hoist(exprs: list[str], scalars: set[str], prefix: str) -> tuple[list[str],
     return out, [(v, k) for k, v in hoisted.items()]
 
 
+# ------------------------------------------------------------------------------ names
+# Names of the model (variables, parameters) appear in the generated code as ``u_<name>`` and
+# Brian2's temporaries of them as ``_u_<name>``; the template's own names never start with
+# ``u_`` and its helpers' start with ``_bl_``, so no model name can shadow a kernel variable.
+# Time ``t`` (ms) in an expression is ``_bl_time``: the kernels' ``t`` counts steps.
+def _mangle_expr(expr: str, user: set[str]) -> str:
+    class R(ast.NodeTransformer):
+        def visit_Name(self, node: ast.Name) -> ast.AST:
+            i = node.id
+            if i in user:
+                node.id = "u_" + i
+            elif i.startswith("_") and i[1:] in user:
+                node.id = "_u_" + i[1:]
+            elif i == "t":
+                node.id = "_bl_time"
+            return node
+
+    return ast.unparse(R().visit(ast.parse(expr, mode="eval")))
+
+
+def _mangle_var(v: str, user: set[str]) -> str:
+    if v in user:
+        return "u_" + v
+    if v.startswith("_") and v[1:] in user:
+        return "_u_" + v[1:]
+    return v
+
+
+def _mangle_stmts(stmts: list, user: set[str]) -> list:
+    return [(_mangle_var(v, user), op, _mangle_expr(e, user)) for v, op, e in stmts]
+
+
+def mangle_neuron(ir: NeuronIR) -> NeuronIR:
+    """The IR with model names as they appear in the generated code."""
+    user = set(ir.variables) | set(ir.param_names)
+    mv = [_mangle_var(v, user) for v in ir.variables]
+    return replace(
+        ir, variables=mv, diff_vars=[_mangle_var(v, user) for v in ir.diff_vars],
+        dims={_mangle_var(k, user): d for k, d in ir.dims.items()},
+        params=[replace(p, name=_mangle_var(p.name, user)) for p in ir.params],
+        scalar=[(_mangle_var(v, user), _mangle_expr(e, user)) for v, e in ir.scalar],
+        vector=_mangle_stmts(ir.vector, user), held=[_mangle_var(v, user) for v in ir.held],
+        threshold=_mangle_expr(ir.threshold, user), reset=_mangle_stmts(ir.reset, user))
+
+
+def mangle_synapse(ir: SynapseIR) -> SynapseIR:
+    user = set(ir.traces) | set(ir.syn_vars) | set(ir.param_names) | {"w"}
+
+    def mv(xs: list[str]) -> list[str]:
+        return [_mangle_var(v, user) for v in xs]
+
+    clip = ir.clip_when_silent
+    return replace(
+        ir, params=[replace(p, name=_mangle_var(p.name, user)) for p in ir.params],
+        pre_traces=mv(ir.pre_traces), post_traces=mv(ir.post_traces),
+        syn_traces=mv(ir.syn_traces), syn_vars=mv(ir.syn_vars),
+        on_pre=_mangle_stmts(ir.on_pre, user), on_post=_mangle_stmts(ir.on_post, user),
+        events={k: _mangle_stmts(v, user) for k, v in ir.events.items()},
+        clip_when_silent=None if clip is None else tuple(_mangle_expr(e, user) for e in clip))
+
+
+def _time(lines: list[str]) -> list[str]:
+    """Define ``_bl_time`` (ms) after the docstring if the body uses it."""
+    if any("_bl_time" in x for x in lines[3:]):
+        return lines[:3] + ["    _bl_time = t * dt"] + lines[3:]
+    return lines
+
+
 def _names(expr: str) -> set[str]:
     return {n.id for n in ast.walk(ast.parse(expr, mode="eval")) if isinstance(n, ast.Name)}
 
@@ -109,6 +178,8 @@ def _indent(lines: list[str], k: int) -> list[str]:
 # ------------------------------------------------------------------------------ neurons
 def neuron_code(ir: NeuronIR, m: int, slots: dict[str, int]) -> str:
     """``_update_{m}`` (integration + threshold scan) and ``_reset_{m}`` of one neuron model."""
+    slots = {"u_" + k: v for k, v in slots.items()}
+    ir = mangle_neuron(ir)
     pnames = ir.param_names
     lines = [NJIT,
              f"def _update_{m}(lo, hi, t, dt, pf, ref, S, last_spike, hist, slot, nh, rng):",
@@ -119,7 +190,7 @@ def neuron_code(ir: NeuronIR, m: int, slots: dict[str, int]) -> str:
         used |= _names(e)
     vec_exprs = [e for _, _, e in ir.vector]
     locals_ = set(pnames) | {"dt", "t"} | {v for v, _ in ir.scalar}
-    vec_exprs, hoisted = _hoist(vec_exprs, locals_, "_hc")
+    vec_exprs, hoisted = _hoist(vec_exprs, locals_ | {"_bl_time"}, "_bl_hc")
     for e in vec_exprs:
         used |= _names(e)
     thr_names = _names(ir.threshold)
@@ -143,10 +214,10 @@ def neuron_code(ir: NeuronIR, m: int, slots: dict[str, int]) -> str:
     read |= {v for v, op, _ in ir.vector if v in state and op != "="}
     body = [f"{v} = {v}_a[n]" for v in state if v in read or v in written]
     if ir.held:
-        body.append("_nr = (t - ls[n]) >= ref")
+        body.append("_bl_nr = (t - ls[n]) >= ref")
     for (v, op, _), e in zip(ir.vector, vec_exprs, strict=True):
         if v in ir.held and op == "=" and e == f"_{v}":
-            body.append(f"{v} = _{v} if _nr else {v}")
+            body.append(f"{v} = _{v} if _bl_nr else {v}")
         else:
             body.append(_stmt(v, op, e))
     body += [f"{v}_a[n] = {v}" for v in state if v in written]
@@ -158,29 +229,31 @@ def neuron_code(ir: NeuronIR, m: int, slots: dict[str, int]) -> str:
     lines.append("    for n in range(m):")
     lines += _indent(scan, 8)
     lines.append("    return nh")
+    lines = _time(lines)
     # reset
-    lines += ["", "", NJIT, f"def _reset_{m}(n, pf, S, teacher, rng):",
-              f'    """{ir.model.name}: reset of a neuron that spiked (a teacher-driven neuron '
-              f'keeps its integrated variables)."""']
+    reset = [NJIT, f"def _reset_{m}(n, t, dt, pf, S, teacher, rng):",
+             f'    """{ir.model.name}: reset of a neuron that spiked (a teacher-driven neuron '
+             f'keeps its integrated variables)."""']
     rnames = set()
     for v, _, e in ir.reset:
         rnames |= _names(e) | {v}
     for k, p in enumerate(pnames):
         if p in rnames:
-            lines.append(f"    {p} = pf[{k}]")
+            reset.append(f"    {p} = pf[{k}]")
     touched = [v for v in state if v in rnames]
     for v in touched:
-        lines.append(f"    {v} = S[{slots[v]}, n]")
+        reset.append(f"    {v} = S[{slots[v]}, n]")
     for v, op, e in ir.reset:
         if v in ir.diff_vars:
-            lines.append(f"    if not teacher:\n        {_stmt(v, op, e)}")
+            reset.append(f"    if not teacher:\n        {_stmt(v, op, e)}")
         else:
-            lines.append(f"    {_stmt(v, op, e)}")
+            reset.append(f"    {_stmt(v, op, e)}")
     for v in touched:
         if any(w == v for w, _, _ in ir.reset):
-            lines.append(f"    S[{slots[v]}, n] = {v}")
+            reset.append(f"    S[{slots[v]}, n] = {v}")
     if not ir.reset:
-        lines.append("    return")
+        reset.append("    return")
+    lines += ["", ""] + _time(reset)
     return "\n".join(lines) + "\n"
 
 
@@ -200,6 +273,7 @@ def _groups(stmts: list, side_traces: list[str]) -> list[tuple[str, list]]:
 
 def synapse_code(ir: SynapseIR, r: int) -> str:
     """``_pre_{r}`` and ``_post_{r}`` (and ``_event_{r}_{name}``) of one synapse model."""
+    ir = mangle_synapse(ir)
     pn = ir.param_names
     npre, npost = len(ir.pre_traces), len(ir.post_traces)
     syn_tr = ir.syn_traces
@@ -219,7 +293,7 @@ def synapse_code(ir: SynapseIR, r: int) -> str:
         """Statements on one synapse ``k`` of the row/column views ``w_row``, ``x{c}_row``,
         ``t_row`` (set up by :func:`views`); ``reads`` maps trace names to expressions."""
         u = used(stmts)
-        body = [f"w = w_row[{k}]"] if "w" in u else []
+        body = [f"u_w = w_row[{k}]"] if "u_w" in u else []
         for c, v in enumerate(extra):
             if v in u:
                 if v in syn_tr:
@@ -233,8 +307,8 @@ def synapse_code(ir: SynapseIR, r: int) -> str:
                 body.append(f"{v} = {src}")
         body += [_stmt(v, op, e) for v, op, e in stmts]
         written = {v for v, _, _ in stmts}
-        if "w" in written:
-            body.append(f"w_row[{k}] = w")
+        if "u_w" in written:
+            body.append(f"w_row[{k}] = u_w")
         for c, v in enumerate(extra):
             if v in u and (v in written or v in syn_tr):
                 body.append(f"x{c}_row[{k}] = {v}")
@@ -572,7 +646,7 @@ def generate(neurons: list[NeuronIR], synapses: list[SynapseIR], slots: dict[str
                  "trp_t, tp_off[q] + i, xpo, tro, tro_t, ob, act, syn_x, syn_t, dec, tau_s)", 16)
     post = _chain("rule", ns, "joined = _post_{k}(t, q, c0, c1, csc_syn, syn_pre, syn_w, "
                   "pr_par[q], xpr, pb, tro, tro_t, jj, syn_x, syn_t, dec, tau_s)", 16)
-    rst = _chain("mdl", nn, "_reset_{k}(n, pop_f[p], S, teacher, rng)", 24)
+    rst = _chain("mdl", nn, "_reset_{k}(n, t, dt, pop_f[p], S, teacher, rng)", 24)
     parts.append(RUN_STEPS.replace("{update_dispatch}", upd).replace("{pre_dispatch}", pre)
                  .replace("{post_dispatch}", post).replace("{reset_dispatch}", rst))
     return "".join(parts)
