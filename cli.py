@@ -152,7 +152,7 @@ def cli(debug: bool) -> None:
               show_default=True,
               help="nest: after training, also evaluate the trained network's test set in NEST "
                    "(needs the nest extra); results in nest_eval.json.")
-@click.option("--threads", type=int, default=1, show_default=True,
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
               help="NEST local_num_threads for --backend nest.")
 @_debug_opt
 def run_cmd(config: Path, out_dir: Path | None, overrides: tuple[str, ...], seed: int | None,
@@ -191,6 +191,16 @@ def run_cmd(config: Path, out_dir: Path | None, overrides: tuple[str, ...], seed
         raise BiolearnError("--resume and --overwrite exclude each other", "in 'biolearn run'",
                             "use --resume to continue a run, or --overwrite to start it again")
     cfg = load_config(config, list(overrides), seed)
+    if backend == "nest":  # before training: the evaluation runs after it
+        import importlib.util
+
+        from biolearn.errors import missing_extra
+
+        if cfg.model != "sym_stdp":
+            raise BiolearnError(f"--backend nest evaluates sym_stdp runs, not '{cfg.model}'",
+                                "in 'biolearn run'", "drop --backend nest for this config")
+        if importlib.util.find_spec("nest") is None:
+            raise missing_extra("nest-simulator", "nest")
     check_data_root(str(data_root) if data_root else None, cfg.data.root, cfg.data.dataset)
     created = out_dir is None and not resume
     out = run_dir_for(cfg.name, out_dir, resume)

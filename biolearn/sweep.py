@@ -65,6 +65,7 @@ THREAD_ENV = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBL
 AUTO_ONE = ("params.output.test_workers", "params.threads")
 """Recipe options set to 1 in every run (each run is one process on one core) unless the user
 sets them; results do not depend on them."""
+SEED_MAX = 2**32 - 1
 _NAME_MAX = 120
 _SAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 
@@ -118,12 +119,15 @@ def value_text(v: Any) -> str:
     """``v`` as the YAML text of a ``--set`` value that reads back as ``v``."""
     import yaml
 
-    s = yaml.safe_dump(v, default_flow_style=True, width=1 << 30, sort_keys=False).strip()
-    if s.endswith("\n..."):
-        s = s[:-4].strip()
-    elif s.endswith("..."):  # a plain scalar on one line: "0.01 ..." never happens, but be safe
-        s = s[:-3].strip()
-    return s
+    s = yaml.safe_dump(v, default_flow_style=True, width=1 << 30, sort_keys=False)
+    if s.endswith("\n...\n"):  # the document end marker after a plain scalar
+        s = s[:-5]
+    s = s.strip("\n")
+    try:
+        same = yaml.safe_load(s) == v
+    except yaml.YAMLError:
+        same = False
+    return s if same else json.dumps(v)
 
 
 def parse_grid(texts: list[str] | tuple[str, ...]) -> dict[str, list]:
@@ -241,6 +245,13 @@ def plan_sweep(config: str | Path, sets: list[str] | tuple[str, ...] = (),
             auto.append(f"{key}=1")
     if seeds is None:
         seeds = [base_cfg.seed]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise BiolearnError(f"the seeds {list(seeds)} are empty or repeat a seed",
+                            "in --seeds / --seed-list", "give each seed once")
+    for sd in seeds:
+        if isinstance(sd, bool) or not isinstance(sd, int) or not 0 <= sd <= SEED_MAX:
+            raise BiolearnError(f"seed {sd!r} is not valid", "in --seeds / --seed-list",
+                                f"use integers between 0 and {SEED_MAX}")
     base = to_dict(base_cfg)
     base.pop("seed", None)
     plan = SweepPlan(config=config, sets=sets, auto_sets=auto, grid=grid, seeds=list(seeds),
@@ -249,22 +260,25 @@ def plan_sweep(config: str | Path, sets: list[str] | tuple[str, ...] = (),
     pairs = [(c, s) for c in combos for s in plan.seeds]
     names = run_names(grid, [c for c, _ in pairs], [s for _, s in pairs])
     bad_keys: dict[str, int] = {}
-    for (combo, seed), name in zip(pairs, names, strict=True):
+    names_left = iter(names)
+    for combo in combos:  # each grid point is checked once: the seed plays no part
         values = dict(zip(grid, combo, strict=True))
         overrides = [*sets, *auto, *(f"{k}={value_text(v)}" for k, v in values.items())]
-        run = Run(name=name, grid=values, seed=seed, overrides=overrides)
+        error, forks = None, False
         try:
-            cfg = load_config(config, overrides, seed)
+            cfg = load_config(config, overrides, plan.seeds[0])
             tw = getattr(getattr(cfg.params, "output", None), "test_workers", 1)
-            run.forks = isinstance(tw, int) and tw > 1
+            forks = isinstance(tw, int) and tw > 1
         except BiolearnError as e:
-            run.error = "error: " + _one_line(str(e))
+            error = "error: " + _one_line(str(e))
             for k in grid:
                 if f"'{k}'" in str(e) and "unknown key" in str(e):
                     bad_keys[k] = bad_keys.get(k, 0) + 1
-        plan.runs.append(run)
+        for seed in plan.seeds:
+            plan.runs.append(Run(name=next(names_left), grid=values, seed=seed,
+                                 overrides=overrides, error=error, forks=forks))
     for k, n in bad_keys.items():
-        if n == len(plan.runs):  # a misspelt key: no run can start
+        if n == len(combos):  # a misspelt key: no run can start
             raise BiolearnError(f"unknown grid key '{k}'", "in --grid",
                                 f"'biolearn list {base_cfg.model}' shows the keys")
     return plan
@@ -539,6 +553,19 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+_NONFINITE = ("nan", "inf", "-inf")
+"""How results.json keeps non-finite metric values (JSON has no NaN)."""
+
+
+def _as_number(v: Any) -> float | None:
+    """A metric value as a float (non-finite ones included), or None when it is not a number."""
+    if _is_number(v):
+        return float(v)
+    if isinstance(v, str) and v in _NONFINITE:
+        return float(v)
+    return None
+
+
 def collect_rows(plan: SweepPlan, sweep_dir: Path, outcomes: dict[str, dict]) -> list[dict]:
     """One row per run from its ``results.json`` (and this invocation's task outcome)."""
     rows = []
@@ -606,7 +633,7 @@ def summarize(plan: SweepPlan, rows: list[dict]) -> list[dict]:
 
     done = [r for r in rows if r["status"] == "completed"]
     numeric = [m for m in _metric_names(done)
-               if any(_is_number(r["metrics"].get(m)) for r in done)]
+               if any(_as_number(r["metrics"].get(m)) is not None for r in done)]
     metrics = ["wall_time_s", *numeric]
     points: dict[str, tuple[dict, list[dict]]] = {}
     for r in rows:  # every grid point, in grid order, also the ones with no completed run
@@ -619,7 +646,8 @@ def summarize(plan: SweepPlan, rows: list[dict]) -> list[dict]:
         for m in metrics:
             vals = [r["wall_time_s"] if m == "wall_time_s" else r["metrics"].get(m)
                     for r in members]
-            x = np.array([float(v) for v in vals if _is_number(v) and math.isfinite(v)])
+            nums = [_as_number(v) for v in vals]
+            x = np.array([v for v in nums if v is not None and math.isfinite(v)])
             n = len(x)
             mean = float(x.mean()) if n else math.nan
             sd = float(x.std(ddof=1)) if n > 1 else math.nan
@@ -915,14 +943,15 @@ def _run_on_dask(plan: SweepPlan, todo: list[Run], sweep_dir: Path, outcomes: di
     t0 = time.perf_counter()
     with dask_client(scheduler, n_workers, threads_per_run, fork_inside) as client:
         where = scheduler or f"a local cluster of {n_workers} worker processes"
-        nw = len(client.scheduler_info().get("workers", {}))
-        log(f"running on {where} ({nw} workers)" + (
+        info = client.scheduler_info().get("workers", {})
+        nw, nthreads = len(info), sum(w.get("nthreads", 1) for w in info.values())
+        log(f"running on {where} ({nw} workers, {nthreads} threads)" + (
             "; waiting for workers to join" if nw == 0 else ""))
         bar = _progress(len(todo), quiet)
         failed = 0
 
         tty = sys.stderr.isatty()
-        slots = [max(1, nw)]  # worker threads, refreshed after each run (workers may come and go)
+        slots = [max(1, nthreads)]  # refreshed after each run (workers may come and go)
 
         def show() -> None:  # also called from the client's event thread: no requests here
             bar.set_postfix_str(f"running {min(len(running), slots[0])}, failed {failed}",

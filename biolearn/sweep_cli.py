@@ -85,6 +85,10 @@ def sweep_command(config: Path, overrides: tuple[str, ...], grids: tuple[str, ..
             cmd += ["--seeds", str(seeds)]
         if seed_list is not None:
             cmd += ["--seed-list", seed_list]
+        if workers is not None:
+            cmd += ["--workers", str(workers)]
+        if threads_per_run != 1:
+            cmd += ["--threads-per-run", str(threads_per_run)]
         if scheduler:
             cmd += ["--scheduler", scheduler]
         if data_root is not None:

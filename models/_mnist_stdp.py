@@ -221,7 +221,7 @@ class Curve:
         self.labels = list(d["labels"])
 
 
-class TestSpikeFile:
+class StreamedTestSpikes:
     """``spikes.h5`` of the test phase, written as the recorded presentations come in.
 
     Presentation k starts at k·t_present ms; ``/presentations/test`` holds start times, labels and
@@ -254,20 +254,6 @@ class TestSpikeFile:
 
     def close(self) -> None:
         self.wr.close()
-
-
-def write_test_spikes(ctx: Any, recs: list, labels: np.ndarray, t_present: float,
-                      sizes: dict) -> dict:
-    """Write recorded test presentations to spikes.h5 (SONATA) with start times and labels.
-
-    Presentation k starts at k·t_present ms. Returns per-population spike counts written."""
-    f = TestSpikeFile(ctx.path("spikes.h5"), sizes, t_present, labels)
-    try:
-        for k, rec in enumerate(recs):
-            f.add(k, rec)
-    finally:
-        f.close()
-    return f.written
 
 
 def finish(ctx: Any, out: Output, metrics: dict, w_in: np.ndarray, curve: Curve,
@@ -526,7 +512,7 @@ def run_protocol(cfg: Any, ctx: Any, sim: Any, phases: list, test_setup: Callabl
     y = y_te.astype(np.int64)
     sizes = {name: sim.slice(name).stop - sim.slice(name).start for name in pops}
     t0 = now()
-    spike_file = TestSpikeFile(ctx.path("spikes.h5"), sizes, pres.t_present_ms, y)
+    spike_file = StreamedTestSpikes(ctx.path("spikes.h5"), sizes, pres.t_present_ms, y)
     try:
         hid, cls, _ = run_test(ctx, sim, tr, x_te, pops, class_pop, out.spikes_test_images,
                                cfg.seed, out.test_workers, on_record=spike_file.add)

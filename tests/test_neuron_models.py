@@ -20,7 +20,9 @@ import pytest
 
 pytest.importorskip("brian2")
 
-from biolearn.backends.brian2 import run_brian2, spike_steps  # noqa: E402
+from spike_cases import grid_source, trains  # noqa: E402
+
+from biolearn.backends.brian2 import run_brian2  # noqa: E402
 from biolearn.engine import Network, Neurons, SpikeMonitor, SpikeSource, connect  # noqa: E402
 from biolearn.engine.front import Projection  # noqa: E402
 from biolearn.engine.neurons import ADEX, IZHIKEVICH, QIF  # noqa: E402
@@ -31,20 +33,8 @@ DT = 0.1
 T = 1000.0
 
 
-def _trains(spikes: dict, dt: float) -> dict:
-    return {k: sorted(zip(spike_steps(t, dt).tolist(), i.tolist(), strict=True))
-            for k, (t, i) in spikes.items()}
 
 
-def _source(rng: np.random.Generator, n: int, rate_hz: float, t_ms: float, dt: float):
-    """On-grid random spike times, at most one spike per neuron and step."""
-    idx, tim = [], []
-    n_steps = int(t_ms / dt)
-    for i in range(n):
-        st = np.unique(rng.integers(0, n_steps, size=int(rate_hz * t_ms / 1000)))
-        idx.append(np.full(len(st), i))
-        tim.append(st * dt)
-    return np.concatenate(idx), np.concatenate(tim)
 
 
 def _random(rng: np.random.Generator, name: str, pre: tuple[str, int], post: tuple[str, int],
@@ -69,7 +59,7 @@ def _network(seed: int = 1) -> Network:
     rng = np.random.default_rng(seed)
     net = Network(dt=DT)
     n_in, ne, ni = 60, 20, 10
-    idx, tim = _source(rng, n_in, 20.0, T, DT)
+    idx, tim = grid_source(rng, n_in, 20.0, T, DT)
     net.add(SpikeSource("in", n_in, idx, tim))
     # AdEx, Brette & Gerstner's values (weights in pA) and an inhibitory population without
     # adaptation, with a refractory period
@@ -111,11 +101,11 @@ def both():
     net = _network()
     ours = net.compile(seed=0).run(T)["spikes"]
     theirs = run_brian2(net, T, target="numpy")["spikes"]
-    return _trains(ours, DT), _trains(theirs, DT)
+    return trains(ours, DT), trains(theirs, DT)
 
 
 @pytest.mark.parametrize("pop", ["adex_e", "adex_i", "izh_rs", "izh_fs", "qif"])
-def test_identical_spike_trains(both, pop):
+def test_identical_spiketrains(both, pop):
     ours, theirs = both
     assert len(ours[pop]) >= 100, (pop, len(ours[pop]))  # enough activity to be a real test
     assert len({i for _, i in ours[pop]}) >= 5, pop  # and not one neuron only
@@ -129,7 +119,7 @@ def test_adex_heterogeneous_and_plastic_weights_match_brian2():
 
     rng = np.random.default_rng(5)
     net = Network(dt=DT)
-    idx, tim = _source(rng, 40, 20.0, T, DT)
+    idx, tim = grid_source(rng, 40, 20.0, T, DT)
     net.add(SpikeSource("in", 40, idx, tim))
     net.add(Neurons("adex", 12, ADEX, params={"I_ext": "0.45 nA"},
                     init={"v": rng.uniform(-70.0, -60.0, 12)}))
@@ -140,7 +130,7 @@ def test_adex_heterogeneous_and_plastic_weights_match_brian2():
     sim = net.compile(seed=0)
     ours = sim.run(T)
     theirs = run_brian2(net, T, target="numpy")
-    a, b = _trains(ours["spikes"], DT)["adex"], _trains(theirs["spikes"], DT)["adex"]
+    a, b = trains(ours["spikes"], DT)["adex"], trains(theirs["spikes"], DT)["adex"]
     assert len(a) >= 100 and a == b
     w0 = net.projections[0].w
     assert np.abs(sim.weights("in_adex").reshape(-1) - w0).max() > 1.0

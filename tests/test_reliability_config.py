@@ -375,9 +375,6 @@ CLI_ROWS = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="--threads is not range-checked and --backend nest is "
-                   "looked at only after training; both checks belong in the run command of "
-                   "biolearn/cli.py, before execute()")
 @pytest.mark.parametrize("name, options, fragments", CLI_ROWS)
 def test_run_option_rows(tmp_path, monkeypatch, capsys, name, options, fragments):
     from biolearn import runner

@@ -311,23 +311,24 @@ def test_nonfinite_metrics_are_kept_as_strings_and_flagged(runner):
 # ---- 4. signals -----------------------------------------------------------------------------
 
 _TOY_SCRIPT = """
-import sys, time
+import os, sys, time
 from dataclasses import dataclass
 from biolearn import registry
 from biolearn.config import param
 
 @dataclass
 class P:
-    steps: int = param(400, "steps", min=1)
+    steps: int = param(3000, "steps", min=1)
 
 def run(cfg, ctx):
     start = int(ctx.checkpoint_path.read_text()) if ctx.resume and \\
         ctx.checkpoint_path.exists() else 0
+    pause = float(os.environ.get("TOY_STEP_S", "0.01"))  # 30 s unless a signal stops it
     try:
         for i in range(start, cfg.params.steps):
             ctx.metrics["steps_done"] = i + 1
             ctx.checkpoint_path.write_text(str(i + 1))
-            time.sleep(0.01)
+            time.sleep(pause)
     finally:
         time.sleep(float(sys.argv[1]))  # a slow clean-up (closing files, stopping workers)
     return {"steps_done": cfg.params.steps, "resumed_from": start}
@@ -345,14 +346,16 @@ main(sys.argv[3:])
 """
 
 
-def _start_toy(tmp_path: Path, cleanup_s: float, save_s: float, *args: str):
+def _start_toy(tmp_path: Path, cleanup_s: float, save_s: float, *args: str, step_s: float = 0.01):
     script = tmp_path / "toy.py"
     script.write_text(textwrap.dedent(_TOY_SCRIPT))
     cfg = tmp_path / "sleepy.yaml"
     cfg.write_text("model: sleepy\nname: sleepy\nseed: 0\ndata:\n  dataset: none\n")
+    env = dict(os.environ, TOY_STEP_S=str(step_s))
     return subprocess.Popen([sys.executable, str(script), str(cleanup_s), str(save_s), "run",
                              str(cfg), *args], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True), cfg
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env=env), cfg
 
 
 def _wait_for(path: Path, proc, timeout: float = 60.0) -> None:
@@ -374,11 +377,11 @@ def test_sigterm_and_sighup_stop_like_ctrl_c(tmp_path, sig, code):
     assert proc.returncode == code, err
     data = results(out)
     assert data["status"] == "interrupted" and data["interrupted_by"] == sig.name
-    assert 0 < data["metrics"]["steps_done"] < 400
+    assert 0 < data["metrics"]["steps_done"] < 3000
     assert f"resume with: biolearn run {cfg} --out {out} --resume" in err
     assert "Traceback" not in err
-    # the printed command continues the run
-    proc, _ = _start_toy(tmp_path, 0.0, 0.0, "--out", str(out), "--resume", "-q")
+    # the printed command continues the run (without the pauses, to be quick)
+    proc, _ = _start_toy(tmp_path, 0.0, 0.0, "--out", str(out), "--resume", "-q", step_s=0.0)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     data = results(out)

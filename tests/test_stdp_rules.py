@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from spike_cases import grid_source, trains
 
 from biolearn.engine import LIF, Network, SpikeMonitor, SpikeSource, connect
 from biolearn.engine.front import Projection
@@ -245,21 +246,13 @@ B2_DT = 0.5
 B2_T = 1000.0
 
 
-def _source(rng: np.random.Generator, n: int, rate_hz: float, t_ms: float, dt: float):
-    """On-grid random spike times, at most one spike per neuron and step."""
-    idx, tim = [], []
-    for i in range(n):
-        st = np.unique(rng.integers(0, int(t_ms / dt), size=int(rate_hz * t_ms / 1000)))
-        idx.append(np.full(len(st), i))
-        tim.append(st * dt)
-    return np.concatenate(idx), np.concatenate(tim)
 
 
 def _b2_network(rule_dense, rule_sparse, seed: int = 5) -> Network:
     rng = np.random.default_rng(seed)
     net = Network(dt=B2_DT)
     n_in, n_out = 40, 12
-    idx, tim = _source(rng, n_in, 20.0, B2_T, B2_DT)
+    idx, tim = grid_source(rng, n_in, 20.0, B2_T, B2_DT)
     net.add(SpikeSource("in", n_in, idx, tim))
     net.add(LIF("out", n_out, synapse="current", integration="exact", t_ref=2.0, i_bias=8.0,
                 v_init=rng.uniform(-60, -52, n_out)))
@@ -272,9 +265,6 @@ def _b2_network(rule_dense, rule_sparse, seed: int = 5) -> Network:
     return net
 
 
-def _trains(spikes: dict, dt: float) -> dict:
-    return {k: sorted(zip(np.round(t / dt).astype(int).tolist(), i.tolist(), strict=True))
-            for k, (t, i) in spikes.items()}
 
 
 @pytest.mark.brian2
@@ -287,7 +277,7 @@ def test_triplet_identical_to_brian2():
     sim = net.compile(seed=0)
     ours = sim.run(B2_T)
     theirs = run_brian2(net, B2_T, target="numpy")
-    a, b = _trains(ours["spikes"], B2_DT), _trains(theirs["spikes"], B2_DT)
+    a, b = trains(ours["spikes"], B2_DT), trains(theirs["spikes"], B2_DT)
     assert len(a["out"]) >= 100
     assert a["out"] == b["out"]
     for q in net.projections:
@@ -315,7 +305,7 @@ def test_reward_stdp_eligibility_identical_to_brian2():
     finally:
         b2.prefs.codegen.target = old
     spk = {k: (np.asarray(m.t / b2.ms), np.asarray(m.i[:])) for k, m in h["spikes"].items()}
-    a, b = _trains(ours["spikes"], B2_DT), _trains(spk, B2_DT)
+    a, b = trains(ours["spikes"], B2_DT), trains(spk, B2_DT)
     assert len(a["out"]) >= 100
     assert a["out"] == b["out"]
     for k, (q, r) in enumerate(zip(net.projections, (r1, r2), strict=True)):

@@ -28,15 +28,19 @@ def firing_rates(times: np.ndarray, ids: np.ndarray, n: int, duration_ms: float)
 
 
 def cv_isi(times: np.ndarray, ids: np.ndarray, n: int, min_isis: int = 2) -> np.ndarray:
-    """Coefficient of variation of each neuron's ISIs (NaN with fewer than ``min_isis``)."""
+    """Coefficient of variation of each neuron's ISIs (NaN with fewer than ``min_isis``).
+
+    ``CV = std/mean`` with the population standard deviation (ddof 0), as
+    ``elephant.statistics.cv`` (``scipy.stats.variation``). The variance is taken about the mean
+    in a second pass: ``E[d²] − E[d]²`` loses ~9 digits on regular trains (CV ≈ 1e-3)."""
     d, owner = isis(times, ids, n)
     cnt = np.bincount(owner, minlength=n).astype(float)
     s1 = np.bincount(owner, weights=d, minlength=n)
-    s2 = np.bincount(owner, weights=d * d, minlength=n)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = s1 / cnt
-        var = s2 / cnt - mean**2
-        cv = np.sqrt(np.maximum(var, 0.0)) / mean
+        dev = d - mean[owner]
+        var = np.bincount(owner, weights=dev * dev, minlength=n) / cnt
+        cv = np.sqrt(var) / mean
     cv[cnt < max(min_isis, 1)] = np.nan
     return cv
 

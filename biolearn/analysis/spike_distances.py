@@ -9,6 +9,8 @@ Single trains are 1-D arrays of spike times (ms, any order). Population versions
   ``Σ_fg = Σ_ij exp(−|f_i − g_j|/τ)``; each double sum is evaluated exactly in O(n + m) on sorted
   trains with a decaying running sum (Houghton & Kreuz 2012, Network 23:48), no time bins.
   One spike against none gives ``D = √½``; two single spikes Δ apart ``D² = 1 − e^{−|Δ|/τ}``.
+  ``elephant.spike_train_dissimilarity.van_rossum_distance`` is normalised to 1 for one spike
+  against none, i.e. it is ``√2·D`` (tests/test_elephant.py checks that to 1e-9).
 - Victor–Purpura (1996, J Neurophysiol 76:1310): least cost to turn one train into the other with
   insertions/deletions (cost 1 each) and shifts (cost ``q·|Δt|``, q in 1/ms); dynamic programming
   in O(n·m). ``q → 0`` gives ``|n − m|``, ``q → ∞`` gives ``n + m`` (for trains without common

@@ -43,6 +43,24 @@ def trains(times: np.ndarray, ids: np.ndarray, n: int | None = None) -> list[np.
     return [t[ptr[k]:ptr[k + 1]] for k in range(len(ptr) - 1)]
 
 
+def to_neo(times: np.ndarray, ids: np.ndarray, n: int | None = None, t_stop: float | None = None,
+           t_start: float = 0.0) -> list:
+    """Per-neuron :class:`neo.SpikeTrain` objects (ms), the input Elephant's functions take.
+
+    ``t_stop`` (ms) defaults to the last spike; needs neo (``pip install 'biolearn[interop]'``,
+    which brings it with elephant)."""
+    try:
+        import neo
+    except ImportError as e:
+        from biolearn.errors import missing_extra
+
+        raise missing_extra("neo", "interop") from e
+    per = trains(times, ids, n)
+    if t_stop is None:
+        t_stop = max((float(t[-1]) for t in per if t.size), default=t_start)
+    return [neo.SpikeTrain(t, units="ms", t_start=t_start, t_stop=t_stop) for t in per]
+
+
 def read_sonata(path: str | os.PathLike, population: str
                 ) -> tuple[np.ndarray, np.ndarray]:
     """``(times_ms, ids int64)`` of one population of a SONATA spike file."""

@@ -535,7 +535,8 @@ def from_nir(graph: Any, dt: float | None = None, convention: str | None = None,
             v_reset = _one(getattr(node, "v_reset", np.zeros(n)), "v_reset", key)
             if on_v:
                 gain[key], bias_gain[key], target[key] = dv * area, dv * dt_s, "v"
-                net.add(_lif(LIF, key, n, integ, tau_m, dt / 1000.0, _one(
+                # ge, gi stay 0; their time constant only has to keep the exact update finite
+                net.add(_lif(LIF, key, n, integ, tau_m, tau_m / 2.0, _one(
                     node.v_leak, "v_leak", key), v_reset, thr))
             else:
                 gain[key] = dv * area * tau_m / dt

@@ -9,8 +9,8 @@ pynwb, NWB Widgets, DANDI tools and MATLAB's matnwb read:
   agree to float64 precision), ascending within each unit. Columns ``population`` (the SONATA
   population name) and ``node_id`` (the SONATA node id). Neurons that never fired are units
   with no spikes when the population's size is known (the ``n_nodes`` attribute biolearn writes).
-  ``resolution`` is the simulation step when ``results.json`` names it (``params.dt_ms`` or
-  ``params.dt``).
+  ``resolution`` is the simulation step when ``results.json`` names it (``params.dt_ms``,
+  ``params.dt`` or one level down, e.g. ``params.presentation.dt``).
 * **Trials** (``nwbfile.trials``): every stimulus presentation stored under
   ``/presentations/<group>`` (:meth:`biolearn.io.sonata.SpikeWriter.write_presentations`),
   sorted by start time, with ``start_time``/``stop_time`` in s, ``label``, ``intensity`` (NaN
@@ -279,10 +279,14 @@ def _parse_utc(text: Any) -> _dt.datetime | None:
 
 
 def _dt_s(config: dict) -> float | None:
+    """The simulation step (s) of a resolved config: ``params.dt_ms`` / ``params.dt``, or the
+    same keys one level down (``params.presentation.dt`` of the MNIST recipes)."""
     params = config.get("params") if isinstance(config, dict) else None
-    if isinstance(params, dict):
+    if not isinstance(params, dict):
+        return None
+    for d in [params] + [v for v in params.values() if isinstance(v, dict)]:
         for key in ("dt_ms", "dt"):
-            v = params.get(key)
+            v = d.get(key)
             if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0:
                 return float(v) / 1000.0
     return None

@@ -118,7 +118,7 @@ def _io_guarded(method: _F) -> _F:
         except (OSError, RuntimeError) as exc:
             self._abort()
             raise as_os_error(exc, self.path) from exc
-        err = write_error(self._f) if self._f is not None else None
+        err = write_error(self._f) if self._f is not None and not self._aborted else None
         if err is not None:
             self._abort()
             raise as_os_error(err, self.path) from err
@@ -168,6 +168,7 @@ class SpikeWriter:
         self.compression = compression
         self._streams: dict[str, _Stream] = {}
         self._closed = False
+        self._aborted = False  # closed after a failed write (already reported)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._f: Any = None
         try:
@@ -210,7 +211,7 @@ class SpikeWriter:
         content up to the last flush), else remove it (always with ``remove``)."""
         if self._closed:
             return
-        self._closed = True
+        self._closed = self._aborted = True
         if self._f is not None:
             with contextlib.suppress(Exception):
                 close_write(self._f)

@@ -122,8 +122,13 @@ class STDPRule:
         """Parameter values of the definition (biolearn units)."""
         return asdict(self)
 
-    def params(self) -> np.ndarray:  # pragma: no cover - overridden
-        return np.zeros(N_PARAMS)
+    def params(self) -> np.ndarray:
+        """The flat parameter vector of the pair rules (layout above); rules without that
+        layout fill only the weight bounds."""
+        p = np.zeros(N_PARAMS)
+        v = self.values()
+        p[[P_WMIN, P_WMAX]] = v.get("w_min", 0.0), v.get("w_max", np.inf)
+        return p
 
 
 @dataclass(frozen=True)
@@ -268,12 +273,6 @@ class TripletSTDP(STDPRule):
         return cls(**{"A2_plus": 5e-10, "A3_plus": 6.2e-3, "A2_minus": 7e-3, "A3_minus": 2.3e-4,
                       "tau_x": 101.0, "tau_y": 125.0, **kw})
 
-    def params(self) -> np.ndarray:
-        """Only the weight bounds: the rule has no pair-rule parameter layout."""
-        p = np.zeros(N_PARAMS)
-        p[[P_WMIN, P_WMAX]] = self.w_min, self.w_max
-        return p
-
 
 @dataclass(frozen=True)
 class RewardSTDP(STDPRule):
@@ -300,9 +299,3 @@ class RewardSTDP(STDPRule):
     w_max: float = 1.0
 
     definition = REWARD_STDP
-
-    def params(self) -> np.ndarray:
-        """Only the weight bounds: the rule has no pair-rule parameter layout."""
-        p = np.zeros(N_PARAMS)
-        p[[P_WMIN, P_WMAX]] = self.w_min, self.w_max
-        return p
