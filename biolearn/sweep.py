@@ -310,6 +310,11 @@ def _new_sweep_dir(name: str, base: str | Path = SWEEPS_DIR) -> Path:
     raise AssertionError("unreachable")
 
 
+def _stamp_key(p: Path) -> tuple:
+    m = re.fullmatch(r"(\d{8}-\d{6})(?:-(\d+))?", p.name)
+    return (m.group(1), int(m.group(2) or 0)) if m else (p.name, 0)
+
+
 def sweep_dir_for(plan: SweepPlan, out: str | Path | None, resume: bool,
                   base: str | Path = SWEEPS_DIR) -> Path:
     """``out``; with ``resume`` and no ``out`` the newest sweep of this config; else a new one."""
@@ -317,8 +322,8 @@ def sweep_dir_for(plan: SweepPlan, out: str | Path | None, resume: bool,
         return Path(out)
     if resume:
         parent = Path(base) / plan.name
-        earlier = sorted(p for p in parent.glob("*") if (p / SWEEP_JSON).is_file()) \
-            if parent.is_dir() else []
+        earlier = sorted((p for p in parent.glob("*") if (p / SWEEP_JSON).is_file()),
+                         key=_stamp_key) if parent.is_dir() else []
         if not earlier:
             raise BiolearnError(f"no earlier sweep of '{plan.name}' to resume", f"in {parent}/",
                                 "run without --resume to start one, or pass --out DIR")
@@ -326,10 +331,39 @@ def sweep_dir_for(plan: SweepPlan, out: str | Path | None, resume: bool,
     return _new_sweep_dir(plan.name, base)
 
 
-def _diff(a: dict, b: dict) -> list[str]:
-    from biolearn.runner import _diff_keys
+def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
+    """Dotted keys where two nested dicts differ."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: list[str] = []
+        for k in sorted(set(a) | set(b), key=str):
+            p = f"{prefix}.{k}" if prefix else str(k)
+            out += [p] if (k in a) != (k in b) else _diff(a[k], b[k], p)
+        return out
+    return [] if a == b else [prefix or "(root)"]
 
-    return sorted(_diff_keys(a, b))
+
+def _drop_keys(d: Any, names: tuple[str, ...]) -> Any:
+    if isinstance(d, dict):
+        return {k: _drop_keys(v, names) for k, v in d.items() if k not in names}
+    return d
+
+
+def _identity(definition: dict) -> dict:
+    """The part of a sweep definition that must match for a sweep to be continued: grid, seeds
+    and the base config, the latter validated again (so fields added to biolearn since take
+    their defaults) and without the worker/thread counts (results do not depend on them)."""
+    from biolearn.config import config_from_dict, to_dict
+
+    base = definition.get("base_config")
+    if isinstance(base, dict):
+        try:
+            base = to_dict(config_from_dict({**base, "seed": 0}))
+            base.pop("seed", None)
+        except (BiolearnError, TypeError, ValueError):
+            pass
+    exempt = tuple(k.rsplit(".", 1)[-1] for k in AUTO_ONE)
+    return {"grid": definition.get("grid"), "seeds": definition.get("seeds"),
+            "base_config": _drop_keys(base, exempt)}
 
 
 def open_sweep_dir(plan: SweepPlan, sweep_dir: Path) -> bool:
@@ -340,8 +374,8 @@ def open_sweep_dir(plan: SweepPlan, sweep_dir: Path) -> bool:
     path = sweep_dir / SWEEP_JSON
     if path.is_file():
         before = read_json(path)
-        mine = plan.definition()
-        theirs = {k: before.get(k) for k in mine}
+        mine = _identity(plan.definition())
+        theirs = _identity(before if isinstance(before, dict) else {})
         if theirs != mine:
             diff = _diff(theirs, mine)
             raise BiolearnError(
@@ -985,8 +1019,9 @@ def _run_on_dask(plan: SweepPlan, todo: list[Run], sweep_dir: Path, outcomes: di
                     ran.append(name)
                 if got.get("status") not in FINISHED:
                     failed += 1
-                    bar.write(f"failed: {name}: {got.get('error') or got.get('status')}",
-                              file=sys.stderr)
+                    if not quiet:  # (the command lists every failure at the end)
+                        bar.write(f"{got.get('status')}: {name}: {got.get('error') or ''}",
+                                  file=sys.stderr)
                 bar.update(1)
                 with contextlib.suppress(Exception):
                     slots[0] = max(1, sum(w.get("nthreads", 1) for w in

@@ -216,7 +216,7 @@ def test_compare_command_tiny_config(tmp_path, monkeypatch):
     res = CliRunner().invoke(group, ["compare", str(cfg), "--out", str(out), "--quiet",
                                      "--data-root", str(data)])
     assert res.exit_code == 0, res.output + repr(res.exception)
-    lines = res.output.splitlines()
+    lines = res.stdout.splitlines()  # warnings (e.g. chance-level accuracy) go to stderr
     assert lines[0].split()[:2] == ["method", "accuracy"]
     assert set(lines[1]) <= {"-", " "}
     body = lines[2:6]

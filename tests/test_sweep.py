@@ -298,7 +298,7 @@ def test_sweep_csv_and_summary(local_sweep):
 
 
 def test_rerun_runs_nothing_and_resumes_what_is_missing(local_sweep, reference, cluster,
-                                                       tmp_path):
+                                                       tmp_path, monkeypatch):
     src, _ = local_sweep
     d = tmp_path / "copy"
     shutil.copytree(src, d)
@@ -307,6 +307,15 @@ def test_rerun_runs_nothing_and_resumes_what_is_missing(local_sweep, reference, 
     assert again.ran == [] and len(again.skipped) == 4
     with pytest.raises(BiolearnError, match="not the sweep"):
         run_sweep(CONFIG, SETS, {"params.dt_ms": [0.1]}, SEEDS, out=d, quiet=True)
+    # --resume without --out: the newest sweep of this config under sweeps/<name>/
+    home = tmp_path / "home"
+    for stamp in ("20250101-120000", "20250101-120000-2", "20250101-120000-10"):
+        shutil.copytree(src, home / "sweeps" / "custom_neuron" / stamp)
+    monkeypatch.chdir(home)
+    newest = run_sweep(CONFIG, SETS, _grid(), SEEDS, resume=True, quiet=True,
+                       scheduler="tcp://127.0.0.1:1")
+    assert newest.dir.name == "20250101-120000-10" and newest.ran == []
+    monkeypatch.chdir(tmp_path)
     # one run lost its results (killed while writing them), one was cut short: a partial
     # directory without a checkpoint (custom_neuron writes none)
     (d / "dt_ms=0.1,seed=1" / RESULTS).unlink()
@@ -493,7 +502,7 @@ def test_sweep_overhead_benchmark(tmp_path, capsys):
     # (1) a seconds-long config: 2 and 6 runs on one worker; the difference per run, minus the
     # run itself in a warm process, is the per-run overhead; the rest is the fixed cost of a
     # sweep (cluster start, worker imports and kernel loading, shutdown)
-    sets = ["params.duration_ms=30000"]
+    sets = ["params.duration_ms=100000"]
     grid = {"params.dt_ms": [0.1]}
     plan = plan_sweep(CONFIG, sets, grid, list(range(6)))
     execute(load_config(CONFIG, plan.runs[0].overrides, 99), out_dir=tmp_path / "warm",
