@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from mnist_data import mnist_root as _mnist_root
+from mnist_data import needs_mnist
 
 from biolearn import registry
 from biolearn.cli import cli
@@ -30,16 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "configs" / "stdp_mnist_smoke.yaml"
 
 
-def _mnist_root() -> str | None:
-    env = os.environ.get("BIOLEARN_DATA")
-    for cand in ([env] if env else []) + [str(ROOT.parent / "shared" / "data")]:
-        if cand and (Path(cand) / "mnist" / "train-labels-idx1-ubyte.gz").exists():
-            return cand
-    return None
 
 
-needs_mnist = pytest.mark.skipif(_mnist_root() is None,
-                                 reason="full MNIST copy not found (set BIOLEARN_DATA)")
 # a few seconds of sym-STDP: 20 hidden neurons, a handful of images
 TINY = ["--set", "params.n_exc=20", "--set", "params.output.figures=false",
         "--set", "params.output.test_workers=1", "--set", "params.output.spikes_test_images=5"]

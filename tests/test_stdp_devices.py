@@ -7,11 +7,11 @@ pulse); device runs against the same network with float (software) synapses.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from mnist_data import mnist_root as _mnist_root
 
 from biolearn.engine import LIF, Network, PoissonSource, connect
 from biolearn.errors import BiolearnError
@@ -263,13 +263,6 @@ def test_config_parses_and_schemes_resolve():
 
 # ------------------------------------------------------------------ the recipe, end to end
 
-def _mnist_root() -> str | None:
-    env = os.environ.get("BIOLEARN_DATA")
-    root = Path(__file__).resolve().parents[1]
-    for cand in ([env] if env else []) + [str(root.parent / "shared" / "data")]:
-        if cand and (Path(cand) / "mnist" / "train-labels-idx1-ubyte.gz").exists():
-            return cand
-    return None
 
 
 @pytest.mark.skipif(_mnist_root() is None, reason="MNIST not found (set BIOLEARN_DATA)")

@@ -3,12 +3,13 @@ file, and exact resumption after an interrupt."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
+from mnist_data import mnist_root as _mnist_root
+from mnist_data import needs_mnist
 
 from biolearn.engine import LIF, Network, SpikeMonitor, SpikeSource, connect
 from biolearn.rules.stdp import SymmetricSTDP
@@ -16,16 +17,8 @@ from biolearn.rules.stdp import SymmetricSTDP
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _mnist_root() -> str | None:
-    env = os.environ.get("BIOLEARN_DATA")
-    for cand in ([env] if env else []) + [str(ROOT.parent / "shared" / "data")]:
-        if cand and (Path(cand) / "mnist" / "train-labels-idx1-ubyte.gz").exists():
-            return cand
-    return None
 
 
-needs_mnist = pytest.mark.skipif(_mnist_root() is None,
-                                 reason="full MNIST copy not found (set BIOLEARN_DATA)")
 
 
 def _pair_change(dt_ms: float, eta: float = 0.01, inc: float = 0.1, tau: float = 20.0,

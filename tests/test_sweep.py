@@ -18,6 +18,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from mnist_data import mnist_root as _mnist_root
 from scipy import stats
 
 from biolearn.config import load_config
@@ -83,12 +84,6 @@ def _read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
-def _mnist_root() -> str | None:
-    env = os.environ.get("BIOLEARN_DATA")
-    for cand in ([env] if env else []) + [str(ROOT.parent / "shared" / "data")]:
-        if cand and (Path(cand) / "mnist" / "train-images-idx3-ubyte.gz").exists():
-            return cand
-    return None
 
 
 @pytest.fixture(scope="module")
