@@ -60,6 +60,7 @@ METHODS = ("mlp", "ewc", "classp", "metaplastic_bnn", "active_dendrites")
 SCENARIOS = ("domain", "task", "class")
 FISHER_MODES = ("expected", "labels", "predicted")
 NORMS = ("batch", "batch_fixed", "sample")
+CONTEXTS = ("prototype", "onehot")
 _CACHE: dict[str, Any] = {}
 
 
@@ -133,7 +134,7 @@ def _active(scenario: str, tasks: Sequence[ContinualTask], trained: int, task: i
 # ----------------------------------------------------------------------------- Fisher
 def fisher_diagonal(model: Any, x: Any, y: Any, mode: str = "expected",
                     active: Sequence[int] | None = None, chunk: int = 64,
-                    context: Any = None) -> dict[str, Any]:
+                    context: Any = None, exact_linear: bool = True) -> dict[str, Any]:
     """Diagonal Fisher information of ``model`` on inputs ``x`` (labels ``y``), per parameter.
 
     ``F_i = (1/N) Σ_n E_c[(∂ log p(c | x_n, θ) / ∂θ_i)²]`` with ``p`` the softmax over the
@@ -144,9 +145,13 @@ def fisher_diagonal(model: Any, x: Any, y: Any, mode: str = "expected",
     * ``labels`` — the data labels ``y_n`` (the "empirical Fisher");
     * ``predicted`` — the model's most probable class ``argmax_c p(c|x_n)``.
 
-    Per-sample gradients come from ``torch.func.vmap``; the model must not depend on other samples
-    of the batch (no BatchNorm in training mode). Returns ``{name: tensor}`` over the parameters
-    that require gradients.
+    When every trainable parameter belongs to an ``nn.Linear`` layer, the per-sample squared
+    gradients are summed without forming them: for a layer with input ``a_n`` and output gradient
+    ``δ_n,c`` the weight's per-sample gradient is ``δ_n,c a_nᵀ``, so
+    ``Σ_n Σ_c w_n,c (δ_n,c a_nᵀ)² = Σ_n (Σ_c w_n,c δ_n,c²) (a_n²)ᵀ`` — one batched backward pass
+    per class (``exact_linear=True``). Otherwise per-sample gradients come from
+    ``torch.func.vmap``; the model must not mix samples of a batch (no BatchNorm in training
+    mode). Returns ``{name: tensor}`` over the parameters that require gradients.
     """
     torch = require_torch()
     from torch.func import functional_call, grad, vmap
@@ -154,6 +159,8 @@ def fisher_diagonal(model: Any, x: Any, y: Any, mode: str = "expected",
     if mode not in FISHER_MODES:
         raise BiolearnError(f"unknown Fisher mode '{mode}'", "fisher_diagonal",
                             f"use one of {list(FISHER_MODES)}")
+    if exact_linear and _all_linear(torch, model):
+        return _fisher_linear(torch, model, x, y, mode, active, chunk, context)
     was_training = model.training
     model.eval()
     params = {k: v.detach() for k, v in model.named_parameters() if v.requires_grad}
@@ -205,6 +212,89 @@ def fisher_diagonal(model: Any, x: Any, y: Any, mode: str = "expected",
     for k in fisher:
         fisher[k] /= max(n, 1)
     model.train(was_training)
+    return fisher
+
+
+def _all_linear(torch: Any, model: Any) -> bool:
+    """Whether every trainable parameter is the weight or bias of an ``nn.Linear``."""
+    owned = {id(p) for m in model.modules() if isinstance(m, torch.nn.Linear)
+             for p in m.parameters(recurse=False)}
+    return all(id(p) in owned for p in model.parameters() if p.requires_grad)
+
+
+def _label_index(torch: Any, y: Any, active: Sequence[int] | None) -> Any:
+    c = torch.as_tensor(y, dtype=torch.long)
+    if active is None:
+        return c
+    act = torch.as_tensor(list(active), dtype=torch.long)
+    lut = torch.full((max(int(c.max()), int(act.max())) + 1,), -1, dtype=torch.long)
+    lut[act] = torch.arange(len(act))
+    c = lut[c]
+    if (c < 0).any():
+        raise BiolearnError("a label is not among the active classes", "fisher_diagonal",
+                            "pass the task's classes")
+    return c
+
+
+def _fisher_linear(torch: Any, model: Any, x: Any, y: Any, mode: str,
+                   active: Sequence[int] | None, chunk: int, context: Any) -> dict[str, Any]:
+    """:func:`fisher_diagonal` for networks of ``nn.Linear`` layers, without per-sample
+    gradients (see there)."""
+    was_training = model.training
+    model.eval()
+    layers = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    names = {id(p): k for k, p in model.named_parameters()}
+    acts: dict[int, Any] = {}
+    outs: dict[int, Any] = {}
+
+    def hook(mod: Any, inp: Any, out: Any) -> None:
+        acts[id(mod)] = inp[0].detach()
+        outs[id(mod)] = out
+
+    handles = [m.register_forward_hook(hook) for m in layers]
+    act = None if active is None else torch.as_tensor(list(active), dtype=torch.long)
+    fisher = {k: torch.zeros_like(p) for k, p in model.named_parameters() if p.requires_grad}
+    labels = _label_index(torch, y, active) if mode == "labels" else None
+    try:
+        for s in range(0, len(x), chunk):
+            xb = x[s:s + chunk]
+            out = model(xb) if context is None else model(xb, context)
+            if act is not None:
+                out = out[:, act]
+            lp = torch.log_softmax(out, dim=-1)
+            if mode == "expected":
+                probs = lp.detach().exp()
+                targets = [(torch.full((len(xb),), c, dtype=torch.long), probs[:, c])
+                           for c in range(lp.shape[1])]
+            elif mode == "labels":
+                targets = [(labels[s:s + chunk], None)]
+            else:
+                targets = [(lp.detach().argmax(1), None)]
+            dsq = {id(m): 0.0 for m in layers}
+            for k, (c, w) in enumerate(targets):
+                tensors = [outs[id(m)] for m in layers]
+                deltas = torch.autograd.grad(lp.gather(1, c[:, None]).sum(), tensors,
+                                             retain_graph=k < len(targets) - 1,
+                                             allow_unused=True)
+                for m, d in zip(layers, deltas, strict=True):
+                    if d is None:
+                        continue
+                    d2 = d * d
+                    dsq[id(m)] = dsq[id(m)] + (d2 if w is None else w[:, None] * d2)
+            for m in layers:
+                d2 = dsq[id(m)]
+                if isinstance(d2, float):
+                    continue
+                if m.weight.requires_grad:
+                    fisher[names[id(m.weight)]] += d2.T @ (acts[id(m)] ** 2)
+                if m.bias is not None and m.bias.requires_grad:
+                    fisher[names[id(m.bias)]] += d2.sum(0)
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    for k in fisher:
+        fisher[k] /= max(len(x), 1)
     return fisher
 
 
@@ -382,6 +472,14 @@ def _build() -> dict[str, Any]:
         def forward(self, x: Any) -> Any:
             return nn.functional.linear(x, binarize(self.weight))
 
+    class _Scale(nn.Module):
+        def __init__(self, c: float):
+            super().__init__()
+            self.c = float(c)
+
+        def forward(self, x: Any) -> Any:
+            return x * self.c
+
     class BinaryMLP(nn.Module):
         """Binarized MLP of Laborieux et al. 2021: ``[BinaryLinear → BatchNorm → sign] × L →
         BinaryLinear → BatchNorm`` (the last BatchNorm's output are the logits).
@@ -407,7 +505,8 @@ def _build() -> dict[str, Any]:
                                      for a, b in zip(sizes[:-1], sizes[1:], strict=True))
             if norm == "sample":
                 self.bns = nn.ModuleList(nn.LayerNorm(b, elementwise_affine=False)
-                                         for b in sizes[1:])
+                                         for b in sizes[1:-1])
+                self.bns.append(_Scale(1.0 / math.sqrt(sizes[-2])))
             else:
                 self.bns = nn.ModuleList(nn.BatchNorm1d(b, affine=norm == "batch")
                                          for b in sizes[1:])
@@ -500,7 +599,8 @@ class Learner:
     else once (CLASSP: its accumulators must persist). ``penalty()`` is added to the loss;
     ``end_task(i, x, y, active)`` runs after task ``i`` (EWC consolidation).
     ``extra_state_bytes()``: bytes of the state the method carries from one task to the next
-    besides the network itself.
+    besides the network itself. ``context``: None (no context input), ``"prototype"`` (the task's
+    mean training input) or ``"onehot"`` (the task's one-hot code).
     """
 
     name: str
@@ -511,6 +611,7 @@ class Learner:
     end_task: Callable[..., None] | None = None
     extra_state_bytes: Callable[[], int] = lambda: 0
     info: Callable[[], dict] = lambda: {}
+    context: str | None = None
 
 
 def build_learner(name: str, n_in: int, hidden: Sequence[int], n_out: int, n_tasks: int,
@@ -519,8 +620,10 @@ def build_learner(name: str, n_in: int, hidden: Sequence[int], n_out: int, n_tas
 
     ``opts`` keys by method — mlp: ``lr``; ewc: ``lr, lam, fisher, n_samples``; classp: ``lr,
     threshold, epsilon, power, accumulate``; metaplastic_bnn: ``lr, meta, width,
-    weight_decay``; active_dendrites: ``lr, kw_fraction, ff_sparsity, n_segments,
-    context_density, selection``. The dense methods (mlp, ewc, classp) start from identical
+    weight_decay, norm``; active_dendrites: ``lr, kw_fraction, ff_sparsity, n_segments,
+    context_density, selection, context`` (``prototype``: Iyer et al.'s mean-input context of
+    dimension ``n_in``; ``onehot``: the task's one-hot code, of dimension ``n_tasks``; segments
+    start ``U(±1/sqrt(context_density · dim))``). The dense methods (mlp, ewc, classp) start from identical
     weights for the same ``seed``.
     """
     torch = require_torch()
@@ -580,11 +683,17 @@ def build_learner(name: str, n_in: int, hidden: Sequence[int], n_out: int, n_tas
                                                                  for fc in model.fcs))})
     if name == "active_dendrites":
         n_seg = int(o.get("n_segments") or n_tasks)
+        kind = o.get("context", "prototype")
+        if kind not in CONTEXTS:
+            raise BiolearnError(f"unknown context '{kind}'", "build_learner",
+                                f"use one of {list(CONTEXTS)}")
+        dim_ctx = n_in if kind == "prototype" else n_tasks
+        density = o.get("context_density", 0.1)
         model = adn.ActiveDendritesNet(
-            n_in, hidden, n_out, n_seg, n_in, o.get("kw_fraction", 0.05),
-            o.get("ff_sparsity", 0.5), o.get("context_density", 0.1),
-            o.get("selection", "absmax"), 0.0, seed=seed)
-        return Learner(name, model, lambda m: torch.optim.Adam(m.parameters(), lr=o["lr"]))
+            n_in, hidden, n_out, n_seg, dim_ctx, o.get("kw_fraction", 0.05),
+            o.get("ff_sparsity", 0.5), density, o.get("selection", "absmax"), 0.0, seed=seed)
+        # the fused kernel: the segment tensors make Adam's step memory-bound (one pass, not ten)
+        return Learner(name, model, lambda m: adn._adam(torch, m, o["lr"]), context=kind)
     raise BiolearnError(f"unknown method '{name}'", "build_learner", f"use one of {list(METHODS)}")
 
 
@@ -622,7 +731,7 @@ class SequenceResult:
 
 
 def _logits(model: Any, x: Any, ctx: Any, active: Any) -> Any:
-    out = model(x, ctx) if getattr(model, "uses_context", False) else model(x)
+    out = model(x) if ctx is None else model(x, ctx)
     return out if active is None else out[:, active]
 
 
@@ -657,10 +766,11 @@ def train_sequence(learner: Learner, tasks: Sequence[ContinualTask], scenario: s
     """Train ``learner`` on ``tasks`` in sequence (no replay) and fill the accuracy matrix.
 
     Every method sees the same mini-batches in the same order for the same ``seed``. A
-    context-using model (active dendrites) gets the current task's prototype (mean training input)
-    while training; at test time the true task's prototype in the ``task`` scenario (the task
-    label is given there), else the nearest stored prototype (``test_context="infer"``, Iyer et
-    al. 2022) or the true one (``"oracle"``). ``progress(total, desc)`` may return a tqdm-like bar;
+    context-using model (active dendrites) gets the current task's context (its prototype, the
+    mean training input, or its one-hot code) while training; at test time the true task's
+    context in the ``task`` scenario (the task label is given there), else that of the task whose
+    stored prototype is nearest to the input (``test_context="infer"``, Iyer et al. 2022) or the
+    true task's (``"oracle"``). ``progress(total, desc)`` may return a tqdm-like bar;
     ``on_task(i, accuracy, seconds)`` is called after task ``i`` is tested.
     """
     torch = require_torch()
@@ -673,7 +783,8 @@ def train_sequence(learner: Learner, tasks: Sequence[ContinualTask], scenario: s
         raise BiolearnError(f"unknown test_context '{test_context}'", "train_sequence",
                             "use 'infer' or 'oracle'")
     model = learner.model
-    uses_ctx = bool(getattr(model, "uses_context", False))
+    uses_ctx = learner.context is not None
+    onehot = np.eye(len(tasks), dtype=np.float32)
     n = len(tasks)
     acc = np.full((n, n), np.nan)
     inf = np.full(n, np.nan)
@@ -689,7 +800,8 @@ def train_sequence(learner: Learner, tasks: Sequence[ContinualTask], scenario: s
     for i, task in enumerate(tasks):
         t0 = time.perf_counter()
         protos = np.vstack([protos, adn.task_prototype(task.x_train)[None]])
-        ctx = torch.from_numpy(protos[i:i + 1]) if uses_ctx else None
+        table = onehot if learner.context == "onehot" else protos
+        ctx = torch.from_numpy(table[i:i + 1]) if uses_ctx else None
         if opt is None or learner.reset_optimizer:
             opt = learner.make_optimizer(model)
         active = _active(scenario, tasks, i, i)
@@ -729,7 +841,9 @@ def train_sequence(learner: Learner, tasks: Sequence[ContinualTask], scenario: s
         t_cons += t2 - t1
         model.eval()
         hits = total_n = 0
-        ctx_rows = torch.from_numpy(protos) if uses_ctx else None
+        ctx_rows = None
+        if uses_ctx:
+            ctx_rows = torch.from_numpy(onehot[:i + 1] if learner.context == "onehot" else protos)
         for j in range(i + 1):
             a_j = _active(scenario, tasks, i, j)
             ids = None
