@@ -437,6 +437,8 @@ def limit_threads(n: int) -> None:
     """Make this process compute on ``n`` threads (numba now, BLAS/OpenMP where not yet loaded,
     and the processes a recipe starts)."""
     for k in THREAD_ENV:
+        if k == "NUMBA_NUM_THREADS" and "numba" in sys.modules:
+            continue  # numba re-reads it and refuses a change once its threads have started
         os.environ[k] = str(n)
     try:
         import numba
