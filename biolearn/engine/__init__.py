@@ -27,7 +27,8 @@ from biolearn.engine.front import (
     SpikeSource,
     StateMonitor,
 )
-from biolearn.engine.simulation import Simulation
+from biolearn.engine.simulation import Simulation, default_threads, set_default_threads
 
 __all__ = ["LIF", "Network", "NeuronModel", "Neurons", "PoissonSource", "Projection", "Simulation",
-           "SpikeMonitor", "SpikeSource", "StateMonitor", "SynapseModel", "connect"]
+           "SpikeMonitor", "SpikeSource", "StateMonitor", "SynapseModel", "connect",
+           "default_threads", "set_default_threads"]

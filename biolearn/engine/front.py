@@ -22,7 +22,6 @@ from biolearn.errors import BiolearnError
 
 # Population kinds (shared with the kernels).
 KIND_NEURONS, KIND_POISSON, KIND_SPIKES = 0, 1, 2
-KIND_LIF = KIND_NEURONS
 # Short names of projection targets (LIF): "e" → ge, "i" → gi.
 TARGETS = {"e": "ge", "i": "gi"}
 
@@ -343,8 +342,9 @@ class Network:
         raise BiolearnError(f"unknown population '{name}'", "in Network",
                             "use one of " + ", ".join(p.name for p in self.populations))
 
-    def compile(self, seed: int = 0) -> Any:
-        """Build the flat arrays and return a :class:`biolearn.engine.simulation.Simulation`."""
+    def compile(self, seed: int = 0, threads: int | None = None) -> Any:
+        """Build the flat arrays and return a :class:`biolearn.engine.simulation.Simulation`
+        (``threads``: kernel threads; ``None``: :func:`biolearn.engine.default_threads`)."""
         from biolearn.engine.simulation import Simulation
 
-        return Simulation(self, seed)
+        return Simulation(self, seed, threads=threads)

@@ -1,13 +1,15 @@
 """Compiled network: flat arrays plus the controls used between presentations.
 
-:class:`Simulation` owns every state array; :meth:`Simulation.run` hands them to the kernel
-:func:`biolearn.engine.kernels.run_steps`. Between runs (image presentations) the state can be
-reset, input rates swapped, teachers switched and weights rescaled without recompiling and
-without per-step Python work.
+:class:`Simulation` owns every state array; :meth:`Simulation.run` hands them to the generated
+kernel ``run_steps`` (one thread) or to ``run_steps_mt`` on each of ``threads`` threads. Between
+runs (image presentations) the state can be reset, input rates swapped, teachers switched and
+weights rescaled without recompiling and without per-step Python work.
 """
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +21,7 @@ from biolearn.engine.definitions import neuron_ir, synapse_ir, value_of
 from biolearn.engine.front import (
     KIND_NEURONS,
     KIND_POISSON,
+    KIND_SPIKES,
     Network,
     SpikeMonitor,
     SpikeSource,
@@ -28,6 +31,43 @@ from biolearn.errors import BiolearnError
 
 _TABLE = 4096  # length of the lazy-decay lookup tables (steps)
 NEVER = -(2**62)
+_ALIGN = 8  # thread parts of a population start at multiples of this (vector width)
+_MIN_PART = 256  # populations smaller than threads × this run on one thread
+_DEFAULT_THREADS: int | None = None
+
+
+def set_default_threads(n: int | None) -> None:
+    """Set the number of kernel threads of simulations compiled from now on in this process
+    (``None``: back to the default of :func:`threads`)."""
+    global _DEFAULT_THREADS
+    if n is not None and int(n) < 1:
+        raise BiolearnError(f"threads = {n} is not positive", "in set_default_threads",
+                            "use 1 or more")
+    _DEFAULT_THREADS = None if n is None else int(n)
+
+
+def default_threads() -> int:
+    """Kernel threads of a new simulation: :func:`set_default_threads`, else
+    ``BIOLEARN_THREADS``, else ``NUMBA_NUM_THREADS`` (a sweep sets it to one per run), else every
+    core this process may use."""
+    if _DEFAULT_THREADS is not None:
+        return _DEFAULT_THREADS
+    for var in ("BIOLEARN_THREADS", "NUMBA_NUM_THREADS"):
+        v = os.environ.get(var, "").strip()
+        if v:
+            try:
+                n = int(v)
+            except ValueError:
+                raise BiolearnError(f"{var}={v!r} is not an integer", "in the environment",
+                                    f"set {var} to a thread count, e.g. 2") from None
+            if n < 1:
+                raise BiolearnError(f"{var}={n} is not positive", "in the environment",
+                                    f"set {var} to 1 or more")
+            return n
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 # Columns of the per-population integer table ``pop_i``.
 PI_REF, PI_REC, PI_TEACH = 0, 1, 2
 
@@ -47,7 +87,8 @@ class Simulation:
     variable name in the network; ``sim.v``, ``sim.theta``, … are views of a slot), synapses are
     CSR rows, traces are per neuron with the step of their last update."""
 
-    def __init__(self, net: Network, seed: int = 0, target: str = "numba_cpu"):
+    def __init__(self, net: Network, seed: int = 0, target: str = "numba_cpu",
+                 threads: int | None = None):
         self.net, self.dt = net, float(net.dt)
         self.rng = np.random.default_rng(seed)
         self.t = 0  # next step to run
@@ -109,6 +150,12 @@ class Simulation:
         self._compile_projections(net)
         self._compile_monitors(net)
         self.kernels = kernel_module(self.models, self.rules, self.slots, target)
+        self.threads = 1
+        self._pool: tuple[int, ThreadPoolExecutor] | None = None
+        self._bar = np.zeros(2, np.int64)  # barrier of the threaded loop: count, generation
+        self._stop = np.zeros(1, np.int64)
+        self._compiled_mt = False
+        self.set_threads(default_threads() if threads is None else threads)
 
     # ------------------------------------------------------------------ compilation
     def _compile_neurons(self, k: int, p: Any) -> None:
@@ -291,11 +338,106 @@ class Simulation:
         # a pre spike's update only touches these (kernels: mode 2)
         self.act_idx = np.zeros(to, np.int64)
         self.act_n = np.zeros(max(nq, 1), np.int64)
-        L = max_delay + 1
-        self.hist = np.zeros((L, self.n), np.int64)
+        # a ring of max_delay + 2 steps: threads still reading step t's arrivals never meet a
+        # thread already writing step t + 1; columns past n hold spike-generator spikes
+        L = max_delay + 2
+        sg_cap = int(np.unique(self.sg_step, return_counts=True)[1].max()) if len(
+            self.sg_step) else 0
+        self.hist = np.zeros((L, self.n + sg_cap), np.int64)
         self.hist_n = np.zeros(L, np.int64)
         self.het_slots = np.array(sorted(het_slots), np.int64)
         self.acc = np.zeros((L, self.S.shape[0], self.n) if het_slots else (1, 1, 1))
+
+    # ------------------------------------------------------------------ threads
+    def set_threads(self, n: int) -> None:
+        """Run the kernels on ``n`` threads from the next :meth:`run` on. Spikes, weights and
+        states do not depend on ``n`` (each sum is taken in the one-thread order)."""
+        if int(n) != n or n < 1:
+            raise BiolearnError(f"threads = {n} is not a positive integer", "in Simulation",
+                                "use 1 or more threads")
+        flat = self._hist_flat()
+        self.threads = int(n)
+        self._partition()
+        self._hist_load(*flat)
+        self._rebuild_active()
+
+    def _partition(self) -> None:
+        """Which thread owns which neurons, and where each row's part for each thread begins.
+
+        A population of neurons is cut into ``threads`` contiguous parts at multiples of
+        ``_ALIGN``; sources, populations drawing random numbers and small populations belong to
+        thread 0 whole (so the one generator is drawn from in the serial order)."""
+        T = self.threads
+        P = len(self.pop_lo)
+        self.part_lo = np.repeat(self.pop_hi[:, None], T, axis=1).astype(np.int64)
+        self.part_hi = self.part_lo.copy()
+        for p in range(P):
+            lo, hi = int(self.pop_lo[p]), int(self.pop_hi[p])
+            whole = (T == 1 or self.pop_kind[p] != KIND_NEURONS or hi - lo < _MIN_PART * T
+                     or self.models[self.pop_model[p]].uses_rand)
+            if whole:
+                self.part_lo[p, 0], self.part_hi[p, 0] = lo, hi
+                continue
+            b = lo + (np.arange(T + 1) * (hi - lo) // T) // _ALIGN * _ALIGN
+            b[-1] = hi
+            self.part_lo[p], self.part_hi[p] = b[:-1], b[1:]
+        self.seg_lo = np.append(self.part_lo.ravel(), self.n).astype(np.int64)
+        self.segn = np.zeros((self.hist.shape[0], P * T + 1), np.int64)
+        self.act_nt = np.zeros((max(len(self.pr_pre), 1), T), np.int64)
+        self.row_split = np.zeros((max(len(self.row_ptr), 1), T + 1), np.int64)
+        for q in range(len(self.pr_pre)):
+            a, b = int(self.syn_off[q]), int(self.syn_off[q + 1])
+            pp, po = self.pr_pre[q], self.pr_post[q]
+            n_pre = int(self.pop_hi[pp] - self.pop_lo[pp])
+            n_post = int(self.pop_hi[po] - self.pop_lo[po])
+            key = (self.syn_pre[a:b].astype(np.int64) * (n_post + 1)
+                   + self.syn_post[a:b].astype(np.int64))  # sorted: CSR by pre, then post
+            bounds = np.append(self.part_lo[po] - self.pop_lo[po], n_post)
+            query = np.arange(n_pre)[:, None] * (n_post + 1) + bounds[None, :]
+            r0 = int(self.rp_off[q])
+            self.row_split[r0:r0 + n_pre] = np.searchsorted(key, query) + a
+        owner = np.zeros(self.n, np.int64)
+        for p in range(P):
+            for k in range(T):
+                owner[self.part_lo[p, k]:self.part_hi[p, k]] = k
+        self.sm_own = owner[self.sm_gid] if len(self.sm_gid) else np.zeros(0, np.int64)
+
+    def _segment(self, n: int) -> int:
+        """The spike segment a spike of neuron ``n`` is kept in (threaded layout)."""
+        p = int(np.searchsorted(self.pop_hi, n, side="right"))
+        T = self.threads
+        if self.pop_kind[p] == KIND_SPIKES:
+            return len(self.pop_lo) * T
+        k = int(np.searchsorted(self.part_hi[p], n, side="right"))
+        return p * T + k
+
+    def _hist_flat(self) -> tuple[np.ndarray, np.ndarray]:
+        """Spikes in flight as one list per ring slot in the serial order (copies)."""
+        if self.threads == 1 or not hasattr(self, "segn"):
+            return self.hist.copy(), self.hist_n.copy()
+        hist = np.zeros_like(self.hist)
+        hist_n = np.zeros_like(self.hist_n)
+        for slot in range(self.hist.shape[0]):
+            parts = [self.hist[slot, lo:lo + c] for lo, c in zip(self.seg_lo, self.segn[slot],
+                                                                 strict=True) if c]
+            if parts:
+                x = np.concatenate(parts)
+                hist[slot, :len(x)] = x
+                hist_n[slot] = len(x)
+        return hist, hist_n
+
+    def _hist_load(self, hist: np.ndarray, hist_n: np.ndarray) -> None:
+        """Set the spikes in flight from serial-order lists, in this thread count's layout."""
+        self.hist[...] = hist
+        self.hist_n[...] = hist_n
+        if self.threads == 1:
+            return
+        self.segn[:] = 0
+        for slot in range(hist.shape[0]):
+            for n in hist[slot, :hist_n[slot]]:
+                g = self._segment(int(n))
+                self.hist[slot, self.seg_lo[g] + self.segn[slot, g]] = n
+                self.segn[slot, g] += 1
 
     # trace views under the names of the first engine version (tests, tools)
     @property
@@ -497,6 +639,7 @@ class Simulation:
                     self.S[self.slots[v], lo:hi] = value_of(x, vals, f"in {ir.model.name}.rest")
             self.last_spike[lo:hi] = NEVER
         self.hist_n[:] = 0
+        self.segn[:] = 0
         self.acc[:] = 0.0
         self.clear_traces()
 
@@ -515,6 +658,7 @@ class Simulation:
                     self.syn_t[seg] = self.t
         self.cache_t[:] = -1
         self.act_n[:] = 0
+        self.act_nt[:] = 0
 
     def silence(self) -> None:
         """Every Poisson source and teacher stops firing (rates 0) until its rates are set."""
@@ -546,6 +690,7 @@ class Simulation:
     def state_dict(self) -> dict:
         """Every mutable array, the step counter and the RNG state (for checkpoints)."""
         d = {k: getattr(self, k).copy() for k in self._STATE}
+        d["hist"], d["hist_n"] = self._hist_flat()  # the same for every thread count
         d["t"] = self.t
         d["rng"] = self.rng.bit_generator.state
         return d
@@ -565,6 +710,7 @@ class Simulation:
             arr[...] = d[k]
         self.t = int(d["t"])
         self.cache_t[:] = -1
+        self._hist_load(self.hist.copy(), self.hist_n.copy())
         self._rebuild_active()
         self.rng.bit_generator.state = d["rng"]
         self.recorded = [n for n, k in self.pop_index.items() if self.pop_i[k, PI_REC]]
@@ -573,12 +719,21 @@ class Simulation:
     def _rebuild_active(self) -> None:
         """Recompute the kernels' active-post lists from the traces (after a state load)."""
         self.act_n[:] = 0
+        self.act_nt[:] = 0
         for q in range(len(self.net.projections)):
             lo = int(self.to_off[q])
-            n = int(self.pop_hi[self.pr_post[q]] - self.pop_lo[self.pr_post[q]])
+            po = self.pr_post[q]
+            n = int(self.pop_hi[po] - self.pop_lo[po])
             nz = np.flatnonzero((self.tro[:, lo:lo + n] != 0).any(axis=0))
             self.act_idx[lo:lo + nz.size] = nz
             self.act_n[q] = nz.size
+            if self.threads > 1:  # one list per thread, at the thread's first post
+                for k in range(self.threads):
+                    a = self.part_lo[po, k] - self.pop_lo[po]
+                    b = self.part_hi[po, k] - self.pop_lo[po]
+                    mine = nz[(nz >= a) & (nz < b)]
+                    self.act_idx[lo + a:lo + a + mine.size] = mine
+                    self.act_nt[q, k] = mine.size
 
     # ------------------------------------------------------------------ weights
     def weights(self, name: str) -> np.ndarray:
@@ -631,11 +786,15 @@ class Simulation:
         sm_out = np.zeros((n_rows, len(self.sm_gid)))
         sm_n = np.zeros(1, np.int64)
         t = t0
+        room = self.n if self.threads == 1 else 2 * self.n  # (the threaded loop looks ahead)
         while t < t_end:
-            if cap and rec_n[0] + self.n > cap:  # buffer full: keep it and start a new one
+            if cap and rec_n[0] + room > cap:  # buffer full: keep it and start a new one
                 steps_s.append(rec_step[:rec_n[0]].copy())
                 gids_s.append(rec_gid[:rec_n[0]].copy())
                 rec_n[0] = 0
+            if self.threads > 1:
+                t = self._run_threads(t, t_end - t, rec_step, rec_gid, rec_n, sm_out, sm_n, t0)
+                continue
             t = self.kernels.run_steps(
                 t, t_end - t, self.dt, self.rng, self.S, self.last_spike, self.next_spike,
                 self.rate, self.counts,
@@ -668,3 +827,49 @@ class Simulation:
             states[f"{m.population}.{m.variable}"] = sm_out[:sm_n[0]:stride, sl]
         return {"spikes": spikes, "states": states}
 
+
+    def _run_threads(self, t: int, n_steps: int, rec_step: np.ndarray, rec_gid: np.ndarray,
+                     rec_n: np.ndarray, sm_out: np.ndarray, sm_n: np.ndarray, t0: int) -> int:
+        """``run_steps_mt`` on every thread (this one is thread 0); returns the step reached."""
+        T = self.threads
+        args = (T, self._bar, self._stop, self.part_lo, self.part_hi, self.seg_lo, self.segn,
+                self.row_split, self.act_nt, self.sm_own,
+                t, n_steps, self.dt, self.rng, self.S, self.last_spike, self.next_spike,
+                self.rate, self.counts,
+                self.pop_lo, self.pop_hi, self.pop_kind, self.pop_model, self.pop_i, self.pop_f,
+                self.hold, self.sg_step, self.sg_gid, self.sg_ptr,
+                self.pr_pre, self.pr_post, self.pr_slot, self.pr_delay, self.pr_rule,
+                self.pr_on, self.pr_par, self.pr_dense,
+                self.pr_npre_tr, self.pr_npost_tr, self.pr_pre_in_post, self.pr_post_in_pre,
+                self.pr_active,
+                self.row_ptr, self.rp_off, self.col_ptr, self.cp_off, self.csc_syn,
+                self.syn_pre, self.syn_post, self.syn_w, self.syn_delay, self.syn_x, self.syn_t,
+                self.trp, self.trp_t, self.tp_off, self.tro, self.tro_t, self.to_off,
+                self.dec_tab, self.tau_s,
+                self.xpr, self.xpo, self.act_idx,
+                self.hist, self.acc, self.het_slots,
+                rec_step, rec_gid, rec_n,
+                self.sm_gid, self.sm_slot, self.sm_every, sm_out, sm_n, t0)
+        fn = self.kernels.run_steps_mt
+        if not self._compiled_mt:  # compile here (0 steps), not in the threads
+            fn(0, 1, *args[1:10], t, 0, *args[12:])
+            self._compiled_mt = True
+        self._stop[0] = 2**62
+        pool = self._threads_pool()
+        futures = [pool.submit(fn, k, *args) for k in range(1, T)]
+        reached = fn(0, *args)
+        others = [f.result() for f in futures]
+        assert all(x == reached for x in others), "threads ended at different steps"
+        return int(reached)
+
+    def _threads_pool(self) -> ThreadPoolExecutor:
+        """The worker threads (made again in a forked child, where the parent's are gone)."""
+        pid = os.getpid()
+        if self._pool is None or self._pool[0] != pid:
+            self._pool = (pid, ThreadPoolExecutor(self.threads - 1,
+                                                  thread_name_prefix="biolearn-kernel"))
+        if self._pool[1]._max_workers < self.threads - 1:
+            self._pool[1].shutdown(wait=False)
+            self._pool = (pid, ThreadPoolExecutor(self.threads - 1,
+                                                  thread_name_prefix="biolearn-kernel"))
+        return self._pool[1]
