@@ -152,14 +152,16 @@ def worker(spec: dict) -> dict:
     n = net.populations[0].n
     out: dict[str, Any] = {"engine": engine, "n": n, "synapses": _n_syn(net),
                            "build_net_s": time.perf_counter() - t0}
+    threads = int(spec.get("threads", 1))
     if engine == "biolearn":
+        out["threads"] = threads
         t0 = time.perf_counter()
-        sim = net.compile(seed=spec.get("seed", 1))
+        sim = net.compile(seed=spec.get("seed", 1), threads=threads)
         res = sim.run(t_ms)  # first call: JIT compilation or cache load included
         out["first_run_s"] = time.perf_counter() - t0
         runs, cpus = [], []
         for _ in range(reps):  # fresh state, same network, already compiled
-            sim2 = net.compile(seed=spec.get("seed", 1))
+            sim2 = net.compile(seed=spec.get("seed", 1), threads=threads)
             t0, c0 = time.perf_counter(), time.process_time()
             sim2.run(t_ms)
             runs.append(time.perf_counter() - t0)
@@ -183,7 +185,8 @@ def worker(spec: dict) -> dict:
         target = {"brian2_cython": "cython", "brian2_cpp": "cpp_standalone",
                   "brian2_numpy": "numpy"}[engine]
         if target == "cpp_standalone":
-            r = run_brian2(net, t_ms, target=target, repeats=reps)
+            out["threads"] = threads  # OpenMP threads of the standalone binary
+            r = run_brian2(net, t_ms, target=target, repeats=reps, threads=threads)
             out["build_s"] = r["timing"]["build_s"]  # code generation + C++ compilation
             out["run_s"], out["binary_s"] = r["timing"]["run_s"], r["timing"]["binary_s"]
             if "binary_cpu_s" in r["timing"]:  # whole binary incl. loading/saving arrays
@@ -200,7 +203,11 @@ def worker(spec: dict) -> dict:
     out_deg = sum(np.bincount(q.i, minlength=n) for q in net.projections)
     out["syn_events"] = int(out_deg[np.asarray(i, np.int64)].sum())  # deliveries made
     out["syn_events_per_s"] = out["syn_events"] / out["run_s"]
+    out["syn_events_per_s_per_core"] = out["syn_events_per_s"] / max(1, threads)
     out["s_per_sim_s"] = out["run_s"] / (t_ms / 1000.0)
+    import resource
+
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: kB
     return out
 
 
@@ -241,22 +248,55 @@ def nest_engines() -> tuple[str, ...]:
     return tuple(dict.fromkeys(f"nest_t{t}" for t in (1, max(1, cores or 1))))
 
 
-def spawn_engine(spec: dict, eng: str, timeout: float = 3600.0) -> dict:
-    """:func:`spawn` for an engine name, mapping ``nest_t<k>`` to NEST with k threads."""
-    if eng.startswith("nest_t"):
-        return spawn({**spec, "engine": "nest", "threads": int(eng[6:])}, timeout=timeout)
-    return spawn({**spec, "engine": eng}, timeout=timeout)
+def spawn_engine(spec: dict, eng: str, timeout: float = 3600.0,
+                 cache_dir: str | None = None) -> dict:
+    """:func:`spawn` for an engine name; ``<engine>_t<k>`` runs it on k threads (biolearn's
+    kernels, Brian2 C++ standalone's OpenMP, NEST's local threads)."""
+    base, _, k = eng.rpartition("_t")
+    if base and k.isdigit():
+        return spawn({**spec, "engine": base, "threads": int(k)}, cache_dir=cache_dir,
+                     timeout=timeout)
+    return spawn({**spec, "engine": eng}, cache_dir=cache_dir, timeout=timeout)
+
+
+def thread_engines(threads: int) -> tuple[str, ...]:
+    """The engines run again on ``threads`` threads by ``bench --threads``."""
+    if threads <= 1:
+        return ()
+    return (f"biolearn_t{threads}", f"brian2_cpp_t{threads}") + (
+        (f"nest_t{threads}",) if nest_available() else ())
+
+
+def thread_ratios(res: dict, threads: int) -> dict:
+    """Speed-ups over one thread and biolearn against its peers at ``threads`` threads."""
+    out: dict[str, float] = {}
+    bt = res.get(f"biolearn_t{threads}", {})
+    for eng in ("biolearn", "brian2_cpp", "nest"):
+        one = res.get(eng if eng != "nest" else "nest_t1", {})
+        many = res.get(f"{eng}_t{threads}", {})
+        if "run_s" in one and "run_s" in many:
+            out[f"speedup_{eng}_t{threads}"] = one["run_s"] / many["run_s"]
+    for eng in (f"brian2_cpp_t{threads}", f"nest_t{threads}"):
+        if "run_s" in bt and "run_s" in res.get(eng, {}):
+            out[f"biolearn_t{threads}/{eng}_run"] = bt["run_s"] / res[eng]["run_s"]
+    if "spike_digest" in bt and "spike_digest" in res.get("biolearn", {}):
+        out[f"biolearn_t{threads}_spikes_identical"] = float(
+            bt["spike_digest"] == res["biolearn"]["spike_digest"])
+    return out
 
 
 def brette_bench(kind: str, quiet: bool = False, repeats: int = 3,
-                 engines: tuple[str, ...] | None = None) -> dict:
+                 engines: tuple[str, ...] | None = None, threads: int = 1) -> dict:
     """Side-by-side run of the Brette et al. 2007 ``kind`` network; see the module docstring.
 
     Default engines: biolearn, Brian2 Cython and C++ standalone, and NEST with 1 thread and
     with one thread per core when ``nest`` is installed (it integrates exactly with ≥ 1-step
-    delays, so its spike trains differ; rate and ISI CV are compared instead)."""
+    delays, so its spike trains differ; rate and ISI CV are compared instead). ``threads`` > 1
+    adds biolearn, Brian2 C++ standalone (OpenMP) and NEST on that many threads, with the
+    speed-ups over one thread and the ratios at equal thread counts (``thread_ratios``)."""
     if engines is None:
         engines = ("biolearn", "brian2_cython", "brian2_cpp") + nest_engines()
+        engines += tuple(e for e in thread_engines(threads) if e not in engines)
     spec = {"net": kind, "seed": 1, "repeats": repeats}
     res: dict[str, Any] = {"network": f"Brette et al. 2007 {kind.upper()}", "n": N_E + N_I,
                            "dt_ms": DT, "t_ms": T_MS}
@@ -278,6 +318,7 @@ def brette_bench(kind: str, quiet: bool = False, repeats: int = 3,
         log(f"{kind}: {eng}", quiet)
         res[eng] = spawn_engine(spec, eng)
     b = res.get("biolearn", {})
+    res["thread_ratios"] = thread_ratios(res, threads) if threads > 1 else {}
     ratios = {}
     for eng in engines:
         if eng != "biolearn" and "run_s" in res.get(eng, {}) and "run_s" in b:

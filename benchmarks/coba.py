@@ -13,9 +13,9 @@ from biolearn.registry import register_bench
 
 
 @register_bench("coba", "Brette et al. 2007 COBA, 4000 LIF, 1 s: biolearn vs Brian2 cython/cpp")
-def run(quiet: bool = False) -> dict:
+def run(quiet: bool = False, threads: int = 1) -> dict:
     """COBA network side by side with Brian2 (runtime Cython and cpp_standalone)."""
-    return brette_bench("coba", quiet=quiet)
+    return brette_bench("coba", quiet=quiet, threads=threads)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
-"""Scaling sweep: COBA-type network at fixed in-degree (80 inputs: 64 E, 16 I) from 1k to 100k
-neurons, 1 s at dt 0.1 ms. Reports seconds per simulated second and synaptic events (deliveries)
-per second for biolearn, and for Brian2 cpp_standalone at a few sizes. With NEST installed
+"""Scaling sweep: COBA-type network at fixed in-degree (80 inputs: 64 E, 16 I) from 1k to 1M
+neurons, 1 s at dt 0.1 ms. Reports seconds per simulated second, synaptic events (deliveries)
+per second (and per core) and peak memory for biolearn, and for Brian2 cpp_standalone at a few
+sizes; ``--threads N`` adds biolearn and Brian2 (OpenMP) on N threads. With NEST installed
 (``biolearn[nest]``) a second table times biolearn against NEST with 1 thread and one thread per
 core at 4k, 40k and 100k neurons over ``NEST_T_MS`` simulated ms (NEST's exact conductance
 integration costs far more per step, so a shorter run keeps the sweep within minutes; costs are
@@ -16,8 +17,8 @@ import numpy as np
 from biolearn.benchmarks._common import log, main_print, nest_engines, spawn, spawn_engine
 from biolearn.registry import register_bench
 
-SIZES = (1_000, 3_000, 10_000, 30_000, 100_000)
-BRIAN2_SIZES = (10_000, 100_000)
+SIZES = (1_000, 3_000, 10_000, 30_000, 100_000, 300_000, 1_000_000)
+BRIAN2_SIZES = (10_000, 100_000, 1_000_000)
 NEST_SIZES = (4_000, 40_000, 100_000)
 NEST_T_MS = 250.0
 
@@ -26,7 +27,8 @@ NEST_T_MS = 250.0
                            "synaptic events per s")
 def run(quiet: bool = False, sizes: tuple[int, ...] = SIZES,
         brian2_sizes: tuple[int, ...] = BRIAN2_SIZES,
-        nest_sizes: tuple[int, ...] = NEST_SIZES, nest_t_ms: float = NEST_T_MS) -> dict:
+        nest_sizes: tuple[int, ...] = NEST_SIZES, nest_t_ms: float = NEST_T_MS,
+        threads: int = 1) -> dict:
     """Sweep network size at fixed in-degree; cost should grow linearly with synaptic events.
 
     ``*_s_per_sim_s`` is wall time, ``biolearn_cpu_s_per_sim_s`` CPU time (robust on shared
@@ -39,15 +41,31 @@ def run(quiet: bool = False, sizes: tuple[int, ...] = SIZES,
                "biolearn_s_per_sim_s": r.get("s_per_sim_s"),
                "biolearn_cpu_s_per_sim_s": r.get("run_cpu_s"),
                "biolearn_syn_events_per_s": r.get("syn_events_per_s"),
-               "syn_events": r.get("syn_events")}
-        if n in brian2_sizes:
-            log(f"scaling: brian2 cpp_standalone n={n}", quiet)
-            c = spawn({"net": "scaling", "n": n, "engine": "brian2_cpp", "repeats": 2})
-            row.update({"brian2_cpp_s_per_sim_s": c.get("s_per_sim_s"),
-                        "brian2_cpp_syn_events_per_s": c.get("syn_events_per_s"),
-                        "brian2_cpp_binary_cpu_s": c.get("binary_cpu_s"),
-                        "brian2_cpp_build_s": c.get("build_s"),
-                        "brian2_cpp_rate_hz": c.get("rate_hz")})
+               "biolearn_peak_rss_mb": r.get("peak_rss_mb"),
+               "syn_events": r.get("syn_events"), "spike_digest": r.get("spike_digest")}
+        if threads > 1:
+            log(f"scaling: biolearn n={n}, {threads} threads", quiet)
+            rt = spawn({"net": "scaling", "n": n, "engine": "biolearn", "repeats": 2,
+                        "threads": threads})
+            k = f"biolearn_t{threads}"
+            row.update({f"{k}_s_per_sim_s": rt.get("s_per_sim_s"),
+                        f"{k}_syn_events_per_s_per_core": rt.get("syn_events_per_s_per_core"),
+                        f"{k}_peak_rss_mb": rt.get("peak_rss_mb"),
+                        f"{k}_spikes_identical": rt.get("spike_digest") == r.get("spike_digest")})
+            if rt.get("s_per_sim_s") and r.get("s_per_sim_s"):
+                row[f"speedup_{k}"] = r["s_per_sim_s"] / rt["s_per_sim_s"]
+        for th in dict.fromkeys((1, threads)) if n in brian2_sizes else ():
+            k = "brian2_cpp" if th == 1 else f"brian2_cpp_t{th}"
+            log(f"scaling: brian2 cpp_standalone n={n}, {th} thread(s)", quiet)
+            c = spawn({"net": "scaling", "n": n, "engine": "brian2_cpp", "repeats": 2,
+                       "threads": th})
+            row.update({f"{k}_s_per_sim_s": c.get("s_per_sim_s"),
+                        f"{k}_syn_events_per_s": c.get("syn_events_per_s"),
+                        f"{k}_binary_cpu_s": c.get("binary_cpu_s"),
+                        f"{k}_build_s": c.get("build_s"),
+                        f"{k}_rate_hz": c.get("rate_hz")})
+            if "error" in c:
+                row[f"{k}_error"] = c["error"][-300:]
         if "error" in r:
             row["error"] = r["error"]
         rows.append(row)

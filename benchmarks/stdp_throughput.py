@@ -62,15 +62,42 @@ def _network(rates: np.ndarray, seed: int = 0) -> Any:
     return net, p
 
 
-def run_biolearn(rates: np.ndarray) -> dict:
-    """Images per second of biolearn training (first image excluded: JIT / cache load)."""
-    net, p = _network(rates)
+def _sym_stdp_network(rates: np.ndarray, n_hidden: int, seed: int = 0) -> Any:
+    """Hao et al.'s network (``models.sym_stdp``) with ``n_hidden`` hidden neurons, its Poisson
+    input replaced by the pre-drawn input spikes."""
+    from biolearn.engine import SpikeSource
+    from biolearn.models.sym_stdp import Params, build
+
+    p = Params()
+    p.n_exc = n_hidden
+    net = build(p, np.random.default_rng(seed))
+    idx, times = _input_spikes(rates, p.presentation.dt, seed)
+    net.populations[0] = SpikeSource("input", 784, idx, times)
+    net.monitors.clear()
+    return net, p
+
+
+def run_biolearn(rates: np.ndarray, threads: int = 1, n_hidden: int | None = None,
+                 labels: np.ndarray | None = None) -> dict:
+    """Images per second of biolearn training (first image excluded: JIT / cache load) of
+    Diehl & Cook's network, or with ``n_hidden`` of Hao et al.'s (the label's class neuron
+    driven by the 200 Hz teacher), on ``threads`` kernel threads."""
+    if n_hidden is None:
+        net, p = _network(rates)
+    else:
+        net, p = _sym_stdp_network(rates, n_hidden)
     t0 = time.perf_counter()
-    sim = net.compile(seed=1)
+    sim = net.compile(seed=1, threads=threads)
     steps = int(round(T_PRESENT_MS / p.presentation.dt))
+    seen = [0]
 
     def present() -> None:
         sim.reset_state()
+        if n_hidden is not None:
+            teach = np.zeros(10)
+            teach[int(labels[seen[0]]) if labels is not None else seen[0] % 10] = 200.0
+            sim.set_teacher("class", teach)
+        seen[0] += 1
         sim.run(steps=steps)
 
     present()
@@ -82,8 +109,16 @@ def run_biolearn(rates: np.ndarray) -> dict:
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     n = len(rates) - 1
     return {"images": n, "wall_s": wall, "cpu_s": cpu, "images_per_s": n / wall,
-            "cpu_images_per_s": n / cpu, "first_image_s": first,
-            "exc_spikes": int(sim.spike_counts("exc").sum())}
+            "cpu_images_per_s": n / cpu, "first_image_s": first, "threads": threads,
+            "exc_spikes": int(sim.spike_counts("exc").sum()),
+            "weights_digest": _digest(sim)}
+
+
+def _digest(sim: Any) -> str:
+    """SHA-1 of every weight: equal digests, identical training."""
+    import hashlib
+
+    return hashlib.sha1(np.ascontiguousarray(sim.syn_w).tobytes()).hexdigest()
 
 
 def run_brian2(rates: np.ndarray, target: str) -> dict:
@@ -141,15 +176,37 @@ def run_brian2(rates: np.ndarray, target: str) -> dict:
             "images_per_s": n / run_s, "cpu_images_per_s": n / cpu_s, "exc_spikes": spikes}
 
 
-@register_bench("stdp_throughput", "Diehl & Cook 400-neuron STDP training: images/s vs Brian2")
-def run(quiet: bool = False, n_images: int = 101, n_images_brian2: int = 21) -> dict:
-    rates = _images(max(n_images, n_images_brian2))
+@register_bench("stdp_throughput", "Diehl & Cook 400-neuron STDP training: images/s vs Brian2 "
+                                   "(--threads: also 1 vs N threads, and Hao et al. at 6400)")
+def run(quiet: bool = False, n_images: int = 101, n_images_brian2: int = 21, threads: int = 1,
+        n_hidden_large: int = 6400, n_images_large: int = 21) -> dict:
+    """Training throughput; with ``threads`` > 1 also on that many threads (images/s, speed-up,
+    identical weights) and Hao et al.'s network at ``n_hidden_large`` on 1 and N threads."""
+    rates = _images(max(n_images, n_images_brian2, n_images_large))
     out: dict[str, Any] = {"bench": "stdp_throughput", "network": f"Diehl & Cook {N_EXC}",
                            "presentation_ms": T_PRESENT_MS, "dt_ms": 0.5}
     bl = run_biolearn(rates[:n_images])
     out["biolearn_images_per_s"] = bl["images_per_s"]
     out["biolearn_cpu_images_per_s"] = bl["cpu_images_per_s"]
     out["biolearn_first_image_s"] = bl["first_image_s"]
+    if threads > 1:
+        log = (lambda m: None) if quiet else (lambda m: print(m, file=sys.stderr, flush=True))
+        log(f"stdp_throughput: biolearn on {threads} threads")
+        bt = run_biolearn(rates[:n_images], threads=threads)
+        out[f"biolearn_t{threads}_images_per_s"] = bt["images_per_s"]
+        out[f"speedup_biolearn_t{threads}"] = bt["images_per_s"] / bl["images_per_s"]
+        out[f"biolearn_t{threads}_weights_identical"] = bt["weights_digest"] == bl[
+            "weights_digest"]
+        for th in (1, threads):
+            log(f"stdp_throughput: Hao et al. {n_hidden_large} hidden, {th} thread(s)")
+            r = run_biolearn(rates[:n_images_large], threads=th, n_hidden=n_hidden_large)
+            key = f"sym_stdp_{n_hidden_large}" + ("" if th == 1 else f"_t{th}")
+            out[f"{key}_images_per_s"] = r["images_per_s"]
+            out[f"{key}_weights_digest"] = r["weights_digest"]
+        k1, kt = f"sym_stdp_{n_hidden_large}", f"sym_stdp_{n_hidden_large}_t{threads}"
+        out[f"speedup_{kt}"] = out[f"{kt}_images_per_s"] / out[f"{k1}_images_per_s"]
+        out[f"{kt}_weights_identical"] = (out.pop(f"{kt}_weights_digest")
+                                          == out.pop(f"{k1}_weights_digest"))
     try:
         import brian2  # noqa: F401
     except ImportError:

@@ -1,7 +1,8 @@
 """YAML → typed, validated run configuration; dotted ``--set`` overrides.
 
-A config file has the top-level keys ``model`` (a registry name), ``name``, ``seed``, ``data``
-(:class:`DataConfig`) and ``params`` — the recipe's own dataclass, declared with :func:`param`
+A config file has the top-level keys ``model`` (a registry name), ``name``, ``seed``, ``threads``
+(the engine's kernel threads; default: every core), ``data`` (:class:`DataConfig`) and ``params``
+— the recipe's own dataclass, declared with :func:`param`
 fields so that types, ranges and allowed values are checked and named in errors. Numbers must be
 finite (``param(..., allow_inf=True)`` admits ±infinity where it means something) and integers
 must fit 64 bits. A dataclass may define ``validate()``: it runs once the section is converted and
@@ -65,6 +66,7 @@ class RunConfig:
     model: str
     name: str = "run"
     seed: int = 0
+    threads: int | None = None  # kernel threads (None: biolearn.engine.default_threads())
     data: DataConfig = field(default_factory=DataConfig)
     params: Any = None
 
@@ -153,7 +155,7 @@ def wrap_error(err: BiolearnError, *keys: str, named: bool = True, note: str = "
     return Invalid(("{0}: " if named else "") + err.what + note, *keys, fix=err.fix or "")
 
 
-TOP_KEYS = ("model", "name", "seed", "data", "params")
+TOP_KEYS = ("model", "name", "seed", "threads", "data", "params")
 _INT64 = 2**63 - 1
 _SEED_MAX = 2**32 - 1  # fits every seed API biolearn hands it to (numpy, numba, torch)
 _KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -696,13 +698,20 @@ def config_from_dict(data: dict, *, where: _Where | None = None, default_name: s
             f"'seed' = {seed_v} is out of range", where("seed"),
             f"choose an integer between 0 and {_SEED_MAX}",
         )
+    threads = data.get("threads")
+    if threads is not None:
+        threads = _convert_top(threads, int, "threads", where)
+        if threads < 1:
+            raise BiolearnError(f"'threads' = {threads} is not positive", where("threads"),
+                                "use 1 or more (or leave it out: every core)")
     data_cfg = _convert_top(data.get("data"), DataConfig, "data", where)
     params_cls = recipe.params
     if params_cls is None or not dataclasses.is_dataclass(params_cls):
         params = data.get("params")
     else:
         params = _convert_top(data.get("params"), params_cls, "params", where)
-    return RunConfig(model=model, name=name, seed=seed_v, data=data_cfg, params=params)
+    return RunConfig(model=model, name=name, seed=seed_v, threads=threads, data=data_cfg,
+                     params=params)
 
 
 def _convert_top(value: Any, tp: Any, path: str, where: _Where) -> Any:

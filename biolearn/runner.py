@@ -17,6 +17,7 @@ accuracy, non-finite metrics, which are kept as the strings ``"nan"``, ``"inf"``
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import math
@@ -549,14 +550,17 @@ def worker_signals() -> None:
 
 def execute(cfg: Any, out_dir: str | Path | None = None, quiet: bool = False,
             resume: bool = False, data_root: str | None = None,
-            config_path: str | Path | None = None, overwrite: bool = False) -> dict:
+            config_path: str | Path | None = None, overwrite: bool = False,
+            threads: int | None = None) -> dict:
     """Run ``cfg``'s recipe into a run directory and return the ``results.json`` content.
 
     The directory must be new or empty unless ``resume`` (it must then hold an earlier run of
     the same config) or ``overwrite`` (an earlier run there is cleared first). Raises
     :class:`RunInterrupted` on Ctrl-C, SIGTERM or SIGHUP (after writing partial results),
     :class:`Diverged` after writing ``status: "diverged"``, and re-raises any other error of the
-    recipe after writing ``status: "failed"``.
+    recipe after writing ``status: "failed"``. The engine's kernels run on ``threads`` threads
+    (``biolearn run --threads``), else the config's ``threads``, else
+    :func:`biolearn.engine.default_threads`; results do not depend on it.
     """
     import biolearn
     from biolearn.config import dump_yaml, to_dict
@@ -614,6 +618,7 @@ def execute(cfg: Any, out_dir: str | Path | None = None, quiet: bool = False,
         }
         if config_path is not None:
             res["provenance"]["config_file"] = str(config_path)
+        res["provenance"]["kernel_threads"] = n_threads
         used: list[dict] = []
         for d in (loaded_datasets()[n_loaded:] if loaded_datasets else []):
             if d not in used:
@@ -639,7 +644,14 @@ def execute(cfg: Any, out_dir: str | Path | None = None, quiet: bool = False,
                 raise
             # the run already failed (e.g. a full disk): report that error, not this one
 
-    with _SignalGuard() as guard:
+    from biolearn.engine import simulation as _engine
+
+    before = _engine._DEFAULT_THREADS
+    n_threads = threads or getattr(cfg, "threads", None)
+    if n_threads is not None:
+        _engine.set_default_threads(n_threads)
+    n_threads = _engine.default_threads()
+    with _SignalGuard() as guard, _restore_threads(before):
         try:
             write_atomic(out / RESOLVED, dump_yaml(cfg))
             ctx = RunContext(out_dir=out, seed=cfg.seed, config=resolved,
@@ -671,6 +683,17 @@ def execute(cfg: Any, out_dir: str | Path | None = None, quiet: bool = False,
             save(results("failed", _partial(state), f"{type(e).__name__}: {e}"), must=False)
             raise
     return json.loads(to_json(res))
+
+
+@contextlib.contextmanager
+def _restore_threads(before: int | None) -> Any:
+    """Put the process's kernel-thread default back after a run (runs in one process)."""
+    from biolearn.engine import simulation as _engine
+
+    try:
+        yield
+    finally:
+        _engine._DEFAULT_THREADS = before
 
 
 def _partial(state: dict) -> dict:

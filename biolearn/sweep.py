@@ -60,8 +60,8 @@ FINISHED = ("completed", "diverged")
 """Statuses of runs that are done: running them again gives the same result."""
 RETRIES = 2
 """How often Dask runs a task again after its worker was lost."""
-THREAD_ENV = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-              "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+THREAD_ENV = ("BIOLEARN_THREADS", "NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+              "OPENBLAS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 AUTO_ONE = ("params.output.test_workers", "params.threads")
 """Recipe options set to 1 in every run (each run is one process on one core) unless the user
 sets them; results do not depend on them."""

@@ -55,6 +55,7 @@ def _same(a: dict, b: dict) -> None:
 
 def _coba(threads: int) -> dict:
     sim = brette_network("coba").compile(seed=1, threads=threads)
+    assert sim._mt == (threads > 1)  # the threaded loop runs
     out = sim.run(150.0)
     assert len(out["spikes"]["P"][0]) > 500
     return {"spikes": out["spikes"], **_state(sim)}
@@ -84,6 +85,7 @@ def _diehl_cook_like(threads: int) -> dict:
     net.connect(connect.all_but_self("ie", "inh", "exc", n_exc, 17.0, target="i"))
     net.monitor(SpikeMonitor(["exc", "in"]))
     sim = net.compile(seed=5, threads=threads)
+    assert sim._mt == (threads > 1)
     spikes = []
     for k in range(3):
         sim.reset_state()
@@ -113,6 +115,7 @@ def _teacher(threads: int) -> dict:
                               rule=SymmetricSTDP(eta=0.01)))
     net.monitor(SpikeMonitor())
     sim = net.compile(seed=2, threads=threads)
+    assert sim._mt == (threads > 1)
     rates = np.zeros(40)
     rates[:10] = 200.0
     sim.set_teacher("cls", rates)
@@ -160,6 +163,7 @@ def _mixed(threads: int) -> dict:
     net.monitor(StateMonitor("lif", "v", every=5))
     net.monitor(StateMonitor("adex", "v", neurons=[0, 5, 39], every=10))
     sim = net.compile(seed=8, threads=threads)
+    assert sim._mt == (threads > 1)
     out = sim.run(300.0)
     assert len(out["spikes"]["lif"][0]) > 50 and len(out["spikes"]["noisy"][0]) > 10
     return {"spikes": out["spikes"], "states": out["states"], **_state(sim)}

@@ -152,7 +152,7 @@ class Simulation:
         self.kernels = kernel_module(self.models, self.rules, self.slots, target)
         self.threads = 1
         self._pool: tuple[int, ThreadPoolExecutor] | None = None
-        self._bar = np.zeros(2, np.int64)  # barrier of the threaded loop: count, generation
+        self._bar = np.zeros(3, np.int64)  # threaded loop's barrier: count, generation, sleepers
         self._stop = np.zeros(1, np.int64)
         self._compiled_mt = False
         self.set_threads(default_threads() if threads is None else threads)
@@ -358,6 +358,8 @@ class Simulation:
         flat = self._hist_flat()
         self.threads = int(n)
         self._partition()
+        # the threaded loop only where some population is split between threads
+        self._mt = self.threads > 1 and bool((self.part_hi[:, 1:] > self.part_lo[:, 1:]).any())
         self._hist_load(*flat)
         self._rebuild_active()
 
@@ -413,7 +415,7 @@ class Simulation:
 
     def _hist_flat(self) -> tuple[np.ndarray, np.ndarray]:
         """Spikes in flight as one list per ring slot in the serial order (copies)."""
-        if self.threads == 1 or not hasattr(self, "segn"):
+        if not getattr(self, "_mt", False):
             return self.hist.copy(), self.hist_n.copy()
         hist = np.zeros_like(self.hist)
         hist_n = np.zeros_like(self.hist_n)
@@ -430,7 +432,7 @@ class Simulation:
         """Set the spikes in flight from serial-order lists, in this thread count's layout."""
         self.hist[...] = hist
         self.hist_n[...] = hist_n
-        if self.threads == 1:
+        if not self._mt:
             return
         self.segn[:] = 0
         for slot in range(hist.shape[0]):
@@ -727,7 +729,7 @@ class Simulation:
             nz = np.flatnonzero((self.tro[:, lo:lo + n] != 0).any(axis=0))
             self.act_idx[lo:lo + nz.size] = nz
             self.act_n[q] = nz.size
-            if self.threads > 1:  # one list per thread, at the thread's first post
+            if self._mt:  # one list per thread, at the thread's first post
                 for k in range(self.threads):
                     a = self.part_lo[po, k] - self.pop_lo[po]
                     b = self.part_hi[po, k] - self.pop_lo[po]
@@ -786,13 +788,13 @@ class Simulation:
         sm_out = np.zeros((n_rows, len(self.sm_gid)))
         sm_n = np.zeros(1, np.int64)
         t = t0
-        room = self.n if self.threads == 1 else 2 * self.n  # (the threaded loop looks ahead)
+        room = self.n if not self._mt else 2 * self.n  # (the threaded loop looks ahead)
         while t < t_end:
             if cap and rec_n[0] + room > cap:  # buffer full: keep it and start a new one
                 steps_s.append(rec_step[:rec_n[0]].copy())
                 gids_s.append(rec_gid[:rec_n[0]].copy())
                 rec_n[0] = 0
-            if self.threads > 1:
+            if self._mt:
                 t = self._run_threads(t, t_end - t, rec_step, rec_gid, rec_n, sm_out, sm_n, t0)
                 continue
             t = self.kernels.run_steps(
@@ -860,6 +862,7 @@ class Simulation:
         reached = fn(0, *args)
         others = [f.result() for f in futures]
         assert all(x == reached for x in others), "threads ended at different steps"
+        self.act_n[:] = self.act_nt.sum(axis=1)  # posts with a trace, as the serial loop counts
         return int(reached)
 
     def _threads_pool(self) -> ThreadPoolExecutor:

@@ -1,4 +1,4 @@
-"""Thread synchronisation for the multi-threaded kernels: atomics and a spinning barrier.
+"""Thread synchronisation for the multi-threaded kernels: atomics and a barrier.
 
 The threaded loop (:data:`biolearn.engine.codegen.numba_cpu.RUN_STEPS_MT`) runs one Numba
 function per thread for a whole run, so the threads meet at a barrier a few times per time step
@@ -10,6 +10,8 @@ what the others read after it.
 """
 
 from __future__ import annotations
+
+import platform
 
 from llvmlite import ir
 from numba import njit, types
@@ -59,38 +61,58 @@ def atomic_store(typingctx, arr, idx, val):  # noqa: ANN001, ANN201, ARG001 - Nu
     return sig, codegen
 
 
+_SYS_FUTEX = {"x86_64": 202, "amd64": 202, "aarch64": 98, "arm64": 98}.get(
+    platform.machine().lower(), -1)  # Linux system call numbers; -1: no futex (nap instead)
+_FUTEX_WAIT, _FUTEX_WAKE = 128, 129  # FUTEX_WAIT_PRIVATE, FUTEX_WAKE_PRIVATE
+
+
 @intrinsic
-def sleep_us(typingctx, us):  # noqa: ANN001, ANN201, ARG001 - Numba intrinsic
-    """``usleep(us)``: give the core away (a waiter's courtesy when there are more runnable
-    threads than cores: the thread it waits for may be the one that needs this core)."""
-    sig = types.none(us)
+def futex(typingctx, arr, idx, op, val):  # noqa: ANN001, ANN201, ARG001 - Numba intrinsic
+    """Linux ``futex(&arr[idx], op, val)`` on the low 32 bits of an int64 (little-endian): wait
+    while it equals ``val`` (``_FUTEX_WAIT``), or wake ``val`` waiters (``_FUTEX_WAKE``). Where
+    there is no futex, a 50 µs ``usleep``."""
+    sig = types.int64(arr, idx, op, val)
 
     def codegen(context, builder, sig, args):  # noqa: ANN001, ANN202
+        i64 = ir.IntType(64)
+        if _SYS_FUTEX < 0:
+            fn = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.IntType(32), [ir.IntType(32)]), "usleep")
+            builder.call(fn, [ir.Constant(ir.IntType(32), 50)])
+            return ir.Constant(i64, 0)
+        ptr = _item_pointer(context, builder, sig.args[0], args[0], args[1])
         fn = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(ir.IntType(32), [ir.IntType(32)]), "usleep")
-        builder.call(fn, [builder.trunc(args[0], ir.IntType(32))])
-        return context.get_dummy_value()
+            builder.module, ir.FunctionType(i64, [i64], var_arg=True), "syscall")
+        zero = ir.Constant(i64, 0)
+        return builder.call(fn, [ir.Constant(i64, _SYS_FUTEX), builder.ptrtoint(ptr, i64),
+                                 args[2], builder.and_(args[3], ir.Constant(i64, 0xFFFFFFFF)),
+                                 zero, zero, zero])
 
     return sig, codegen
 
 
-SPINS = 4000  # busy polls before sleeping (a barrier on free cores takes ~100-300 polls)
+SPINS = 2000  # polls before sleeping (threads on free cores meet within ~100-300 polls)
 
 
 @njit(cache=True, nogil=True)
 def barrier(bar, n_threads):  # noqa: ANN001, ANN201 - jitted
-    """Wait until all ``n_threads`` threads have called this (``bar``: int64[2], count and
-    generation, both 0 at first; reusable, sense-reversing by generation). Spins first, then
-    sleeps in short naps, so that threads outnumbering free cores still make progress."""
+    """Wait until all ``n_threads`` threads have called this. ``bar``: int64[3], all 0 at first
+    (count, generation, sleepers); reusable. A waiter spins a little, then sleeps on a futex until
+    the last thread in bumps the generation and wakes it, so threads outnumbering free cores
+    still make progress without burning the core the others need."""
     if n_threads == 1:
         return
     gen = atomic_load(bar, 1)
     if atomic_add(bar, 0, 1) == n_threads - 1:  # the last one in opens the gate
         atomic_store(bar, 0, 0)
         atomic_add(bar, 1, 1)
+        if atomic_load(bar, 2) > 0:
+            futex(bar, 1, _FUTEX_WAKE, 2147483647)
         return
-    k = 0
+    for _ in range(SPINS):
+        if atomic_load(bar, 1) != gen:
+            return
+    atomic_add(bar, 2, 1)
     while atomic_load(bar, 1) == gen:
-        k += 1
-        if k >= SPINS:
-            sleep_us(20)
+        futex(bar, 1, _FUTEX_WAIT, gen)  # returns at once if the generation moved on
+    atomic_add(bar, 2, -1)
