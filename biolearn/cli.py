@@ -148,16 +148,19 @@ def cli(debug: bool) -> None:
 @click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Directory with the datasets (else data.root, $BIOLEARN_DATA, "
                    "~/.cache/biolearn).")
-@click.option("--backend", type=click.Choice(["biolearn", "nest"]), default="biolearn",
-              show_default=True,
-              help="nest: after training, also evaluate the trained network's test set in NEST "
-                   "(needs the nest extra); results in nest_eval.json.")
-@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
-              help="NEST local_num_threads for --backend nest.")
+@click.option("--backend", metavar="NAME", default="biolearn", show_default=True,
+              help="A backend of biolearn.backends. biolearn: the engine trains and tests; "
+                   "another name (nest: needs the nest extra) then evaluates the trained run "
+                   "there, for recipes with an evaluation on it (sym_stdp on nest: "
+                   "nest_eval.json).")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="Threads of the engine's kernels (default: the config's 'threads', else "
+                   "$BIOLEARN_THREADS or $NUMBA_NUM_THREADS, else every core; results do not "
+                   "depend on it), and NEST's local_num_threads for --backend nest.")
 @_debug_opt
 def run_cmd(config: Path, out_dir: Path | None, overrides: tuple[str, ...], seed: int | None,
             resume: bool, overwrite: bool, quiet: bool, data_root: Path | None, backend: str,
-            threads: int, debug: bool) -> None:
+            threads: int | None, debug: bool) -> None:
     """Run the experiment described by the YAML file CONFIG.
 
     Writes config.resolved.yaml, results.json (config, metrics, status, warnings, wall time,
@@ -173,9 +176,11 @@ def run_cmd(config: Path, out_dir: Path | None, overrides: tuple[str, ...], seed
       biolearn run configs/stdp_mnist.yaml --seed 7 --out runs/seed7 --quiet
       biolearn run configs/stdp_mnist.yaml --out runs/seed7 --resume
       biolearn run configs/stdp_mnist.yaml --out runs/seed7 --overwrite
+      biolearn run configs/stdp_mnist.yaml --threads 2
       biolearn run configs/stdp_mnist.yaml --backend nest --threads 2
     """
     from biolearn.alloc import keep_freed_memory
+    from biolearn.backends import evaluation_for
     from biolearn.config import load_config
     from biolearn.runner import (
         RESOLVED,
@@ -191,16 +196,7 @@ def run_cmd(config: Path, out_dir: Path | None, overrides: tuple[str, ...], seed
         raise BiolearnError("--resume and --overwrite exclude each other", "in 'biolearn run'",
                             "use --resume to continue a run, or --overwrite to start it again")
     cfg = load_config(config, list(overrides), seed)
-    if backend == "nest":  # before training: the evaluation runs after it
-        import importlib.util
-
-        from biolearn.errors import missing_extra
-
-        if cfg.model != "sym_stdp":
-            raise BiolearnError(f"--backend nest evaluates sym_stdp runs, not '{cfg.model}'",
-                                "in 'biolearn run'", "drop --backend nest for this config")
-        if importlib.util.find_spec("nest") is None:
-            raise missing_extra("nest-simulator", "nest")
+    evaluate = evaluation_for(backend, cfg.model)  # before training: it runs after it
     check_data_root(str(data_root) if data_root else None, cfg.data.root, cfg.data.dataset)
     created = out_dir is None and not resume
     out = run_dir_for(cfg.name, out_dir, resume)
@@ -224,7 +220,8 @@ def run_cmd(config: Path, out_dir: Path | None, overrides: tuple[str, ...], seed
 
     try:
         res = execute(cfg, out_dir=out, quiet=quiet, resume=resume, overwrite=overwrite,
-                      data_root=str(data_root) if data_root else None, config_path=config)
+                      data_root=str(data_root) if data_root else None, config_path=config,
+                      threads=threads)
     except RunInterrupted as e:
         stopped(e.out_dir, e.signal)
     except KeyboardInterrupt:  # before the run started, or a second signal while it stopped
@@ -246,11 +243,9 @@ def run_cmd(config: Path, out_dir: Path | None, overrides: tuple[str, ...], seed
     except BaseException:
         _remove_if_empty(out, created)
         raise
-    if backend == "nest":
-        from biolearn.backends.nest import evaluate_run
-
-        evaluate_run(out, threads=threads, data_root=str(data_root) if data_root else None,
-                     quiet=quiet)
+    if evaluate is not None:
+        evaluate(out, threads=threads or 1, data_root=str(data_root) if data_root else None,
+                 quiet=quiet)
     if not quiet:
         _print_table("metrics", res.get("metrics", {}))
         click.echo(f"wall time: {res['wall_time_s']:.2f} s")
@@ -367,8 +362,11 @@ def inspect_cmd(file: Path, debug: bool) -> None:
 @click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print only the JSON object (one line).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output from the benchmark.")
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Also run biolearn and its peers (Brian2 C++ OpenMP, NEST) on this many "
+                   "threads and report speed-ups and ratios at equal thread counts.")
 @_debug_opt
-def bench_cmd(name: str | None, as_json: bool, quiet: bool, debug: bool) -> None:
+def bench_cmd(name: str | None, as_json: bool, quiet: bool, threads: int, debug: bool) -> None:
     """Time benchmark NAME against its peer simulator(s) on this machine.
 
     Prints a table, then always one JSON object as the last line (figures and the side-by-side
@@ -378,7 +376,7 @@ def bench_cmd(name: str | None, as_json: bool, quiet: bool, debug: bool) -> None
     Examples:
       biolearn bench                  # list benchmarks
       biolearn bench coba
-      biolearn bench coba --json | tail -n 1 > coba.json
+      biolearn bench coba --threads 2 --json | tail -n 1 > coba.json
     """
     from biolearn.registry import benches, get_bench
     from biolearn.runner import to_json
@@ -391,9 +389,17 @@ def bench_cmd(name: str | None, as_json: bool, quiet: bool, debug: bool) -> None
             click.echo(f"  {b.name:<20} {_first_line(b.description)}")
         return
     bench = get_bench(name)
+    kw = {}
+    if threads > 1:
+        import inspect
+
+        if "threads" not in inspect.signature(bench.run).parameters:
+            raise BiolearnError(f"benchmark '{name}' has no thread option", "in --threads",
+                                "run it without --threads")
+        kw["threads"] = threads
     # anything the benchmark prints goes to stderr, so stdout ends with the JSON line
     with contextlib.redirect_stdout(sys.stderr):
-        res = bench.run(quiet=quiet or as_json)
+        res = bench.run(quiet=quiet or as_json, **kw)
     if not isinstance(res, dict):
         raise TypeError(f"benchmark '{name}' returned {type(res).__name__}, not a dict")
     res = {"bench": name, **res}

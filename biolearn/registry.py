@@ -1,7 +1,9 @@
 """Name → recipe. A YAML ``model:`` key names a recipe registered here by a module in models/.
 
 A recipe is a function ``run(cfg, ctx) -> dict`` of metrics together with the dataclass ``params``
-that types and validates the config's ``params:`` section (see :mod:`biolearn.config`).
+that types and validates the config's ``params:`` section (see :mod:`biolearn.config`), and, for
+a recipe that trains one engine network, its ``build(params, rng) -> Network``: what callers such
+as ``compare`` use to build the network without importing the recipe's module.
 Benchmarks (``biolearn bench NAME``) register the same way with :func:`register_bench`.
 """
 
@@ -19,10 +21,14 @@ from biolearn.errors import BiolearnError
 
 @dataclass(frozen=True)
 class Recipe:
+    """A registered recipe: ``run(cfg, ctx) -> metrics``, its ``params`` dataclass and, if it has
+    one, ``build(params, rng) -> Network`` (the untrained network ``run`` trains)."""
+
     name: str
     params: type
     run: Callable[[Any, Any], dict]
     description: str = ""
+    build: Callable[[Any, Any], Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -38,11 +44,14 @@ _loaded: set[str] = set()
 _load_errors: dict[str, str] = {}
 
 
-def register(name: str, params: type, description: str = "") -> Callable:
-    """Decorator: register ``run(cfg, ctx) -> metrics`` as model ``name`` (``params`` dataclass)."""
+def register(name: str, params: type, description: str = "",
+             build: Callable[[Any, Any], Any] | None = None) -> Callable:
+    """Decorator: register ``run(cfg, ctx) -> metrics`` as model ``name`` (``params`` dataclass;
+    ``build(params, rng) -> Network``, if given, builds the network the recipe trains)."""
 
     def deco(fn: Callable) -> Callable:
-        _RECIPES[name] = Recipe(name, params, fn, description or (fn.__doc__ or "").strip())
+        _RECIPES[name] = Recipe(name, params, fn, description or (fn.__doc__ or "").strip(),
+                                build)
         return fn
 
     return deco

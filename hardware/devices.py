@@ -26,9 +26,26 @@ Pulse responses (``kind``):
 Non-idealities (all per device, drawn once from a seeded ``numpy.random.Generator``):
 
 * cycle-to-cycle write noise: g' += N(0, sigma_c2c (g_max - g_min)) sqrt(|n|) after a write of n
-  pulses, then clip to [g_min, g_max] (NeuroSim ``RealDevice::Write``);
+  pulses, then clip to [g_min, g_max] (NeuroSim ``RealDevice::Write``). One difference: we
+  evaluate the curve at x + n clipped to [0, P] and add the noise to that, where NeuroSim
+  continues the exponential (or linear) curve past the branch end, adds the noise and clips only
+  g. They differ only on writes that would overshoot a bound, by how far the continued curve
+  lies beyond it: one level per excess pulse on a linear device, 0.65 / 0.31 / 0.03 levels for
+  the first excess pulse on an exp branch with |NL| 1 / 2.4 / 4.88 (the curve is flat there).
+  Such a write leaves our device at bound + noise clipped (inside the range half of the time,
+  mean distance from the bound 0.40 sigma_c2c (g_max - g_min) sqrt(|n|)), NeuroSim's nearer
+  the bound by that overshoot. Why: the pulse response is defined on [0, P] only (a measured
+  ``lut`` curve cannot be continued, and NeuroSim's ``MeasuredDevice`` clips x too), and a
+  saturated device keeps its write-to-write variability;
 * device-to-device variation: NL label + N(0, sigma_d2d_nl) (NeuroSim ``sigmaDtoD``), level count
-  (i.e. step size) x (1 + N(0, sigma_d2d_step)), g_min and g_max x (1 + N(0, sigma_d2d_range));
+  (i.e. step size) x (1 + N(0, sigma_d2d_step)), g_min and g_max x (1 + N(0, sigma_d2d_range)).
+  One difference: a perturbed label that crosses zero is reflected back to the branch's side
+  (|NL| with the nominal sign), where NeuroSim's ``getParamA`` takes the sign of the perturbed
+  label, so its curve flips curvature (an LTP branch with NL 1 and sigma 2 is convex on 31 % of
+  NeuroSim's devices, on none of ours). Why: we vary how nonlinear a branch is, not its shape;
+  the price is a folded-normal spread whose mean |NL| exceeds the nominal label when sigma is
+  comparable to it. Both clamp |NL| at 9, the end of NeuroSim's table (below its first entry,
+  0.01, NeuroSim uses 0.01 and we continue towards the linear curve);
 * read noise g_read = g (1 + N(0, sigma_read)) (NeuroSim ``RealDevice::Read``);
 * stuck-at faults (stuck at g_min or g_max, writes ignored);
 * power-law drift g(t) = g0 (t/t0)^-nu, nu ~ N(nu, sigma_nu) per device (PCM; Ielmini et al.,
@@ -243,10 +260,10 @@ def make_devices(params: DeviceParams, n: int, rng: np.random.Generator,
     p_dn = lv_dn / step[:, 1]
     nl = np.array([p.nl_ltp, p.nl_ltd], dtype=float)
     nl_dev = nl + p.sigma_d2d_nl * rng.standard_normal((n, 2))
-    # a label crossing zero flips the curvature; keep each branch on its own side (as NeuroSim's
-    # table lookup of |NL| does), and within NeuroSim's NL table (0.01 ... 9): a wide D2D spread
-    # around a strongly nonlinear branch (e.g. Ag:a-Si LTD -4.88, sigma 2) would otherwise draw
-    # labels outside it
+    # a label crossing zero would flip the curvature (NeuroSim's getParamA takes the perturbed
+    # label's sign); keep each branch on its own side instead (module docstring), and within
+    # NeuroSim's NL table (|NL| <= 9, as getParamA clamps): a wide D2D spread around a strongly
+    # nonlinear branch (e.g. Ag:a-Si LTD -4.88, sigma 2) would otherwise draw labels outside it
     if p.kind == "exp":
         nl_dev = np.clip(nl_dev, -NL_TABLE_MAX, NL_TABLE_MAX)
         nl_dev[:, 0] = np.where(nl[0] >= 0, np.abs(nl_dev[:, 0]), -np.abs(nl_dev[:, 0]))

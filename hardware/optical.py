@@ -42,9 +42,9 @@ from scipy import fft as sfft
 from biolearn.errors import BiolearnError
 
 WAVELENGTH_M = 532e-9
-"""Frequency-doubled Nd:YAG line used in most 4f demonstrators (REFERENCES: λ = 532 nm)."""
+"""Frequency-doubled Nd:YAG line (532 nm), the usual source of 4f demonstrators; a default."""
 FOCAL_LENGTH_M = 10e-3
-"""Lens focal length of the reference system (REFERENCES: f = 10 mm)."""
+"""Lens focal length of the default system (a design choice; functions take ``focal_length``)."""
 
 MODULATIONS = ("amplitude", "phase", "complex")
 DETECTIONS = ("field", "intensity", "amplitude")

@@ -16,18 +16,6 @@ import numpy as np
 
 from biolearn.config import param, require_below
 from biolearn.engine import Network, PoissonSource, connect
-from biolearn.models._mnist_stdp import (
-    EXC,
-    INH,
-    INPUT,
-    Output,
-    Phase,
-    Presentation,
-    add_input_and_inhibition,
-    lif,
-    monitor_all,
-    run_protocol,
-)
 from biolearn.models.sym_stdp import (
     N_INPUT,
     Inhibitory,
@@ -37,6 +25,17 @@ from biolearn.models.sym_stdp import (
     check_presentation,
     check_spike_populations,
 )
+from biolearn.protocols.image_stdp import (
+    EXC,
+    INH,
+    INPUT,
+    Output,
+    Presentation,
+    add_input_and_inhibition,
+    lif,
+    monitor_all,
+)
+from biolearn.protocols.trainer import Phase, run_protocol
 from biolearn.registry import register
 from biolearn.rules.stdp import DiehlCookSTDP
 
@@ -123,7 +122,8 @@ def build(p: Params, rng: np.random.Generator) -> Network:
     return net
 
 
-@register("diehl_cook", Params, "Diehl & Cook 2015: unsupervised STDP on MNIST, label read-out")
+@register("diehl_cook", Params, "Diehl & Cook 2015: unsupervised STDP on MNIST, label read-out",
+          build=build)
 def run(cfg, ctx) -> dict:
     p: Params = cfg.params
     sim = build(p, ctx.rng).compile(seed=int(ctx.rng.integers(2**63)))

@@ -44,18 +44,19 @@ DRIVEN_LIF = NeuronModel(
 
 @dataclass
 class LIFParams:
-    tau_m_ms: float = param(20.0, "membrane time constant (Gerstner et al. 2014, ch. 1)", min=0.1)
-    theta_mv: float = param(20.0, "threshold above rest (mV)", min=0.1)
-    v_reset_mv: float = param(0.0, "reset potential relative to rest (mV)")
-    t_ref_ms: float = param(2.0, "absolute refractory period (ms)", min=0.0)
+    tau_m: float = param(20.0, "membrane time constant (ms; Gerstner et al. 2014, ch. 1)",
+                         min=0.1)
+    v_thresh: float = param(20.0, "threshold θ above rest (mV)", min=0.1)
+    v_reset: float = param(0.0, "reset potential relative to rest (mV)")
+    t_ref: float = param(2.0, "absolute refractory period (ms)", min=0.0)
     inputs_mv: list[float] = param(factory=lambda: [25.0, 30.0, 40.0, 60.0, 100.0],
                                    help="constant drives R*I (mV), one neuron each", min=0.0)
     dt_ms: float = param(0.01, "time step (ms)", min=1e-4, max=1.0)
     t_sim_ms: float = param(1000.0, "simulated time (ms)", min=1.0)
 
     def validate(self) -> None:
-        require_below(self, "v_reset_mv", "theta_mv", why="after a spike v restarts below "
-                      "threshold", fix="lower v_reset_mv or raise theta_mv")
+        require_below(self, "v_reset", "v_thresh", why="after a spike v restarts below "
+                      "threshold", fix="lower v_reset or raise v_thresh")
         if not self.inputs_mv:
             raise Invalid("{0} is empty: give at least one drive", "inputs_mv",
                           fix="e.g. inputs_mv: [25, 30, 40]")
@@ -67,8 +68,8 @@ def simulated_isi_ms(drive_mv: np.ndarray, p: LIFParams, seed: int = 0) -> np.nd
     drive = np.asarray(drive_mv, float)
     net = Network(dt=p.dt_ms)
     net.add(Neurons("lif", drive.size, DRIVEN_LIF, init={"RI": drive},
-                    params={"tau_m": p.tau_m_ms, "v_thresh": p.theta_mv,
-                            "v_reset": p.v_reset_mv, "t_ref": p.t_ref_ms}))
+                    params={"tau_m": p.tau_m, "v_thresh": p.v_thresh, "v_reset": p.v_reset,
+                            "t_ref": p.t_ref}))
     net.monitor(SpikeMonitor(["lif"]))
     times, ids = net.compile(seed).run(p.t_sim_ms)["spikes"]["lif"]
     isi, owner = isis(times, ids, drive.size)
@@ -81,8 +82,8 @@ def analytic_rate_hz(drive_mv: np.ndarray, p: LIFParams) -> np.ndarray:
     """Closed-form LIF rate (Hz) for constant drive; zero at or below threshold."""
     d = np.asarray(drive_mv, float)
     out = np.zeros_like(d)
-    ok = d > p.theta_mv
-    isi = p.t_ref_ms + p.tau_m_ms * np.log((d[ok] - p.v_reset_mv) / (d[ok] - p.theta_mv))
+    ok = d > p.v_thresh
+    isi = p.t_ref + p.tau_m * np.log((d[ok] - p.v_reset) / (d[ok] - p.v_thresh))
     out[ok] = 1000.0 / isi
     return out
 

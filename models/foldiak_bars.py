@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from biolearn.config import param
+from biolearn.data.synthetic import bars, score_bars, single_bars
 from biolearn.registry import register
-from biolearn.rules.foldiak import FoldiakNet, bars, foldiak_present, score_bars
+from biolearn.rules.foldiak import FoldiakNet, FoldiakRule, foldiak_present
 
 
 @dataclass
@@ -35,6 +36,11 @@ class FoldiakParams:
     max_iter: int = param(300, "relaxation steps per pattern at most", min=1)
 
 
+def probe_bars(net: FoldiakNet, size: int = 8) -> np.ndarray:
+    """Binary response of each unit to each single bar (no learning): ``[n_out, 2·size]``."""
+    return foldiak_present(net, single_bars(size), learn=False).T
+
+
 @register("foldiak_bars", FoldiakParams)
 def run(cfg, ctx) -> dict:
     """Földiák network learns one detector per bar; tiles of the learned receptive fields."""
@@ -42,8 +48,9 @@ def run(cfg, ctx) -> dict:
 
     p: FoldiakParams = cfg.params
     rng = ctx.rng
-    net = FoldiakNet.create(p.size * p.size, p.n_out, rng, alpha=p.alpha, beta=p.beta,
-                            gamma=p.gamma, p=p.p, lam=p.lam, dt=p.dt, max_iter=p.max_iter)
+    net = FoldiakNet.create(p.size * p.size, p.n_out, rng,
+                            FoldiakRule(alpha=p.alpha, beta=p.beta, gamma=p.gamma, p=p.p,
+                                        lam=p.lam, dt=p.dt, max_iter=p.max_iter))
     x, _ = bars(p.n_train, rng, p.size, p.p_bar)
     chunk = max(p.n_train // 50, 1)
     bar = ctx.progress(p.n_train, "foldiak", unit="pattern")
@@ -53,7 +60,7 @@ def run(cfg, ctx) -> dict:
         bar.update(min(chunk, p.n_train - s))
     bar.close()
 
-    score = score_bars(net, p.size)
+    score = score_bars(probe_bars(net, p.size))
     xt, present = bars(p.n_test, rng, p.size, p.p_bar)
     yt = foldiak_present(net, xt, learn=False)
     det = score.unit_bar >= 0

@@ -1,19 +1,19 @@
 """Recipe ``foldiak_spiking``: a spiking Földiák (1990) network learns the 8×8 bars.
 
-Poisson inputs (an "on" pixel fires at ``rate_on``), 16 current-based LIF outputs, a dense
+Poisson inputs (an "on" pixel fires at ``rate_on_hz``), 16 current-based LIF outputs, a dense
 feedforward projection and an all-but-self inhibitory lateral projection on the event-driven
-engine. During each presentation (``t_present`` ms) the plastic projections count spikes; after
+engine. During each presentation (``t_present_ms``) the plastic projections count spikes; after
 it Földiák's rules (eqs. 3–5, α 0.1, β 0.02, γ 0.02, p 1/8) act on the counts: Hebbian
 feedforward ``Δq = βy(x − q)`` and anti-Hebbian lateral ``Δw = −α(y_i y_j − p²)`` as the
-``update`` event of their rule definitions (:mod:`biolearn.rules.spiking_hebbian`), the threshold
+``update`` event of their rule definitions (:mod:`biolearn.rules.foldiak`), the threshold
 ``Δθ ∝ γ(y − p)`` on θ; ``ff_rule: stdp`` learns the feedforward weights with pair STDP plus
 synaptic scaling instead. Scored like ``foldiak_bars``: single-bar probes, firing probability ≈ p,
 and whether each detector fires exactly when its bar is present in fresh patterns.
 
 :class:`SpikingFoldiak` builds the network from engine parts: Poisson inputs (pixel on →
-``rate_on``), current-based LIF outputs, a dense feedforward projection ``ff`` (target ``"e"``)
+``rate_on_hz``), current-based LIF outputs, a dense feedforward projection ``ff`` (target ``"e"``)
 and an all-but-self inhibitory projection ``lat`` (target ``"i"``); each presentation resets the
-membrane state (as Földiák's relaxation starts from ``y* = 0``), runs ``t_present`` ms, then
+membrane state (as Földiák's relaxation starts from ``y* = 0``), runs ``t_present_ms``, then
 applies the three rules.
 
 Trace-based variant (``ff_rule="stdp"``): the feedforward weights learn during the presentation
@@ -33,16 +33,16 @@ Units: ms, mV, Hz. ``u_unit`` is the mean depolarisation (mV) of one unit of Fö
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
 from biolearn.config import param, require_below
+from biolearn.data.synthetic import bars, bars_with_unique_detector, score_bars, single_bars
 from biolearn.engine import LIF, Network, PoissonSource, Simulation, connect
 from biolearn.errors import BiolearnError
 from biolearn.registry import register
-from biolearn.rules.foldiak import BarScore, bars, single_bars
-from biolearn.rules.spiking_hebbian import (
+from biolearn.rules.foldiak import (
     UPDATE,
     CountAntiHebbian,
     CountHebbian,
@@ -55,7 +55,7 @@ from biolearn.rules.stdp import PairSTDP
 
 
 # ----------------------------------------------------------------------------- Földiák network
-@dataclass
+@dataclass(frozen=True)
 class SpikingFoldiakParams:
     """Constants of the spiking Földiák network (learning rates from Földiák 1990)."""
 
@@ -63,13 +63,13 @@ class SpikingFoldiakParams:
     beta: float = 0.02          # feedforward Hebbian rate (eq. 4)
     gamma: float = 0.02         # threshold rate (eq. 5)
     p: float = 1.0 / 8.0        # target activity per presentation
-    rate_on: float = 200.0      # Hz, input rate of an "on" pixel
-    rate_off: float = 0.0       # Hz, input rate of an "off" pixel
-    t_present: float = 40.0     # ms per presentation
+    rate_on_hz: float = 200.0   # input rate of an "on" pixel
+    rate_off_hz: float = 0.0    # input rate of an "off" pixel
+    t_present_ms: float = 40.0  # per presentation
     n_ref: float = 2.0          # spikes that count as a fully active output (y = 1)
     u_unit: float = 2.0         # mV of mean depolarisation per unit of Földiák net input Σqx
     lat_unit: float = 4.0       # mV jump of gi per output spike per unit of |w|
-    dt: float = 0.5             # ms
+    dt_ms: float = 0.5
     tau_m: float = 10.0         # ms
     tau_e: float = 5.0          # ms
     tau_i: float = 5.0          # ms
@@ -97,7 +97,7 @@ class SpikingFoldiak:
         """Feedforward weights ``w_scale · U[0, 1)`` (Földiák's random start), no lateral
         inhibition, θ = 0."""
         par = par or SpikingFoldiakParams()
-        net = Network(dt=par.dt)
+        net = Network(dt=par.dt_ms)
         net.add(PoissonSource("input", n_in, rates=0.0))
         net.add(LIF("output", n_out, synapse="current", integration="exact", tau_m=par.tau_m,
                     tau_e=par.tau_e, tau_i=par.tau_i, t_ref=par.t_ref, v_rest=par.v_rest,
@@ -128,14 +128,14 @@ class SpikingFoldiak:
     @staticmethod
     def ff_scale(par: SpikingFoldiakParams) -> float:
         """Feedforward weight (mV jump of ``ge``) of ``q = 1``: ``u_unit / (r_on τe)``."""
-        return par.u_unit / (par.rate_on / 1000.0 * par.tau_e)
+        return par.u_unit / (par.rate_on_hz / 1000.0 * par.tau_e)
 
     @classmethod
     def rules_of(cls, p: SpikingFoldiakParams
                  ) -> tuple[CountHebbian, CountAntiHebbian, CountThreshold]:
         """Földiák's three rules in engine units: an "on" input spikes ``r_on·T`` times per
         presentation, ``n_ref`` output spikes mean y = 1."""
-        n_on = p.rate_on / 1000.0 * p.t_present
+        n_on = p.rate_on_hz / 1000.0 * p.t_present_ms
         return (CountHebbian(p.beta, cls.ff_scale(p), n_on, p.n_ref),
                 CountAntiHebbian(p.alpha, p.p, p.lat_unit, p.n_ref),
                 CountThreshold(p.gamma, p.p, p.u_unit))
@@ -182,10 +182,10 @@ class SpikingFoldiak:
         sim.set_recording(["output"], spikes is not None)
         for s in range(x.shape[0]):
             sim.reset_state()
-            sim.set_rates("input", p.rate_off + (p.rate_on - p.rate_off) * x[s])
+            sim.set_rates("input", p.rate_off_hz + (p.rate_on_hz - p.rate_off_hz) * x[s])
             sim.reset_counts()
             t0 = sim.t * sim.dt
-            out = sim.run(p.t_present)
+            out = sim.run(p.t_present_ms)
             if spikes is not None:
                 tt, ids = out["spikes"]["output"]
                 spikes.append((tt - t0, ids))
@@ -199,25 +199,6 @@ class SpikingFoldiak:
                 sim.apply_event("lat", UPDATE)
                 apply_threshold(sim, "output", count_activity(n_out, p.n_ref), thr)
         return counts
-
-
-def score_responses(resp: np.ndarray) -> BarScore:
-    """Match units to bars from a binary ``[n_out, n_bars]`` response table, as
-    :func:`biolearn.rules.foldiak.score_bars` does for the rate network."""
-    resp = np.asarray(resp, bool)
-    counts = resp.sum(axis=1)
-    unit_bar = np.where(counts == 1, resp.argmax(axis=1), -1)
-    det = unit_bar[unit_bar >= 0]
-    per_bar = np.bincount(det, minlength=resp.shape[1])
-    one_to_one = bool(np.all(per_bar == 1) and np.all(unit_bar >= 0))
-    return BarScore(resp.astype(np.float64), unit_bar, int((counts == 1).sum()),
-                    int(np.unique(det).size), one_to_one)
-
-
-def bars_with_unique_detector(score: BarScore) -> int:
-    """Bars detected by exactly one single-bar detector unit."""
-    det = score.unit_bar[score.unit_bar >= 0]
-    return int(np.sum(np.bincount(det, minlength=score.response.shape[1]) == 1))
 
 
 def probe_bars(net: SpikingFoldiak, size: int = 8, repeats: int = 10) -> np.ndarray:
@@ -241,14 +222,14 @@ class FoldiakSpikingParams:
     beta: float = param(0.02, "feedforward Hebbian rate β (eq. 4)", min=0.0, max=1.0)
     gamma: float = param(0.02, "threshold rate γ (eq. 5)", min=0.0)
     p: float = param(0.125, "target firing probability p", min=0.0, max=1.0)
-    rate_on: float = param(200.0, "input rate of an 'on' pixel (Hz)", min=0.0)
-    rate_off: float = param(0.0, "input rate of an 'off' pixel (Hz)", min=0.0)
-    t_present: float = param(40.0, "presentation time (ms)", min=1.0)
+    rate_on_hz: float = param(200.0, "input rate of an 'on' pixel (Hz)", min=0.0)
+    rate_off_hz: float = param(0.0, "input rate of an 'off' pixel (Hz)", min=0.0)
+    t_present_ms: float = param(40.0, "presentation time (ms)", min=1.0)
     n_ref: float = param(2.0, "output spikes per presentation that mean y = 1", min=1e-6)
     u_unit: float = param(2.0, "mean depolarisation (mV) per unit of Földiák net input", min=0.0)
     lat_unit: float = param(4.0, "gi jump (mV) per output spike per unit lateral weight",
                             min=0.0)
-    dt: float = param(0.5, "time step (ms)", min=1e-3, max=5.0)
+    dt_ms: float = param(0.5, "time step (ms)", min=1e-3, max=5.0)
     tau_m: float = param(10.0, "membrane time constant (ms)", min=0.1)
     tau_e: float = param(5.0, "excitatory synaptic time constant (ms)", min=0.1)
     tau_i: float = param(5.0, "inhibitory synaptic time constant (ms)", min=0.1)
@@ -262,9 +243,9 @@ class FoldiakSpikingParams:
                           "8 + 56·(1 − (7/8)²) is Földiák's bar-detector fixed point", min=0.0)
 
     def validate(self) -> None:
-        require_below(self, "rate_off", "rate_on", why="a bar's pixels must fire more than the "
-                      "background", fix="lower rate_off or raise rate_on")
-        require_below(self, "dt", "t_present", strict=False,
+        require_below(self, "rate_off_hz", "rate_on_hz", why="a bar's pixels must fire more "
+                      "than the background", fix="lower rate_off_hz or raise rate_on_hz")
+        require_below(self, "dt_ms", "t_present_ms", strict=False,
                       why="a presentation must hold at least one time step")
 
 
@@ -275,12 +256,9 @@ def run(cfg, ctx) -> dict:
 
     p: FoldiakSpikingParams = cfg.params
     rng = ctx.rng
-    sp = SpikingFoldiakParams(
-        alpha=p.alpha, beta=p.beta, gamma=p.gamma, p=p.p, rate_on=p.rate_on,
-        rate_off=p.rate_off, t_present=p.t_present, n_ref=p.n_ref, u_unit=p.u_unit,
-        lat_unit=p.lat_unit, dt=p.dt, tau_m=p.tau_m, tau_e=p.tau_e, tau_i=p.tau_i,
-        t_ref=p.t_ref, ff_rule=p.ff_rule, stdp_a_plus=p.stdp_a_plus,
-        stdp_tau_pre=p.stdp_tau_pre, ff_sum=p.ff_sum)
+    # the network's constants are the config's keys of the same name
+    sp = SpikingFoldiakParams(**{f.name: getattr(p, f.name) for f in fields(SpikingFoldiakParams)
+                                 if hasattr(p, f.name)})
     net = SpikingFoldiak.create(p.size * p.size, p.n_out, rng, sp)
     x, _ = bars(p.n_train, rng, p.size, p.p_bar)
     chunk = max(p.n_train // 50, 1)
@@ -295,7 +273,7 @@ def run(cfg, ctx) -> dict:
 
     k_on = max(p.n_ref / 2.0, 1.0)  # spikes for a unit to count as firing in a presentation
     resp = probe_bars(net, p.size, p.probe_repeats)
-    score = score_responses(resp > 0.5)
+    score = score_bars(resp > 0.5)
     xt, present = bars(p.n_test, rng, p.size, p.p_bar)
     raster: list = []
     n_show = min(12, p.n_test)
@@ -339,16 +317,17 @@ def run(cfg, ctx) -> dict:
 
     fig, ax = plt.subplots(figsize=(8, 3))
     for k, (tt, ids) in enumerate(raster):
-        ax.plot(tt + k * p.t_present, ids, "|", c="k", ms=5)
-        ax.axvline(k * p.t_present, c="0.8", lw=0.5)
+        ax.plot(tt + k * p.t_present_ms, ids, "|", c="k", ms=5)
+        ax.axvline(k * p.t_present_ms, c="0.8", lw=0.5)
         for b in np.flatnonzero(present[k]):
             u = np.flatnonzero(score.unit_bar == b)
-            ax.plot(np.full(u.size, (k + 0.5) * p.t_present), u, "s", mfc="none", c="C3", ms=7)
+            ax.plot(np.full(u.size, (k + 0.5) * p.t_present_ms), u, "s", mfc="none", c="C3",
+                    ms=7)
     ax.set(xlabel="time (ms)", ylabel="output unit", ylim=(-0.5, p.n_out - 0.5),
            title="test patterns: output spikes (|) and detectors of the bars present (□)")
     ctx.save_figure(fig, "foldiak_spiking_raster")
 
-    sim_ms = p.n_train * p.t_present
+    sim_ms = p.n_train * p.t_present_ms
     return {
         "n_single_bar_detectors": score.n_detectors,
         "n_bars_covered": score.n_bars_covered,

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from biolearn.config import Invalid, param
+from biolearn.data.synthetic import gaussian_samples, random_covariance
 from biolearn.registry import register
-from biolearn.rules.hebbian import bcm, gaussian_samples, gha, oja, random_covariance
+from biolearn.rules.hebbian import BCM, GHA, Oja, bcm, gha, oja
 
 
 @dataclass
@@ -62,17 +63,17 @@ def run(cfg, ctx) -> dict:
     u = evecs[:, ::-1]
 
     every = max(p.n_samples // 200, 1)
-    w, norms = oja(x, rng.normal(0.0, 0.1, n), p.eta, norm_every=every)
+    w, norms = oja(x, rng.normal(0.0, 0.1, n), Oja(p.eta), norm_every=every)
     cos_oja = float(abs(w @ u[:, 0]) / np.linalg.norm(w))
 
-    wg = gha(x, rng.normal(0.0, 0.1, (p.n_components, n)), p.eta)
+    wg = gha(x, rng.normal(0.0, 0.1, (p.n_components, n)), GHA(p.eta))
     overlap = np.abs(wg @ u[:, : p.n_components]) / np.linalg.norm(wg, axis=1)[:, None]
     cos_gha = np.diag(overlap)
 
     patterns = rng.random((p.bcm_patterns, p.bcm_dim))
     patterns /= np.linalg.norm(patterns, axis=1, keepdims=True)
     idx = rng.integers(0, p.bcm_patterns, p.bcm_samples)
-    res = bcm(patterns[idx], rng.uniform(0.1, 0.3, p.bcm_dim), p.bcm_eta, p.bcm_tau_theta)
+    res = bcm(patterns[idx], rng.uniform(0.1, 0.3, p.bcm_dim), BCM(p.bcm_eta, p.bcm_tau_theta))
     resp = np.maximum(patterns @ res.w, 0.0)  # the unit is rectified
     tail = slice(int(0.8 * p.bcm_samples), None)
     sel = int(np.argmax(resp))

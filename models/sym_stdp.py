@@ -19,19 +19,18 @@ import numpy as np
 from biolearn import config
 from biolearn.config import Invalid, param, require_below
 from biolearn.engine import Network, PoissonSource, connect
-from biolearn.models._mnist_stdp import (
+from biolearn.protocols.image_stdp import (
     CLS,
     EXC,
     INH,
     INPUT,
     Output,
-    Phase,
     Presentation,
     add_input_and_inhibition,
     lif,
     monitor_all,
-    run_protocol,
 )
+from biolearn.protocols.trainer import Phase, run_protocol
 from biolearn.registry import register
 from biolearn.rules.stdp import SymmetricSTDP
 
@@ -97,7 +96,8 @@ class ClassLayer:
 
 @dataclass
 class Plasticity:
-    """Symmetric STDP and synaptic scaling constants (Hao et al. 2020, REFERENCES)."""
+    """Symmetric STDP and synaptic scaling constants (Hao, Huang, Dong & Xu 2020, Neural Netw.
+    121:387)."""
 
     eta_in: float = param(0.005, "input→E learning rate η (0.005 for 100/400 neurons, 0.02 "
                           "for 1600, 0.01 for 6400)", min=0.0)
@@ -288,7 +288,7 @@ def build(p: Params, rng: np.random.Generator) -> Network:
     return net
 
 
-@register("sym_stdp", Params, "Hao et al. 2020: supervised symmetric STDP on MNIST")
+@register("sym_stdp", Params, "Hao et al. 2020: supervised symmetric STDP on MNIST", build=build)
 def run(cfg, ctx) -> dict:
     sim = build(cfg.params, ctx.rng).compile(seed=int(ctx.rng.integers(2**63)))
     return train_and_test(cfg, ctx, sim, {"model": "sym_stdp"})

@@ -39,7 +39,18 @@ def test_freed_blocks_are_reused_without_page_faults():
     assert on < off / 20                        # default: every fresh block is faulted in
 
 
-def test_idempotent():
-    from biolearn.alloc import keep_freed_memory
+def test_takes_effect_once_on_glibc_and_is_a_no_op_elsewhere(monkeypatch):
+    import platform
 
-    assert keep_freed_memory() == keep_freed_memory()
+    from biolearn import alloc
+
+    monkeypatch.setattr(alloc, "_done", None)
+    first = alloc.keep_freed_memory()
+    if sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc":
+        assert first is True  # both mallopt calls succeeded
+    calls = []
+    monkeypatch.setattr(alloc.ctypes, "CDLL", lambda *a, **k: calls.append(a))
+    assert alloc.keep_freed_memory() is first and calls == []  # the C library is not asked again
+    monkeypatch.setattr(alloc, "_done", None)
+    monkeypatch.setattr(alloc.sys, "platform", "darwin")
+    assert alloc.keep_freed_memory() is False and calls == []

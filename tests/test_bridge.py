@@ -10,12 +10,13 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+
+from mnist_data import mnist_root, needs_mnist  # noqa: E402
 
 from biolearn.bridge import energy  # noqa: E402
 from biolearn.bridge.conversion import (  # noqa: E402
@@ -36,7 +37,6 @@ from biolearn.engine import (  # noqa: E402
 )
 
 torch.set_num_threads(1)
-MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 
 
 def _small_net(integration: str, synapse: str, seed: int = 1):
@@ -202,7 +202,7 @@ def test_compare_command_tiny_config(tmp_path, monkeypatch):
     cfg = tmp_path / "tiny.yaml"
     cfg.write_text(
         "model: compare\nname: tiny\nseed: 1\ndata: {dataset: mnist, n_train: 20, n_test: 10}\n"
-        "params:\n  n_hidden: 8\n  t_present_ms: 20.0\n  dt: 0.5\n"
+        "params:\n  n_hidden: 8\n  t_present_ms: 20.0\n  dt_ms: 0.5\n"
         "  diehl_cook: {n_label: 10}\n  sym_stdp: {output: {figures: false}}\n"
         "  surrogate_snn: {batch_size: 10, reset: zero}\n  snn_num_steps: 5\n  energy_images: 5\n"
         "  bridge_images: 5\n")
@@ -226,8 +226,15 @@ def test_compare_command_tiny_config(tmp_path, monkeypatch):
     results = json.loads((out / "results.json").read_text())
     rows = results["metrics"]["methods"]
     assert [r["method"] for r in rows] == ["sym_stdp", "diehl_cook", "bp_mlp", "surrogate_snn"]
-    for r in rows:
-        assert 0.0 <= r["test_accuracy"] <= 1.0 and r["ops_per_image"] >= 0
+    for r in rows:  # 10 test images: every accuracy is a whole number of them
+        assert r["n_test_images"] == 10 and r["ops_per_image"] >= 0
+        assert 10 * r["test_accuracy"] == pytest.approx(round(10 * r["test_accuracy"]), abs=1e-9)
+    for r in rows[:2]:  # an STDP row is its own run's count: the trace of its confusion matrix,
+        # whose rows are the fake test labels (one image per class)
+        cm = np.array(json.loads((out / r["method"] / "results.json").read_text())
+                      ["metrics"]["confusion_matrix"])
+        assert cm.sum(axis=1).tolist() == [1] * 10
+        assert r["test_accuracy"] == pytest.approx(np.trace(cm) / 10)
     n = 8
     assert rows[2]["ops_per_image"] == 784 * n + n * 10  # MLP MACs
     assert rows[2]["parameters"] == 784 * n + n + n * 10 + 10
@@ -266,8 +273,7 @@ def test_compare_command_rejects_other_models(tmp_path):
 
 # ------------------------------------------------------------------------------ baselines (slow)
 @pytest.mark.slow
-@pytest.mark.skipif(not (MNIST / "train-images-idx3-ubyte.gz").exists(),
-                    reason="full MNIST copy not present")
+@needs_mnist
 def test_surrogate_snn_learns_mnist_above_90_percent():
     """snntorch tutorial 5 reaches 93.87 % after one epoch (60 000 images, 1000 hidden, pixels as
     current); half an epoch with Bernoulli rate-coded inputs and 400 hidden neurons (the compare
@@ -276,7 +282,7 @@ def test_surrogate_snn_learns_mnist_above_90_percent():
     from biolearn.bridge.baselines import SNNParams, train_surrogate_snn
     from biolearn.data import load_mnist
 
-    x_tr, y_tr, x_te, y_te = load_mnist(MNIST.parent, n_train=30000, n_test=2000, quiet=True)
+    x_tr, y_tr, x_te, y_te = load_mnist(mnist_root(), n_train=30000, n_test=2000, quiet=True)
     _, m = train_surrogate_snn(x_tr, y_tr, x_te, y_te, 400, SNNParams(epochs=1), 25)
     assert m["test_accuracy"] > 0.90, m
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+
+from mnist_data import mnist_root as _mnist_root  # noqa: E402
+from mnist_data import needs_mnist  # noqa: E402
 
 from biolearn.bridge import continual as cl  # noqa: E402
 from biolearn.config import load_config  # noqa: E402
@@ -20,18 +22,6 @@ from biolearn.memory import active_dendrites_net as adn  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "configs" / "continual_smoke.yaml"
-
-
-def _mnist_root() -> str | None:
-    env = os.environ.get("BIOLEARN_DATA")
-    for cand in ([env] if env else []) + [str(ROOT.parent / "shared" / "data")]:
-        if cand and (Path(cand) / "mnist" / "train-labels-idx1-ubyte.gz").exists():
-            return cand
-    return None
-
-
-needs_mnist = pytest.mark.skipif(_mnist_root() is None,
-                                 reason="full MNIST copy not found (set BIOLEARN_DATA)")
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,6 @@ import dataclasses
 import gzip
 import hashlib
 import http.server
-import os
 import struct
 import threading
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mnist_data import mnist_root
 
 from biolearn.data import (
     DATASETS,
@@ -46,7 +46,7 @@ NAMES = {
     "test_images": "t10k-images-idx3-ubyte",
     "test_labels": "t10k-labels-idx1-ubyte",
 }
-_ENV_DATA = os.environ.get("BIOLEARN_DATA")  # read before the fixture below clears it
+_REAL_MNIST = mnist_root()  # looked up before the fixture below clears BIOLEARN_DATA and HOME
 
 
 @pytest.fixture(autouse=True)
@@ -454,29 +454,15 @@ def test_canonical_tables_are_complete():
 
 
 # ------------------------------------------------------------------------------------ real MNIST
-def _shared_data() -> Path | None:
-    if _ENV_DATA:
-        p = Path(_ENV_DATA)
-        for cand in (p, p / "mnist"):
-            if (cand / "train-images-idx3-ubyte.gz").is_file():
-                return p
-    for parent in Path(__file__).resolve().parents:
-        cand = parent / "shared" / "data"
-        if (cand / "mnist" / "train-images-idx3-ubyte.gz").is_file():
-            return cand
-    return None
-
-
+@pytest.mark.skipif(_REAL_MNIST is None, reason="full MNIST copy not found (set BIOLEARN_DATA)")
 def test_real_mnist_label_counts():
-    root = _shared_data()
-    if root is None:
-        pytest.skip("full MNIST not found: set BIOLEARN_DATA or place it in ../shared/data/mnist")
+    root = _REAL_MNIST
     t0 = time.perf_counter()
     x, y, xt, yt = load_mnist(root, download=False, quiet=True)
     first = time.perf_counter() - t0
     assert x.shape == (60000, 28, 28) and xt.shape == (10000, 28, 28)
     assert x.dtype == np.uint8 and y.dtype == np.uint8
-    # published counts (REFERENCES.md, LeCun et al. MNIST)
+    # MNIST's per-class counts (LeCun, Bottou, Bengio & Haffner 1998; 60 000 / 10 000 images)
     assert np.bincount(y, minlength=10).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918,
                                                      6265, 5851, 5949]
     assert np.bincount(yt, minlength=10).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028,

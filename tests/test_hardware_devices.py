@@ -3,6 +3,7 @@ configured variation statistics."""
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pytest
 
@@ -145,6 +146,64 @@ def test_wide_d2d_spread_stays_within_neurosim_nl_table():
     nl_dn = a_to_nl(dev.prm[:, C_ADN], dev.prm[:, C_PDN])
     assert np.all(nl_dn < 0) and np.all(nl_dn >= -9.0 - 1e-4)
     assert np.mean(nl_dn <= -9.0 + 1e-3) == pytest.approx(0.0197, abs=0.004)  # P(z > 2.06)
+
+
+@numba.njit
+def _numba_normals(seed: int, n: int) -> np.ndarray:
+    np.random.seed(seed)
+    out = np.empty(n)
+    for k in range(n):
+        out[k] = np.random.standard_normal()
+    return out
+
+
+def _neurosim_curve(x: np.ndarray, a: float, p: float, gmin: float, gmax: float) -> np.ndarray:
+    """NeuroSim's NonlinearWeight, continued past [0, P] as RealDevice::Write evaluates it."""
+    b = (gmax - gmin) / (1.0 - np.exp(-p / a))
+    return b * (1.0 - np.exp(-x / a)) + gmin
+
+
+def test_c2c_noise_is_added_to_the_curve_clipped_at_the_branch_end():
+    # documented difference from NeuroSim (devices module docstring): x + n is clipped to [0, P]
+    # before the noise; NeuroSim adds the noise to the continued curve and clips only g
+    p = DeviceParams(kind="exp", nl_ltp=2.4, levels_ltp=100, sigma_c2c=0.035)
+    n_dev, n_pulses = 2000, 8.0
+    a = float(nl_to_a(2.4, 100))
+    x0 = np.linspace(60.0, 99.0, n_dev)  # from well inside the branch to one pulse below its end
+    g0 = _neurosim_curve(x0, a, 100.0, p.g_min, p.g_max)
+    dev = make_devices(p, n_dev, np.random.default_rng(0), g_init=g0)
+    apply_pulses(dev, np.full(n_dev, n_pulses), np.random.default_rng(7))
+    z = _numba_normals(int(np.random.default_rng(7).integers(2**31 - 1)), n_dev)
+    noise = p.sigma_c2c * (p.g_max - p.g_min) * np.sqrt(n_pulses) * z
+    ours = np.clip(_neurosim_curve(np.minimum(x0 + n_pulses, 100.0), a, 100.0, p.g_min, p.g_max)
+                   + noise, p.g_min, p.g_max)
+    neurosim = np.clip(_neurosim_curve(x0 + n_pulses, a, 100.0, p.g_min, p.g_max) + noise,
+                       p.g_min, p.g_max)
+    np.testing.assert_allclose(dev.g, ours, rtol=1e-9, atol=0)
+    inside = x0 + n_pulses <= 100.0
+    np.testing.assert_allclose(dev.g[inside], neurosim[inside], rtol=1e-9, atol=0)
+    # overshooting writes: ours end at g_max exactly when z > 0, NeuroSim's a little higher (its
+    # continued curve is flat near the end of a concave branch)
+    over = ~inside
+    assert over.sum() > 100
+    np.testing.assert_array_equal(dev.g[over] == p.g_max, z[over] >= 0)
+    assert np.all(dev.g[over] <= neurosim[over]) and np.any(dev.g[over] < neurosim[over])
+
+
+def test_d2d_label_crossing_zero_keeps_the_branch_curvature():
+    # documented difference from NeuroSim: a perturbed label that crosses zero is reflected
+    # (NeuroSim's getParamA takes its sign, which makes the curve convex)
+    p = DeviceParams(kind="exp", nl_ltp=1.0, nl_ltd=-1.0, sigma_d2d_nl=2.0)
+    n = 20000
+    dev = make_devices(p, n, np.random.default_rng(5))
+    draws = np.random.default_rng(5)
+    draws.standard_normal((n, 2))  # range, then step variation (both sigma 0), then the labels
+    draws.standard_normal((n, 2))
+    nl = np.array([1.0, -1.0]) + 2.0 * draws.standard_normal((n, 2))
+    np.testing.assert_allclose(dev.prm[:, C_AUP], nl_to_a(np.minimum(np.abs(nl[:, 0]), 9.0), 64))
+    np.testing.assert_allclose(dev.prm[:, C_ADN],
+                               nl_to_a(-np.minimum(np.abs(nl[:, 1]), 9.0), 64))
+    assert np.mean(nl[:, 0] < 0) == pytest.approx(0.3085, abs=0.01)  # convex in NeuroSim: Φ(−½)
 
 
 def test_read_noise_faults_and_drift():

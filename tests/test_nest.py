@@ -11,20 +11,36 @@ from pathlib import Path
 
 import pytest
 
-from biolearn.backends.nest import neuron_params, run_network, weight_scale
+from biolearn.backends.nest import run_network
 from biolearn.engine import LIF, Network, Neurons, PoissonSource
 from biolearn.engine.front import Projection
 from biolearn.engine.neurons import ADEX, lif_model
 from biolearn.errors import BiolearnError
+from biolearn.mapping.nest_models import neuron_params, weight_scale
+
+needs_nest = pytest.mark.skipif(importlib.util.find_spec("nest") is None,
+                                reason="NEST is not installed (pip install 'biolearn[nest]')")
 
 
-@pytest.mark.skipif(importlib.util.find_spec("nest") is None, reason="NEST is not installed")
-def test_nest_backend_cases():
+def _run_cases(marks: str) -> None:
+    """The cases of nest_cases.py selected by ``marks``, in a child process."""
     here = Path(__file__).resolve().parent
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                        str(here / "nest_cases.py")], capture_output=True, text=True,
-                       timeout=900, cwd=here.parent)
+                        "-m", marks, str(here / "nest_cases.py")], capture_output=True,
+                       text=True, timeout=1800, cwd=here.parent)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    assert " passed" in r.stdout.splitlines()[-1], r.stdout[-3000:]
+
+
+@needs_nest
+def test_nest_backend_cases():
+    _run_cases("not slow")
+
+
+@needs_nest
+@pytest.mark.slow
+def test_nest_backend_slow_cases():
+    _run_cases("slow")
 
 
 def test_unmappable_model_is_one_line_error_before_nest_is_loaded():

@@ -254,10 +254,10 @@ def test_sym_stdp_blow_up_is_diverged_not_completed(runner):
 @needs_mnist
 def test_divergence_keeps_the_last_finite_checkpoint(tmp_path, monkeypatch):
     from biolearn.config import load_config
-    from biolearn.models import _mnist_stdp
+    from biolearn.protocols import image_stdp
     from biolearn.runner import Diverged, execute
 
-    real, seen = _mnist_stdp.Trainer.present, {"n": 0}
+    real, seen = image_stdp.Presenter.present, {"n": 0}
 
     def poisoned(self, image, before=None):
         if before is not None:  # a training image
@@ -266,7 +266,7 @@ def test_divergence_keeps_the_last_finite_checkpoint(tmp_path, monkeypatch):
                 self.sim.syn_w[0] = np.nan  # input_exc, after the checkpoint at image 20
         return real(self, image, before)
 
-    monkeypatch.setattr(_mnist_stdp.Trainer, "present", poisoned)
+    monkeypatch.setattr(image_stdp.Presenter, "present", poisoned)
     cfg = load_config(SMOKE, [f"data.root={_mnist_root()}", "data.n_train=40", "data.n_test=10",
                               "params.n_exc=20", "params.output.checkpoint_every=20",
                               "params.output.figures=false", "params.output.test_workers=1"])
@@ -408,7 +408,7 @@ def test_sigterm_in_the_test_phase_stops_workers_quietly(tmp_path):
     env = dict(os.environ, BIOLEARN_DATA=_mnist_root())
     proc = subprocess.Popen(
         [sys.executable, "-m", "biolearn.cli", "run", str(SMOKE), "--out", str(out),
-         "--set", "data.n_train=10", "--set", "data.n_test=1000", "--set", "params.n_exc=20",
+         "--set", "data.n_train=10", "--set", "data.n_test=6000", "--set", "params.n_exc=20",
          "--set", "params.output.figures=false", "--set", "params.output.test_workers=2",
          "--set", "params.output.spikes_test_images=300"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
@@ -466,7 +466,7 @@ def test_resume_accepts_a_changed_worker_count_but_not_a_real_change(runner):
 
 @pytest.mark.parametrize("damage", ["truncated", "garbage", "pickled", "empty"])
 def test_damaged_checkpoint_is_one_clear_error(tmp_path, damage):
-    from biolearn.models._mnist_stdp import load_checkpoint, save_checkpoint
+    from biolearn.protocols.checkpoint import load_checkpoint, save_checkpoint
 
     sim = _tiny_sim()
     ck = tmp_path / "checkpoint.npz"
@@ -543,7 +543,7 @@ def test_disk_full_leaves_no_partial_weights_figure_or_checkpoint(tmp_path, monk
     import matplotlib.pyplot as plt
 
     from biolearn.io.store import save_weights
-    from biolearn.models._mnist_stdp import save_checkpoint
+    from biolearn.protocols.checkpoint import save_checkpoint
     from biolearn.runner import RunContext
 
     _disk_full(monkeypatch, 4_000, (".weights.h5.",))
@@ -691,10 +691,10 @@ def test_provenance_records_the_data_files_and_their_sha256(runner, monkeypatch,
 def test_interrupted_test_phase_keeps_a_readable_spike_file(tmp_path, monkeypatch):
     from biolearn.config import load_config
     from biolearn.io.sonata import read_presentations, read_spikes
-    from biolearn.models import _mnist_stdp
+    from biolearn.protocols import image_stdp
     from biolearn.runner import RunInterrupted, execute
 
-    real, seen = _mnist_stdp.Trainer.present, {"test": 0}
+    real, seen = image_stdp.Presenter.present, {"test": 0}
 
     def stop_in_test(self, image, before=None):
         if before is None:  # a test image (sym_stdp has no labelling pass)
@@ -703,7 +703,7 @@ def test_interrupted_test_phase_keeps_a_readable_spike_file(tmp_path, monkeypatc
                 raise KeyboardInterrupt
         return real(self, image, before)
 
-    monkeypatch.setattr(_mnist_stdp.Trainer, "present", stop_in_test)
+    monkeypatch.setattr(image_stdp.Presenter, "present", stop_in_test)
     cfg = load_config(SMOKE, [f"data.root={_mnist_root()}", "data.n_train=10", "data.n_test=20",
                               "params.n_exc=20", "params.output.figures=false",
                               "params.output.test_workers=1",

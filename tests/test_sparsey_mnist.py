@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+from mnist_data import mnist_root, needs_mnist
 
 from biolearn.models.sparsey_mnist import preprocess, select_per_class
-
-MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 
 
 def test_thinning_gives_one_pixel_strokes():
@@ -40,13 +37,13 @@ def test_select_per_class():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not MNIST.exists(), reason="full MNIST copy not present")
+@needs_mnist
 def test_small_run_beats_chance_by_far(tmp_path):
     from biolearn.config import DataConfig, RunConfig
     from biolearn.models import sparsey_mnist
     from biolearn.runner import RunContext
 
-    cfg = RunConfig(model="sparsey_mnist", data=DataConfig(root=str(MNIST.parent), n_test=300),
+    cfg = RunConfig(model="sparsey_mnist", data=DataConfig(root=mnist_root(), n_test=300),
                     params=sparsey_mnist.SparseyMnistParams(per_class=30))
     ctx = RunContext(out_dir=tmp_path, seed=0, quiet=True)
     m = sparsey_mnist.run(cfg, ctx)

@@ -100,13 +100,13 @@ def test_reset_between_images_decays_theta_as_the_papers_rest(frozen):
     presentations (intensity 2 → 32)."""
     from biolearn.config import load_config
     from biolearn.models import sym_stdp
-    from biolearn.models._mnist_stdp import EXC, Trainer
+    from biolearn.protocols.image_stdp import EXC, Presenter
 
     cfg = load_config(ROOT / "configs" / "stdp_mnist_smoke.yaml", ["params.n_exc=5"])
     p = cfg.params
     sim = sym_stdp.build(p, np.random.default_rng(0)).compile(seed=1)
     sim.freeze_theta(EXC, frozen)
-    tr = Trainer(sim, p.presentation, p.output)
+    tr = Presenter(sim, p.presentation)
     th0 = sim.theta[sim.slice(EXC)].copy()
     tr.present(np.zeros((28, 28)))
     assert tr.presentations == 31
@@ -123,13 +123,13 @@ def test_simulated_rest_is_silent_and_relax_clears_the_traces(mode):
     'simulate' keeps them decaying; either way v has not fully returned to rest."""
     from biolearn.config import load_config
     from biolearn.models import sym_stdp
-    from biolearn.models._mnist_stdp import CLS, EXC, INPUT, Trainer
+    from biolearn.protocols.image_stdp import CLS, EXC, INPUT, Presenter
 
     cfg = load_config(ROOT / "configs" / "stdp_mnist_smoke.yaml",
                       ["params.n_exc=20", f"params.presentation.rest={mode}"])
     p = cfg.params
     sim = sym_stdp.build(p, np.random.default_rng(0)).compile(seed=1)
-    tr = Trainer(sim, p.presentation, p.output)
+    tr = Presenter(sim, p.presentation)
     img = np.full((28, 28), 255.0)
 
     def teach() -> None:
@@ -180,12 +180,25 @@ def _tiny_config(tmp_path: Path, **over) -> object:
 
 
 @needs_mnist
-def test_smoke_config_learns_and_writes_everything(tmp_path):
+def test_smoke_config_learns_and_writes_everything(tmp_path, monkeypatch):
+    from biolearn.analysis import plots
     from biolearn.config import load_config
     from biolearn.runner import execute
 
+    rasters = []
+    draw = plots.raster
+    monkeypatch.setattr(plots, "raster", lambda *a, **k: rasters.append(draw(*a, **k)) or
+                        rasters[-1])
     cfg = load_config(ROOT / "configs" / "stdp_mnist_smoke.yaml", [f"data.root={_mnist_root()}"])
     res = execute(cfg, out_dir=tmp_path, quiet=True)
+    # the raster shows test presentation 0 from its start (the run's clock is far past 0 by then)
+    # and a row for each of the 10 class neurons
+    (fig,) = rasters
+    x = np.concatenate([line.get_xdata() for ax in fig.axes for line in ax.lines])
+    assert x.size and 0.0 <= x.min() and x.max() <= 350.0
+    assert fig.axes[-1].get_xlim() == pytest.approx((0.0, 350.0))
+    (cls,) = [ax for ax in fig.axes if ax.get_ylabel() == "class"]
+    assert list(cls.get_yticks()) == list(range(10))
     m = res["metrics"]
     # 1000 training images, 100 hidden neurons: far above the 10% of chance.
     assert m["test_accuracy"] > 0.35
@@ -218,7 +231,7 @@ def test_spike_file_matches_in_memory_counts(tmp_path):
 @needs_mnist
 def test_interrupt_and_resume_gives_identical_weights(tmp_path, monkeypatch):
     from biolearn.io.store import load_weights
-    from biolearn.models import _mnist_stdp
+    from biolearn.protocols import image_stdp
     from biolearn.runner import RunInterrupted, execute
 
     full = tmp_path / "full"
@@ -226,7 +239,7 @@ def test_interrupt_and_resume_gives_identical_weights(tmp_path, monkeypatch):
     w_full = load_weights(full / "weights.h5")
 
     part = tmp_path / "part"
-    real = _mnist_stdp.Trainer.present
+    real = image_stdp.Presenter.present
     calls = {"n": 0}
 
     def flaky(self, image, before=None):
@@ -235,10 +248,10 @@ def test_interrupt_and_resume_gives_identical_weights(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(self, image, before)
 
-    monkeypatch.setattr(_mnist_stdp.Trainer, "present", flaky)
+    monkeypatch.setattr(image_stdp.Presenter, "present", flaky)
     with pytest.raises(RunInterrupted):
         execute(_tiny_config(part), out_dir=part, quiet=True)
-    monkeypatch.setattr(_mnist_stdp.Trainer, "present", real)
+    monkeypatch.setattr(image_stdp.Presenter, "present", real)
     execute(_tiny_config(part), out_dir=part, quiet=True, resume=True)
     w_part = load_weights(part / "weights.h5")
     arrays = w_full[0] if isinstance(w_full, tuple) else w_full
@@ -278,17 +291,17 @@ def test_test_after_every_pass_leaves_training_unchanged(tmp_path, workers):
 def test_pixel_mean_scales_every_presented_image(tmp_path, monkeypatch):
     """presentation.pixel_mean (the authors' Fashion-MNIST preprocessing) reaches the encoder:
     every training and test image the network sees is the scaled one."""
-    from biolearn.models import _mnist_stdp
+    from biolearn.protocols import image_stdp
     from biolearn.runner import execute
 
     seen = []
-    real = _mnist_stdp.Trainer.present
+    real = image_stdp.Presenter.present
 
     def spy(self, image, *a, **k):
         seen.append(float(np.asarray(image, np.float64).mean()))
         return real(self, image, *a, **k)
 
-    monkeypatch.setattr(_mnist_stdp.Trainer, "present", spy)
+    monkeypatch.setattr(image_stdp.Presenter, "present", spy)
     cfg = _tiny_config(tmp_path, **{"data.n_train": 20, "data.n_test": 10,
                                     "params.presentation.pixel_mean": 30.0})
     execute(cfg, out_dir=tmp_path, quiet=True)

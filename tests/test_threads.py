@@ -87,7 +87,7 @@ def _diehl_cook_like(threads: int) -> dict:
     sim = net.compile(seed=5, threads=threads)
     assert sim._mt == (threads > 1)
     spikes = []
-    for k in range(3):
+    for _ in range(3):
         sim.reset_state()
         sim.set_rates("in", rng.uniform(0, 120.0, n_in))
         out = sim.run(150.0)

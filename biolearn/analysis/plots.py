@@ -67,15 +67,36 @@ def accuracy_curve(images: list, acc: list, label: str | None = None,
     return fig
 
 
-def raster(spikes: dict, title: str = "") -> Any:
-    """``spikes``: {population: (times_ms, ids)} → one panel per population."""
-    pops = [p for p in spikes if len(spikes[p][0])] or list(spikes)
+#: Populations up to this size get one labelled y tick per neuron (e.g. the 10 class neurons).
+TICK_EVERY_NEURON = 20
+
+
+def raster(spikes: dict, title: str = "", t0: float = 0.0, sizes: dict | None = None,
+           duration: float | None = None) -> Any:
+    """``spikes``: {population: (times_ms, ids)} → one panel per population.
+
+    Times are drawn from ``t0`` (e.g. the start of the presentation shown: 0 on the axis), over
+    ``[0, duration]`` if given. ``sizes`` ({population: n}) sets each panel's y range to all ``n``
+    neurons, so silent ones keep their row; populations of at most :data:`TICK_EVERY_NEURON`
+    neurons get a tick per neuron. Without ``sizes`` only the populations that spiked are drawn.
+    """
+    pops = ([p for p in spikes if (sizes and p in sizes) or len(spikes[p][0])]
+            or list(spikes))
     fig, axes = plt.subplots(len(pops), 1, figsize=(7, 1.6 * len(pops) + 0.6), sharex=True,
                              squeeze=False)
     for ax, p in zip(axes[:, 0], pops, strict=True):
         t, i = spikes[p]
-        ax.plot(t, i, "|", ms=3, color="k")
+        ax.plot(np.asarray(t, float) - t0, i, "|", ms=3, color="k")
         ax.set_ylabel(p)
-    axes[-1, 0].set_xlabel("time (ms)")
+        n = (sizes or {}).get(p)
+        if n:
+            ax.set_ylim(-0.5, n - 0.5)
+            if n <= TICK_EVERY_NEURON:
+                ax.set_yticks(range(n))
+                ax.tick_params(axis="y", labelsize=6)
+    if duration is not None:
+        axes[-1, 0].set_xlim(0.0, duration)
+    axes[-1, 0].set_xlabel("time from the start of the presentation (ms)" if t0 or duration
+                           else "time (ms)")
     axes[0, 0].set_title(title)
     return fig

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from biolearn.backends import Backend, register_backend
 from biolearn.engine.definitions import brian2_quietly, neuron_ir, synapse_ir, value_of
 from biolearn.engine.front import KIND_NEURONS, Network, PoissonSource, SpikeSource, StateMonitor
 from biolearn.engine.simulation import PI_REF, PI_TEACH, Simulation
@@ -256,7 +257,8 @@ def _export_traces(sim: Any, k: int, q: Any, s: Any, names: dict) -> None:
 
 
 def run_brian2(net: Network, duration_ms: float, target: str = "numpy", seed: int | None = None,
-               sim_state: Any = None, build_dir: str | None = None, repeats: int = 1) -> dict:
+               sim_state: Any = None, build_dir: str | None = None, repeats: int = 1,
+               threads: int = 1) -> dict:
     """Export ``net`` and run it for ``duration_ms`` in Brian2.
 
     ``target``: ``"numpy"`` or ``"cython"`` (runtime code generation) or ``"cpp_standalone"``
@@ -266,7 +268,8 @@ def run_brian2(net: Network, duration_ms: float, target: str = "numpy", seed: in
     ``cpp_standalone`` the timing splits code generation + compilation (``build_s``) from the
     simulation itself (``run_s``, measured inside the binary) and the binary's wall time; with
     ``repeats`` > 1 the compiled binary is run again (also timing its CPU use) and the minimum
-    times are reported.
+    times are reported. ``threads`` > 1 sets ``devices.cpp_standalone.openmp_threads``
+    (``cpp_standalone`` only: Brian2's runtime targets use one thread).
     """
     b2 = _b2()
     if target not in ("numpy", "cython", "cpp_standalone"):
@@ -279,6 +282,7 @@ def run_brian2(net: Network, duration_ms: float, target: str = "numpy", seed: in
         if target == "cpp_standalone":
             tmp = build_dir or tempfile.mkdtemp(prefix="biolearn_b2_")
             b2.set_device("cpp_standalone", directory=tmp, build_on_run=False)
+            b2.prefs.devices.cpp_standalone.openmp_threads = int(threads) if threads > 1 else 0
         else:
             b2.prefs.codegen.target = target
         if seed is not None:
@@ -311,6 +315,7 @@ def run_brian2(net: Network, duration_ms: float, target: str = "numpy", seed: in
         if target == "cpp_standalone":
             b2.device.reinit()
             b2.set_device("runtime")
+            b2.prefs.devices.cpp_standalone.openmp_threads = 0
             if tmp is not None and build_dir is None:
                 shutil.rmtree(tmp, ignore_errors=True)
         b2.prefs.codegen.target = old_target
@@ -340,3 +345,22 @@ def _collect(b2: Any, net: Network, h: dict) -> dict:
 def spike_steps(times_ms: np.ndarray, dt: float) -> np.ndarray:
     """Spike times (ms) → integer steps, for spike-for-spike comparisons."""
     return np.round(np.asarray(times_ms) / dt).astype(np.int64)
+
+
+@register_backend
+class Brian2Backend(Backend):
+    """Brian2 (:func:`run_brian2`): options ``target`` (``numpy``, ``cython``,
+    ``cpp_standalone``), ``sim_state``, ``build_dir``, ``repeats``, ``threads``."""
+
+    name = "brian2"
+    description = "Brian2 export: numpy, cython or C++ standalone"
+    module = "brian2"
+    package = "brian2"
+    extra = "brian2"
+
+    def simulate(self, net: Network, duration_ms: float, seed: int, target: str = "numpy",
+                 sim_state: Any = None, build_dir: str | None = None, repeats: int = 1,
+                 threads: int = 1) -> dict:
+        """:func:`run_brian2`."""
+        return run_brian2(net, duration_ms, target=target, seed=seed, sim_state=sim_state,
+                          build_dir=build_dir, repeats=repeats, threads=threads)

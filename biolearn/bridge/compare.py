@@ -1,7 +1,7 @@
 """``biolearn compare``: local learning rules vs backprop vs surrogate gradients, side by side.
 
 One config lists the methods; all see the same images (``data``), the same hidden-layer size
-(``n_hidden``) and the same presentation (``t_present_ms`` at step ``dt`` for the STDP networks;
+(``n_hidden``) and the same presentation (``t_present_ms`` at step ``dt_ms`` for the STDP networks;
 the surrogate SNN spends the same presentation in ``num_steps`` coarser steps with the same mean
 number of input spikes). The STDP recipes run unchanged through :func:`biolearn.runner.execute`
 into sub-directories; the gradient baselines are in :mod:`biolearn.bridge.baselines`.
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import csv
-import importlib
 import os
 import time
 from dataclasses import asdict, dataclass, replace
@@ -47,7 +46,7 @@ class CompareParams:
     n_hidden: int = param(400, "hidden neurons of every method (STDP: excitatory neurons)",
                           min=1)
     t_present_ms: float = param(350.0, "presentation per image (ms), Diehl & Cook 2015", min=1.0)
-    dt: float = param(0.5, "STDP simulation step (ms)", min=0.01, max=1.0)
+    dt_ms: float = param(0.5, "STDP simulation step (ms)", min=0.01, max=1.0)
     max_rate_hz: float = param(63.75, "input rate of a white pixel (Hz): pixel/4, Diehl & Cook "
                                "2015; sets the surrogate SNN's input spike probability when "
                                "surrogate_snn.p_max is null", min=0.0)
@@ -93,14 +92,14 @@ class CompareParams:
 
 #: params of the STDP methods set from the shared settings (their key → the compare key)
 SHARED = {"n_exc": "n_hidden", "presentation.t_present_ms": "t_present_ms",
-          "presentation.dt": "dt", "presentation.intensity0": "max_rate_hz",
+          "presentation.dt": "dt_ms", "presentation.intensity0": "max_rate_hz",
           "output.spikes_test_images": "energy_images"}
 
 
 def stdp_params(method: str, p: CompareParams) -> dict:
     """The params of an STDP method: the shared settings, then its own overrides."""
     base = {"n_exc": p.n_hidden,
-            "presentation": {"t_present_ms": p.t_present_ms, "dt": p.dt,
+            "presentation": {"t_present_ms": p.t_present_ms, "dt": p.dt_ms,
                              "intensity0": p.max_rate_hz / 255.0 * 8.0},
             "output": {"spikes_test_images": p.energy_images}}
     return _merge(base, getattr(p, method))
@@ -117,6 +116,7 @@ def _run_stdp(method: str, cfg: Any, ctx: Any, p: CompareParams) -> dict:
     """Run an STDP recipe with the shared settings into ``<run dir>/<method>``."""
     from biolearn.config import config_from_dict
     from biolearn.io.sonata import read_spikes
+    from biolearn.registry import get_recipe
     from biolearn.runner import execute
 
     params = stdp_params(method, p)
@@ -126,8 +126,7 @@ def _run_stdp(method: str, cfg: Any, ctx: Any, p: CompareParams) -> dict:
     res = execute(sub, out_dir=ctx.path(method), quiet=ctx.quiet, data_root=ctx.data_root)
     m = dict(res["metrics"])
     # synaptic events per test image: spikes on the written presentations × fan-out
-    mod = importlib.import_module(f"biolearn.models.{method}")
-    net = mod.build(sub.params, np.random.default_rng(0))
+    net = get_recipe(method).build(sub.params, np.random.default_rng(0))
     fan = energy.fan_out(net)
     spikes = read_spikes(ctx.path(method) / "spikes.h5")
     counts = {pop: np.bincount(ids.astype(np.int64), minlength=len(fan[pop]))

@@ -43,10 +43,10 @@ from typing import Any
 
 import numpy as np
 
-from biolearn.backends.lif import as_lif, cannot_map, lif_options
 from biolearn.engine import LIF, Network, PoissonSource, SpikeSource, connect
 from biolearn.engine.front import KIND_NEURONS, TARGETS, Projection
 from biolearn.errors import BiolearnError, missing_extra, require_torch
+from biolearn.mapping.lif_family import as_lif, cannot_map, lif_options
 
 #: State variable of a layer a projection's target increments (``"e"``/``"i"`` or the name).
 _TARGET_CODE = {"ge": 0, "gi": 1, "v": 2}

@@ -2,7 +2,8 @@
 
 ``load_mnist`` / ``load_fashion_mnist`` find, verify (SHA-256 of the uncompressed IDX bytes) and,
 when missing, download the standard IDX files; ``poisson_rates`` / ``poisson_spikes`` turn images
-into Poisson input (rates in Hz, steps in ms).
+into Poisson input (rates in Hz, steps in ms). Synthetic data with a known ground truth (bars,
+Gaussian and spiked-covariance samples) is in :mod:`biolearn.data.synthetic`.
 """
 
 from biolearn.data.encoders import (

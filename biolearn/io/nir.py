@@ -123,8 +123,8 @@ def _check(name: str, value: Any, allowed: tuple, where: str) -> None:
 # ================================================================================ to_nir
 def _lif_of(p: Any) -> Any:
     """The equivalent LIF of a population, or None if it is not a LIF variant."""
-    from biolearn.backends.lif import as_lif, lif_extras, lif_options
     from biolearn.engine.front import LIF
+    from biolearn.mapping.lif_family import as_lif, lif_extras, lif_options
 
     if isinstance(p, LIF):
         return p
@@ -143,8 +143,8 @@ def _uniform(x: Any, n: int) -> np.ndarray:
 
 def _neuron_spec(p: Any, theta: np.ndarray | None, where: str) -> dict:
     """Continuous parameters of a neuron population NIR can express (else an error)."""
-    from biolearn.backends.lif import cannot_map
     from biolearn.engine.definitions import value_of
+    from biolearn.mapping.lif_family import cannot_map
 
     if p.definition == IF_MODEL:
         vals = p.values()

@@ -12,7 +12,7 @@ populations in HDF5 plus CSV type tables and two JSON configs. :func:`export_cir
     network/virtual_node_types.csv
     network/edges.h5             one edge population per projection
     network/edge_types.csv       one edge type per projection: target, STDP rule, dense shape
-    components/point_neuron_models/<population>.json   NEST parameters (see backends.nest)
+    components/point_neuron_models/<population>.json   NEST parameters (see mapping.nest_models)
     inputs/<source>.h5           spike times of a SpikeSource (SONATA spike file)
 
 Neuron populations are mapped by their model definition (:data:`NODE_MODELS`): every LIF
@@ -46,7 +46,6 @@ from typing import Any
 import h5py
 import numpy as np
 
-from biolearn.backends.lif import as_lif, cannot_map, lif_definition, lif_extras, lif_options
 from biolearn.engine.definitions import SynapseModel
 from biolearn.engine.front import (
     KIND_NEURONS,
@@ -61,6 +60,7 @@ from biolearn.engine.front import (
 )
 from biolearn.errors import BiolearnError
 from biolearn.io._h5 import libver, open_read
+from biolearn.mapping.lif_family import as_lif, cannot_map, lif_definition, lif_extras, lif_options
 from biolearn.rules import stdp
 
 #: LIF fields stored per node (may be arrays); every other field is a node-type column.
@@ -128,7 +128,7 @@ class NodeModel:
 
 
 def _nest_lif(p: LIF, dt: float, g_leak_ns: float) -> tuple[str, dict]:
-    from biolearn.backends.nest import neuron_params
+    from biolearn.mapping.nest_models import neuron_params
 
     return neuron_params(p, dt, g_leak_ns)
 
@@ -151,8 +151,8 @@ def _node_model(p: Any) -> tuple[NodeModel, Any]:
     if entry is None:
         raise cannot_map(p, "the SONATA circuit export", "in export_circuit",
                          "use a LIF population (lif_* models), add its family to NODE_MODELS "
-                         "in biolearn.io.sonata_circuit, or export the network with "
-                         "biolearn.backends.brian2")
+                         "in biolearn.io.sonata_circuit, or export the network to Brian2 with "
+                         "to_brian2 (docs/engine.md)")
     return entry, entry.view(p)
 
 
@@ -239,9 +239,9 @@ def export_circuit(net: Network, out_dir: str | os.PathLike, duration_ms: float 
 
     ``duration_ms``, ``seed`` and ``threads`` go into ``simulation_config.json``; ``g_leak_ns`` is
     the leak conductance that turns biolearn's dimensionless conductances and mV inputs into NEST
-    units (see :func:`biolearn.backends.nest.neuron_params`).
+    units (see :func:`biolearn.mapping.nest_models.neuron_params`).
     """
-    from biolearn.backends.nest import nest_delay_steps, nest_neuron, weight_scale
+    from biolearn.mapping.nest_models import nest_delay_steps, nest_neuron, weight_scale
 
     # every model and rule is looked up before anything is written
     neurons = [_node_model(p) for p in net.populations if p.kind == KIND_NEURONS]

@@ -1,7 +1,10 @@
 """Rate-based Hebbian rules: Oja's single unit, Sanger's generalized Hebbian algorithm (GHA), BCM.
 
 All three learn online, one sample at a time, inside ``@njit`` kernels over a flat ``[T, N]``
-sample array (rows are presented in order; shuffle or resample before calling).
+sample array (rows are presented in order; shuffle or resample before calling). Each rule's
+parameters are a frozen dataclass (:class:`Oja`, :class:`GHA`, :class:`BCM`) passed to its
+function (:func:`oja`, :func:`gha`, :func:`bcm`). Test data with a known covariance:
+:mod:`biolearn.data.synthetic`.
 
 - Oja (1982), J. Math. Biol. 15:267: ``y = w·x``, ``Δw = η y (x − y w)``. The fixed point is the
   top eigenvector of the input covariance ``C = ⟨x xᵀ⟩`` with ``|w| = 1``.
@@ -102,7 +105,31 @@ def _as_samples(x: np.ndarray, n: int | None = None, where: str = "x") -> np.nda
     return x
 
 
-def oja(x: np.ndarray, w0: np.ndarray, eta: float, norm_every: int = 0
+@dataclass(frozen=True)
+class Oja:
+    """Oja's rule (Oja 1982): ``y = w·x``, ``Δw = η y (x − y w)``; ``eta`` per sample."""
+
+    eta: float
+
+
+@dataclass(frozen=True)
+class GHA:
+    """Sanger's generalized Hebbian algorithm (Sanger 1989, eq. 3):
+    ``ΔW = η (y xᵀ − LT[y yᵀ] W)``; ``eta`` per sample."""
+
+    eta: float
+
+
+@dataclass(frozen=True)
+class BCM:
+    """BCM with a sliding threshold (Bienenstock, Cooper & Munro 1982; Intrator & Cooper 1992,
+    eq. 2): ``Δw = η x y (y − θ_M)``, ``θ_M ← θ_M + (y² − θ_M)/τ_θ``; ``tau_theta`` in samples."""
+
+    eta: float
+    tau_theta: float
+
+
+def oja(x: np.ndarray, w0: np.ndarray, rule: Oja, norm_every: int = 0
         ) -> tuple[np.ndarray, np.ndarray]:
     """Train one Oja unit on the rows of ``x`` (Oja 1982: ``Δw = η y (x − y w)``).
 
@@ -111,11 +138,11 @@ def oja(x: np.ndarray, w0: np.ndarray, eta: float, norm_every: int = 0
     w = np.array(w0, dtype=np.float64).ravel()
     x = _as_samples(x, w.size)
     norms = np.zeros(x.shape[0] // norm_every if norm_every > 0 else 0)
-    _oja_kernel(x, w, float(eta), int(norm_every), norms)
+    _oja_kernel(x, w, float(rule.eta), int(norm_every), norms)
     return w, norms
 
 
-def gha(x: np.ndarray, w0: np.ndarray, eta: float) -> np.ndarray:
+def gha(x: np.ndarray, w0: np.ndarray, rule: GHA) -> np.ndarray:
     """Sanger's generalized Hebbian algorithm on the rows of ``x``; ``w0`` is ``[k, N]``.
 
     Row ``i`` of the result approximates the ``i``-th principal eigenvector (Sanger 1989, eq. 3).
@@ -125,7 +152,7 @@ def gha(x: np.ndarray, w0: np.ndarray, eta: float) -> np.ndarray:
         raise BiolearnError("GHA weights must be 2-D [k, N]", "in gha(w0=...)",
                             "pass an array of shape [components, features]")
     x = _as_samples(x, w.shape[1])
-    _gha_kernel(x, w, float(eta))
+    _gha_kernel(x, w, float(rule.eta))
     return w
 
 
@@ -139,39 +166,20 @@ class BCMResult:
     theta_trace: np.ndarray
 
 
-def bcm(x: np.ndarray, w0: np.ndarray, eta: float, tau_theta: float, theta0: float = 0.0
-        ) -> BCMResult:
+def bcm(x: np.ndarray, w0: np.ndarray, rule: BCM, theta0: float = 0.0) -> BCMResult:
     """BCM with sliding threshold ``θ_M = ⟨y²⟩`` (running mean over ``tau_theta`` samples).
 
     ``Δw = η x y (y − θ_M)`` with rectified linear output ``y = max(w·x, 0)``
     (Bienenstock, Cooper & Munro 1982; Intrator & Cooper 1992, eq. 2).
     """
-    if tau_theta < 1.0:
-        raise BiolearnError(f"tau_theta must be ≥ 1 sample, got {tau_theta}", "in bcm()",
+    if rule.tau_theta < 1.0:
+        raise BiolearnError(f"tau_theta must be ≥ 1 sample, got {rule.tau_theta}", "in bcm()",
                             "use a threshold time constant of at least one sample")
     w = np.array(w0, dtype=np.float64).ravel()
     x = _as_samples(x, w.size)
     y_hist = np.zeros(x.shape[0])
     theta_hist = np.zeros(x.shape[0])
-    theta = _bcm_kernel(x, w, float(theta0), float(eta), float(tau_theta), y_hist, theta_hist)
+    theta = _bcm_kernel(x, w, float(theta0), float(rule.eta), float(rule.tau_theta), y_hist,
+                        theta_hist)
     return BCMResult(w=w, theta=float(theta), y=y_hist, theta_trace=theta_hist)
 
-
-def gaussian_samples(cov: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` zero-mean samples with covariance ``cov`` (rows), via a Cholesky/eigen factor."""
-    evals, evecs = np.linalg.eigh(cov)
-    factor = evecs * np.sqrt(np.clip(evals, 0.0, None))
-    return rng.standard_normal((n, cov.shape[0])) @ factor.T
-
-
-def random_covariance(eigenvalues: np.ndarray, rng: np.random.Generator
-                      ) -> tuple[np.ndarray, np.ndarray]:
-    """A covariance with the given spectrum and a random orthonormal eigenbasis.
-
-    Returns ``(C, U)`` with ``C = U diag(λ) Uᵀ`` and eigenvectors in the columns of ``U``,
-    ordered as ``eigenvalues``.
-    """
-    lam = np.asarray(eigenvalues, dtype=np.float64)
-    q, r = np.linalg.qr(rng.standard_normal((lam.size, lam.size)))
-    u = q * np.sign(np.diag(r))
-    return (u * lam) @ u.T, u

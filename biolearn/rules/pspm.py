@@ -1,11 +1,12 @@
-"""Pre-Synaptic Pool Modification (PSPM; Bagley, Bordelon, Moseley & Wessel 2020, PLoS ONE,
-arXiv 1810.03199): gradient-free supervised learning of recurrent spiking networks.
+"""Pre-Synaptic Pool Modification (PSPM; Bagley, Bordelon, Moseley & Wessel 2020, PLoS ONE
+15(2): e0229083, arXiv 1810.03199): gradient-free supervised learning of recurrent spiking networks.
 
-Only the paper's abstract is public; it states that PSPM uses "stochastic weight updates in order
+Built from the paper's abstract, which states that PSPM uses "stochastic weight updates in order
 to produce spikes within a short window of the desired times and eliminate spikes outside of this
 window", acting on each neuron's "pre-synaptic pool", together with a homeostatic update, and that
 it needs no gradients nor a model of the post-synaptic potential. The rule implemented here is the
-most literal reading of that sentence (see docs/pspm.md for the argument):
+most literal reading of that sentence; the pool window, the selection probability, the step
+sizes and the form of the homeostatic update are ours (docs/pspm.md lists what is the paper's):
 
 For each model neuron ``i`` with target spike times ``T_i`` and model spike times ``M_i``:
 
@@ -39,9 +40,10 @@ from biolearn.config import param
 MODES = ("local", "homeostatic", "both", "none")
 
 
-@dataclass
+@dataclass(frozen=True)
 class PSPMRule:
-    """PSPM hyper-parameters (times in ms, weights in mV of post-synaptic current jump)."""
+    """PSPM hyper-parameters (times in ms, weights in mV of post-synaptic current jump); also the
+    ``params.rule`` section of the ``pspm`` recipe's config."""
 
     window_ms: float = param(2.0, "± window w around a target spike that counts as a hit "
                              "(Bagley et al. 2020: 'a short window of the desired times')", min=0.0)

@@ -13,7 +13,8 @@
 
 Constants from the paper's simulations: ``τ = 0.5`` and ``η(t) = η₀/(t + t₀)`` with
 ``η₀ = 1, t₀ = 5`` (PSP). For PSW we use ``t₀ = 100`` and a scaled start (see
-:func:`similarity_matching`).
+:func:`similarity_matching`). The parameters are the frozen dataclass :class:`SimilarityMatching`;
+test data with a known subspace: :func:`biolearn.data.synthetic.spiked_covariance`.
 """
 
 from __future__ import annotations
@@ -57,6 +58,21 @@ def _sm_kernel(x: np.ndarray, w: np.ndarray, m: np.ndarray, t_start: int, eta0: 
                 m[i, j] += b * (y[i] * y[j] - target)
 
 
+@dataclass(frozen=True)
+class SimilarityMatching:
+    """Parameters of the PSP (``whiten=False``) and PSW networks (Pehlevan et al. 2018).
+
+    ``τ`` (paper 0.5) is the ratio of the ``W`` to the ``M`` learning rate; the schedule is
+    ``η(t) = eta0/(t + t0)`` with ``eta0 = 1`` and ``t0 = 5`` for PSP (paper); ``t0 = None``
+    means 5 for PSP and 100 for PSW (see :func:`similarity_matching`).
+    """
+
+    whiten: bool = False
+    tau: float = 0.5
+    eta0: float = 1.0
+    t0: float | None = None
+
+
 @dataclass
 class SMResult:
     """Final weights and the error curve of a similarity-matching run."""
@@ -86,40 +102,18 @@ def subspace_error(f: np.ndarray, u: np.ndarray) -> float:
     return float(max(2.0 * k - 2.0 * np.sum(a * a), 0.0) / k)
 
 
-def spiked_covariance(n: int, d: int, k: int, rng: np.random.Generator,
-                      top: tuple[float, float] = (1.0, 0.5), noise_var: float = 0.002
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Synthetic data with a known spectrum: ``x = U diag(σ) s + √ρ ξ`` (rows).
-
-    Eigenvalues of the signal decrease linearly from ``top[0]`` to ``top[1]`` over ``k``
-    components on top of isotropic noise of variance ``noise_var`` (the spiked-covariance model
-    used to benchmark these networks). Returns ``(x [n, d], U [d, k], C [d, d])`` with ``C`` the
-    exact population covariance.
-    """
-    if not 1 <= k <= d:
-        raise BiolearnError(f"need 1 ≤ k ≤ d, got k={k}, d={d}", "in spiked_covariance()",
-                            "choose fewer components than dimensions")
-    q, r = np.linalg.qr(rng.standard_normal((d, k)))
-    u = q * np.sign(np.diag(r))
-    sig2 = np.linspace(top[0], top[1], k)
-    x = (rng.standard_normal((n, k)) * np.sqrt(sig2)) @ u.T
-    x += np.sqrt(noise_var) * rng.standard_normal((n, d))
-    c = (u * sig2) @ u.T + noise_var * np.eye(d)
-    return x, u, c
-
-
 def similarity_matching(x: np.ndarray, k: int, rng: np.random.Generator,
+                        rule: SimilarityMatching | None = None,
                         u: np.ndarray | None = None, c: np.ndarray | None = None,
-                        whiten: bool = False, tau: float = 0.5,
-                        eta0: float = 1.0, t0: float | None = None, n_checkpoints: int = 50,
-                        init: str | None = None, w0: np.ndarray | None = None,
-                        m0: np.ndarray | None = None) -> SMResult:
-    """Online PSP (or PSW with ``whiten=True``) over the rows of ``x``.
+                        n_checkpoints: int = 50, init: str | None = None,
+                        w0: np.ndarray | None = None, m0: np.ndarray | None = None) -> SMResult:
+    """Online PSP (or PSW with ``rule.whiten``) over the rows of ``x``.
 
     Schedule ``η(t) = eta0/(t + t0)``. ``t0`` defaults to the paper's 5 for PSP and to 100 for
     PSW: with ``t0 = 5`` the first PSW steps subtract ``0.4·I, 0.33·I, …`` from ``M`` while the
     outputs are still small, which drives ``M`` indefinite within three samples and the run
-    never recovers (checked on the spiked-covariance data of :func:`spiked_covariance`).
+    never recovers (checked on the spiked-covariance data of
+    :func:`biolearn.data.synthetic.spiked_covariance`).
 
     ``init``: ``"gaussian"`` (PSP default) draws ``W`` i.i.d. ``N(0, 1/D)``; ``"scaled"`` (PSW
     default) uses random orthonormal rows scaled so that the first (up to 100) samples give
@@ -130,6 +124,8 @@ def similarity_matching(x: np.ndarray, k: int, rng: np.random.Generator,
     ``n_checkpoints`` log-spaced sample counts; if ``c`` (input covariance) is given, also the
     whitening error ``‖F C Fᵀ − I‖_F / √k``.
     """
+    rule = rule or SimilarityMatching()
+    whiten, tau, eta0, t0 = rule.whiten, rule.tau, rule.eta0, rule.t0
     x = np.ascontiguousarray(x, dtype=np.float64)
     n, d = x.shape
     if not 1 <= k <= d:

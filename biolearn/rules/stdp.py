@@ -96,10 +96,10 @@ REWARD_STDP = SynapseModel(
     learning_rates=("eta",),
     events={"reward": "w = clip(w + eta*reward*c, w_min, w_max)"})
 
-# Rule codes understood by the kernels.
+# Rule codes of the parameter sets (``code``); the engine compiles the definitions above.
 NONE, PAIR_ADD, PAIR_MULT, DIEHL_COOK, SYMMETRIC = 0, 1, 2, 3, 4
 
-# Layout of the parameter vector (index → meaning), shared with the kernels.
+# Layout of the flat parameter vector of :meth:`params` (index → meaning).
 P_TAU_PRE, P_TAU_POST1, P_TAU_POST2 = 0, 1, 2
 P_INC_PRE, P_INC_POST = 3, 4  # trace increment on a spike
 P_SET = 5  # 1.0: traces are *set* to the increment on a spike (nearest spike); 0.0: added

@@ -73,7 +73,7 @@ class NeuronParams:
 class PSPMParams:
     n_neurons: int = param(50, "neurons in the ground-truth and student networks", min=2)
     duration_ms: float = param(5000.0, "length of the target recording (ms)", min=10.0)
-    dt: float = param(0.1, "time step (ms)", min=0.001)
+    dt_ms: float = param(0.1, "time step (ms)", min=0.001)
     epochs: int = param(20, "passes over the recording", min=0)
     protocol: str = param("teacher", "free-running student or teacher-forced recurrent input",
                           choices=["free", "teacher"])
@@ -104,7 +104,7 @@ class PSPMParams:
 
     def validate(self) -> None:
         require_below(self, "rule.w_min", "rule.w_max", why="the weight bounds")
-        require_below(self, "dt", "update_every_ms", strict=False,
+        require_below(self, "dt_ms", "update_every_ms", strict=False,
                       why="each update interval must hold at least one time step")
 
 
@@ -132,7 +132,7 @@ def build(n: int, w: np.ndarray, inp: Spikes, p: PSPMParams,
     """Engine network: input → net (one-to-one), recurrent W from ``net`` itself or, under
     teacher forcing, from a SpikeSource replaying ``forced`` spikes. Returns (network, W name)."""
     q = p.neuron
-    net = Network(dt=p.dt)
+    net = Network(dt=p.dt_ms)
     net.add(SpikeSource("input", n, inp[1], inp[0]))
     net.add(LIF("net", n, synapse="current", integration="exact", tau_m=q.tau_m,
                 v_rest=q.v_rest, v_reset=q.v_reset, v_thresh=q.v_thresh, t_ref=q.t_ref,
@@ -318,7 +318,7 @@ def make_task(p: PSPMParams, rng: np.random.Generator
     """(W*, frozen input, target spikes, student's initial W)."""
     n = p.n_neurons
     if p.ground_truth == "lif":
-        inp = poisson_input(n, p.input_rate_hz, p.duration_ms, p.dt, rng)
+        inp = poisson_input(n, p.input_rate_hz, p.duration_ms, p.dt_ms, rng)
         w_true = random_weights(n, p.w_mean, p.w_std, rng)
         target = run_free(w_true, inp, p, int(rng.integers(2**31)))
     else:  # the student is given the PIF's external (spontaneous) events as its input

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from biolearn.config import param, require_below
+from biolearn.data.synthetic import spiked_covariance
 from biolearn.registry import register
-from biolearn.rules.similarity_matching import similarity_matching, spiked_covariance
+from biolearn.rules.similarity_matching import SimilarityMatching, similarity_matching
 
 
 @dataclass
@@ -57,8 +58,8 @@ def run(cfg, ctx) -> dict:
     evals, evecs = np.linalg.eigh(c)
     u = evecs[:, ::-1][:, : p.k]          # independent reference: eigendecomposition of C
 
-    psp = similarity_matching(x, p.k, rng, u=u, c=c, whiten=False, tau=p.tau, eta0=p.eta0,
-                              t0=p.t0_psp, n_checkpoints=p.n_checkpoints)
+    psp = similarity_matching(x, p.k, rng, SimilarityMatching(False, p.tau, p.eta0, p.t0_psp),
+                              u=u, c=c, n_checkpoints=p.n_checkpoints)
     metrics: dict = {
         "psp_final_subspace_error": float(psp.subspace_error[-1]),
         "psp_samples_to_1e-2": _first_below(psp.t, psp.subspace_error, 1e-2),
@@ -71,8 +72,8 @@ def run(cfg, ctx) -> dict:
     ax = ax[0]
     ax[0].loglog(psp.t, psp.subspace_error, label="PSP")
     if p.whitening:
-        psw = similarity_matching(x, p.k, rng, u=u, c=c, whiten=True, tau=p.tau, eta0=p.eta0,
-                                  t0=p.t0_psw, n_checkpoints=p.n_checkpoints)
+        psw = similarity_matching(x, p.k, rng, SimilarityMatching(True, p.tau, p.eta0, p.t0_psw),
+                                  u=u, c=c, n_checkpoints=p.n_checkpoints)
         f = psw.filters
         metrics.update({
             "psw_final_subspace_error": float(psw.subspace_error[-1]),

@@ -1,9 +1,11 @@
-"""Spiking Hebbian / anti-Hebbian rules on engine projections and the spiking Földiák network.
+"""Földiák's (1990) rules (:mod:`biolearn.rules.foldiak`): the rate network on the bars, the rules
+on the spike counts of engine projections, and the spiking network of the ``foldiak_spiking``
+recipe.
 
 Rule updates (engine definitions: spike counters and an ``update`` event) are checked against
-Földiák's (1990) equations written out in NumPy on the counts of real runs; the unit mapping of
-the network against Campbell's theorem; learning against the ground truth of the bars benchmark
-(which bars are present), with an ablation showing the test can fail.
+Földiák's equations written out in NumPy on the counts of real runs; the unit mapping of the
+spiking network against Campbell's theorem; learning, rate and spiking, against the ground truth
+of the bars benchmark (which bars are present), with controls showing the tests can fail.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from biolearn.data.synthetic import bars, bars_with_unique_detector, score_bars
 from biolearn.engine import (
     LIF,
     Network,
@@ -24,21 +27,17 @@ from biolearn.engine import (
     connect,
 )
 from biolearn.errors import BiolearnError
-from biolearn.models.foldiak_spiking import (
-    SpikingFoldiak,
-    SpikingFoldiakParams,
-    bars_with_unique_detector,
-    probe_bars,
-    score_responses,
-)
-from biolearn.rules.foldiak import bars
-from biolearn.rules.spiking_hebbian import (
+from biolearn.models import foldiak_bars
+from biolearn.models.foldiak_spiking import SpikingFoldiak, SpikingFoldiakParams, probe_bars
+from biolearn.rules.foldiak import (
     UPDATE,
     CountAntiHebbian,
     CountHebbian,
     CountThreshold,
+    FoldiakNet,
     apply_threshold,
     count_activity,
+    foldiak_present,
     lateral,
 )
 
@@ -64,6 +63,31 @@ def _present(sim, x_on: np.ndarray, y_on: np.ndarray, steps: int) -> None:
     sim.set_rates("src", EVERY_STEP * x_on)
     sim.set_teacher("out", EVERY_STEP * y_on)
     sim.run(steps=steps)
+
+
+# ----------------------------------------------------------------------------- rate network
+def test_foldiak_learns_single_bar_detectors():
+    rng = np.random.default_rng(0)
+    net = FoldiakNet.create(64, 16, rng)
+    x, _ = bars(20000, rng)
+    foldiak_present(net, x, learn=True)
+    score = score_bars(foldiak_bars.probe_bars(net))
+    assert score.n_detectors == 16
+    assert score.n_bars_covered >= 14
+    assert np.all(net.w <= 0) and np.all(np.diag(net.w) == 0)
+    xt, present = bars(4000, np.random.default_rng(99))
+    yt = foldiak_present(net, xt, learn=False)
+    assert yt.mean() == pytest.approx(1 / 8, abs=0.02)
+    assert np.all(np.abs(yt.mean(axis=0) - 1 / 8) < 0.05)
+    det = score.unit_bar >= 0
+    acc = (yt[:, det] == present[:, score.unit_bar[det]]).mean()
+    assert acc > 0.97
+
+
+def test_foldiak_untrained_is_not_a_bar_code():
+    """Control: before learning, units are not one-to-one bar detectors."""
+    net = FoldiakNet.create(64, 16, np.random.default_rng(0))
+    assert not score_bars(foldiak_bars.probe_bars(net)).one_to_one
 
 
 # ----------------------------------------------------------------------------- rule definitions
@@ -177,8 +201,8 @@ def test_feedforward_scale_is_campbell_mean():
     unit of Földiák's Σ q x gives ``u_unit`` mV."""
     par = SpikingFoldiakParams()
     q = np.array([1.0, 0.5, 0.25, 1.0, 0.0, 1.0, 0.75, 1.0])
-    net = Network(dt=par.dt)
-    net.add(PoissonSource("src", 8, rates=par.rate_on))
+    net = Network(dt=par.dt_ms)
+    net.add(PoissonSource("src", 8, rates=par.rate_on_hz))
     net.add(LIF("out", 1, synapse="current", integration="exact", tau_m=par.tau_m,
                 tau_e=par.tau_e, v_rest=par.v_rest, v_thresh=1e6))
     net.connect(connect.dense("ff", "src", "out", SpikingFoldiak.ff_scale(par) * q[:, None]))
@@ -195,7 +219,7 @@ def _train(n: int, seed: int, **kw) -> tuple[SpikingFoldiak, object]:
     net = SpikingFoldiak.create(64, 16, rng, SpikingFoldiakParams(**kw))
     x, _ = bars(n, rng)
     net.present(x, learn=True)
-    return net, score_responses(probe_bars(net) > 0.5)
+    return net, score_bars(probe_bars(net) > 0.5)
 
 
 def _coding(net: SpikingFoldiak, score) -> tuple[np.ndarray, float]:

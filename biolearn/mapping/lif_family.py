@@ -64,7 +64,7 @@ def as_lif(p: Any) -> LIF:
     opts = lif_options(p.definition)
     if opts is None:
         raise BiolearnError(f"population '{p.name}' uses model '{p.definition.name}', which is "
-                            "not a LIF variant", "in biolearn.backends.lif",
+                            "not a LIF variant", "in biolearn.mapping.lif_family",
                             "use a definition of biolearn.engine.neurons.lif_model")
     vals = p.values()
     init = p.initial()
