@@ -227,3 +227,18 @@ def test_thread_count_errors(monkeypatch: pytest.MonkeyPatch) -> None:
         assert net.compile().threads == 2
     finally:
         simulation.set_default_threads(None)
+
+
+def test_default_thread_count_splits_only_large_populations(monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    """Every core by default, but a population is split only where threads gain (thousands of
+    neurons per thread); a thread count asked for splits smaller ones too."""
+    from biolearn.benchmarks._common import indegree_network
+
+    for var in ("BIOLEARN_THREADS", "NUMBA_NUM_THREADS"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(simulation, "default_threads", lambda: 2)
+    small = brette_network("cuba").compile()
+    assert small.threads == 2 and not small._mt  # 4000 neurons: the one-thread loop
+    assert indegree_network(10_000).compile()._mt
+    assert brette_network("cuba").compile(threads=2)._mt

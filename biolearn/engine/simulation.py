@@ -32,7 +32,12 @@ from biolearn.errors import BiolearnError
 _TABLE = 4096  # length of the lazy-decay lookup tables (steps)
 NEVER = -(2**62)
 _ALIGN = 8  # thread parts of a population start at multiples of this (vector width)
-_MIN_PART = 256  # populations smaller than threads × this run on one thread
+_MIN_PART = 256  # with a thread count asked for: populations under threads × this stay whole
+# With the default thread count, only populations of at least threads × this are split: below it
+# a step is so little work (~10 µs at a few thousand neurons) that barriers cost more than they
+# save (measured: Hao et al.'s 1600-hidden network trains at 140 img/s on one thread, 109 on two;
+# the 10k-100k fixed in-degree networks run 1.5-2.0x faster on two; docs/engine.md "Threads").
+_AUTO_MIN_PART = 4096
 _DEFAULT_THREADS: int | None = None
 
 
@@ -68,6 +73,13 @@ def default_threads() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
+
+
+def threads_chosen() -> bool:
+    """Whether a thread count was asked for (:func:`set_default_threads` or the environment)
+    rather than taken from the number of cores."""
+    return _DEFAULT_THREADS is not None or any(
+        os.environ.get(v, "").strip() for v in ("BIOLEARN_THREADS", "NUMBA_NUM_THREADS"))
 # Columns of the per-population integer table ``pop_i``.
 PI_REF, PI_REC, PI_TEACH = 0, 1, 2
 
@@ -155,7 +167,8 @@ class Simulation:
         self._bar = np.zeros(3, np.int64)  # threaded loop's barrier: count, generation, sleepers
         self._stop = np.zeros(1, np.int64)
         self._compiled_mt = False
-        self.set_threads(default_threads() if threads is None else threads)
+        self.set_threads(default_threads() if threads is None else threads,
+                         auto=threads is None and not threads_chosen())
 
     # ------------------------------------------------------------------ compilation
     def _compile_neurons(self, k: int, p: Any) -> None:
@@ -349,9 +362,11 @@ class Simulation:
         self.acc = np.zeros((L, self.S.shape[0], self.n) if het_slots else (1, 1, 1))
 
     # ------------------------------------------------------------------ threads
-    def set_threads(self, n: int) -> None:
+    def set_threads(self, n: int, auto: bool = False) -> None:
         """Run the kernels on ``n`` threads from the next :meth:`run` on. Spikes, weights and
-        states do not depend on ``n`` (each sum is taken in the one-thread order)."""
+        states do not depend on ``n`` (each sum is taken in the one-thread order). ``auto``
+        (the default count, every core): split only populations large enough to gain."""
+        self._min_part = _AUTO_MIN_PART if auto else _MIN_PART
         if int(n) != n or n < 1:
             raise BiolearnError(f"threads = {n} is not a positive integer", "in Simulation",
                                 "use 1 or more threads")
@@ -375,7 +390,8 @@ class Simulation:
         self.part_hi = self.part_lo.copy()
         for p in range(P):
             lo, hi = int(self.pop_lo[p]), int(self.pop_hi[p])
-            whole = (T == 1 or self.pop_kind[p] != KIND_NEURONS or hi - lo < _MIN_PART * T
+            whole = (T == 1 or self.pop_kind[p] != KIND_NEURONS
+                     or hi - lo < getattr(self, "_min_part", _MIN_PART) * T
                      or self.models[self.pop_model[p]].uses_rand)
             if whole:
                 self.part_lo[p, 0], self.part_hi[p, 0] = lo, hi

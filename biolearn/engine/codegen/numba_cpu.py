@@ -23,6 +23,7 @@ import hashlib
 from dataclasses import replace
 from pathlib import Path
 
+from biolearn.engine import front
 from biolearn.engine.definitions import FUNCTIONS, PURE, NeuronIR, SynapseIR
 
 NAME = "numba_cpu"
@@ -41,6 +42,7 @@ from numba import njit
 from biolearn.engine.codegen.sync import atomic_load, atomic_store, barrier
 
 _inf = np.inf
+KIND_NEURONS, KIND_POISSON = {kinds}  # population kinds (biolearn.engine.front)
 
 
 @njit(cache=True, inline="always")
@@ -503,7 +505,7 @@ def run_steps(t0, n_steps, dt, rng, S, last_spike, next_spike, rate, counts,
         # ---- groups + thresholds
         for p in range(n_pops):
             lo, hi, kind = pop_lo[p], pop_hi[p], pop_kind[p]
-            if kind == 0:
+            if kind == KIND_NEURONS:
                 if pop_i[p, 2] != 0:  # teacher: forced Poisson firing at `rate`
                     for n in range(lo, hi):
                         if rate[n] > 0.0 and rng.random() < rate[n] * pdt:
@@ -512,7 +514,7 @@ def run_steps(t0, n_steps, dt, rng, S, last_spike, next_spike, rate, counts,
                     continue
                 mdl = pop_model[p]
 {update_dispatch}
-            elif kind == 1:
+            elif kind == KIND_POISSON:
                 nxt, rt = next_spike[lo:hi], rate[lo:hi]
                 for k in range(hi - lo):
                     if nxt[k] == t:
@@ -553,7 +555,7 @@ def run_steps(t0, n_steps, dt, rng, S, last_spike, next_spike, rate, counts,
                     for s in range(row_ptr[r], row_ptr[r + 1]):
                         acc[(t + syn_delay[s]) % L, tg, olo + syn_post[s]] += syn_w[s]
             for p in range(n_pops):
-                if pop_kind[p] != 0:
+                if pop_kind[p] != KIND_NEURONS:
                     continue
                 rf = pop_i[p, 0]
                 for g in het_slots:
@@ -644,7 +646,7 @@ def run_steps(t0, n_steps, dt, rng, S, last_spike, next_spike, rate, counts,
             n = hist[slot, k]
             for p in range(n_pops):
                 if pop_lo[p] <= n < pop_hi[p]:
-                    if pop_kind[p] == 0:
+                    if pop_kind[p] == KIND_NEURONS:
                         last_spike[n] = t
                         mdl = pop_model[p]
                         teacher = pop_i[p, 2] != 0
@@ -712,7 +714,7 @@ def run_steps_mt(tid, T, bar, stop, part_lo, part_hi, seg_lo, segn, row_split, a
             sg = p * T + tid
             segn[slot, sg] = 0
             lo, hi, kind = part_lo[p, tid], part_hi[p, tid], pop_kind[p]
-            if kind == 0:
+            if kind == KIND_NEURONS:
                 if pop_i[p, 2] != 0:  # teacher: thread 0 draws for the whole population
                     if tid == 0:
                         nh = pop_lo[p]
@@ -728,7 +730,7 @@ def run_steps_mt(tid, T, bar, stop, part_lo, part_hi, seg_lo, segn, row_split, a
                 nh = lo
 {update_dispatch}
                 segn[slot, sg] = nh - lo
-            elif kind == 1 and hi > lo:
+            elif kind == KIND_POISSON and hi > lo:
                 nh = lo
                 nxt, rt = next_spike[lo:hi], rate[lo:hi]
                 for k in range(hi - lo):
@@ -787,7 +789,7 @@ def run_steps_mt(tid, T, bar, stop, part_lo, part_hi, seg_lo, segn, row_split, a
                         for s2 in range(row_split[r, tid], row_split[r, tid + 1]):
                             acc[(t + syn_delay[s2]) % L, tg, olo + syn_post[s2]] += syn_w[s2]
             for p in range(n_pops):
-                if pop_kind[p] != 0:
+                if pop_kind[p] != KIND_NEURONS:
                     continue
                 rf = pop_i[p, 0]
                 for g in het_slots:
@@ -922,7 +924,7 @@ def run_steps_mt(tid, T, bar, stop, part_lo, part_hi, seg_lo, segn, row_split, a
                             act_nt[q, tid] += 1
         # ---- resets of this thread's neurons
         for p in range(n_pops):
-            if pop_kind[p] != 0:
+            if pop_kind[p] != KIND_NEURONS:
                 continue
             mlo, mhi = part_lo[p, tid], part_hi[p, tid]
             if mhi <= mlo:
@@ -964,7 +966,8 @@ def generate(neurons: list[NeuronIR], synapses: list[SynapseIR], slots: dict[str
     """Source of the kernel module for these models (neuron model ids are list indices from 0,
     synapse model ids from 1: 0 means no rule)."""
     names = ", ".join([n.model.name for n in neurons] + [s.model.name for s in synapses])
-    parts = [HEADER.format(target=NAME, names=names or "none", sync=_SYNC)]
+    parts = [HEADER.format(target=NAME, names=names or "none", sync=_SYNC,
+                           kinds=f"{front.KIND_NEURONS}, {front.KIND_POISSON}")]
     for m, ir in enumerate(neurons):
         parts.append("\n\n" + neuron_code(ir, m, slots))
     for r, ir in enumerate(synapses):

@@ -91,7 +91,7 @@ def futex(typingctx, arr, idx, op, val):  # noqa: ANN001, ANN201, ARG001 - Numba
     return sig, codegen
 
 
-SPINS = 2000  # polls before sleeping (threads on free cores meet within ~100-300 polls)
+SPINS = 200000  # polls before sleeping (threads on free cores meet within ~100-300 polls)
 
 
 @njit(cache=True, nogil=True)
