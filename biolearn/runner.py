@@ -659,6 +659,11 @@ def execute(cfg: Any, out_dir: str | Path | None = None, quiet: bool = False,
                              data_root=root, quiet=quiet, resume=resume)
             state["ctx"] = ctx
             metrics = recipe.run(cfg, ctx)
+            if guard.received:  # the handler's exception was swallowed (it landed in a
+                # finaliser or weakref callback, where Python only prints it): stop now
+                if guard.received == "SIGINT":
+                    raise KeyboardInterrupt
+                raise Signalled(signal.Signals[guard.received].value)
             if metrics is None:
                 metrics = {}
             if not isinstance(metrics, dict):

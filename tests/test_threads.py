@@ -140,6 +140,8 @@ def _mixed(threads: int) -> dict:
     n_src = 60
     idx = rng.integers(0, n_src, 3000)
     times = np.round(rng.uniform(0, 300, 3000), 1)
+    pairs = np.unique(np.stack([np.round(times * 10), idx], axis=1), axis=0)  # no repeats
+    times, idx = pairs[:, 0] / 10, pairs[:, 1].astype(np.int64)
     net = Network(dt=0.1)
     net.add(SpikeSource("src", n_src, idx, times))
     net.add(Neurons("adex", 40, ADEX))
@@ -242,3 +244,14 @@ def test_default_thread_count_splits_only_large_populations(monkeypatch: pytest.
     assert small.threads == 2 and not small._mt  # 4000 neurons: the one-thread loop
     assert indegree_network(10_000).compile()._mt
     assert brette_network("cuba").compile(threads=2)._mt
+
+
+def test_repeated_source_spikes_into_rules_run_on_one_thread() -> None:
+    """A spike source firing a neuron twice in one step into a plastic projection: the one-thread
+    loop updates the pre traces between the two arrivals, so the threaded loop is not used."""
+    net = Network(dt=0.1)
+    net.add(SpikeSource("s", 4, [0, 0, 1], [1.0, 1.0, 2.0]))
+    net.add(LIF("n", 600, synapse="current", integration="exact"))
+    net.connect(connect.dense("p", "s", "n", np.full((4, 600), 0.1), target="e",
+                              rule=PairSTDP()))
+    assert not net.compile(threads=2)._mt

@@ -156,8 +156,11 @@ class Simulation:
             st, sgid = np.concatenate(sg_t), np.concatenate(sg_g)
             order = np.lexsort((sgid, st))
             self.sg_step, self.sg_gid = st[order], sgid[order]
+            self._sg_repeats = bool(np.any((np.diff(self.sg_step) == 0)
+                                           & (np.diff(self.sg_gid) == 0)))
         else:
             self.sg_step, self.sg_gid = np.zeros(0, np.int64), np.zeros(0, np.int64)
+            self._sg_repeats = False
         self.sg_ptr = np.zeros(1, np.int64)
         self._compile_projections(net)
         self._compile_monitors(net)
@@ -373,8 +376,11 @@ class Simulation:
         flat = self._hist_flat()
         self.threads = int(n)
         self._partition()
-        # the threaded loop only where some population is split between threads
-        self._mt = self.threads > 1 and bool((self.part_hi[:, 1:] > self.part_lo[:, 1:]).any())
+        # the threaded loop only where some population is split between threads, and not when
+        # a spike source repeats a neuron within a step while rules run: the one-thread loop
+        # updates that neuron's pre traces between the two arrivals
+        self._mt = (self.threads > 1 and bool((self.part_hi[:, 1:] > self.part_lo[:, 1:]).any())
+                    and not (self._sg_repeats and bool(self.pr_rule.any())))
         self._hist_load(*flat)
         self._rebuild_active()
 
@@ -873,6 +879,7 @@ class Simulation:
             fn(0, 1, *args[1:10], t, 0, *args[12:])
             self._compiled_mt = True
         self._stop[0] = 2**62
+        self._bar[:] = 0  # no thread is inside: a failed earlier call leaves no stale count
         pool = self._threads_pool()
         futures = [pool.submit(fn, k, *args) for k in range(1, T)]
         reached = fn(0, *args)

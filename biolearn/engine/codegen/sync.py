@@ -4,7 +4,7 @@ The threaded loop (:data:`biolearn.engine.codegen.numba_cpu.RUN_STEPS_MT`) runs 
 function per thread for a whole run, so the threads meet at a barrier a few times per time step
 (a few hundred nanoseconds each) instead of starting a parallel region per phase (microseconds).
 Numba has no CPU atomics, so the three it needs are LLVM instructions emitted through
-:func:`numba.extending.intrinsic`. Sequentially consistent read-modify-writes and acquire loads
+:func:`numba.extending.intrinsic`. Sequentially consistent read-modify-writes and loads
 order every ordinary load and store around them, so what one thread wrote before a barrier is
 what the others read after it.
 """
@@ -38,12 +38,13 @@ def atomic_add(typingctx, arr, idx, val):  # noqa: ANN001, ANN201, ARG001 - Numb
 
 @intrinsic
 def atomic_load(typingctx, arr, idx):  # noqa: ANN001, ANN201, ARG001 - Numba intrinsic
-    """``arr[idx]`` (int64) read with acquire ordering, never cached in a register."""
+    """``arr[idx]`` (int64) read sequentially consistent, never cached in a register (the
+    barrier's sleeper and waker each write one word and then read the other's)."""
     sig = types.int64(arr, idx)
 
     def codegen(context, builder, sig, args):  # noqa: ANN001, ANN202
         ptr = _item_pointer(context, builder, sig.args[0], args[0], args[1])
-        return builder.load_atomic(ptr, "acquire", 8)
+        return builder.load_atomic(ptr, "seq_cst", 8)
 
     return sig, codegen
 
