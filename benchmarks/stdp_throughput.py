@@ -48,29 +48,16 @@ def _input_spikes(rates: np.ndarray, dt: float, seed: int = 0) -> tuple[np.ndarr
     return np.concatenate(idx), np.concatenate(times)
 
 
-def _network(rates: np.ndarray, seed: int = 0) -> Any:
-    """Diehl & Cook's network with its Poisson input replaced by the pre-drawn input spikes."""
+def _network(rates: np.ndarray, seed: int = 0, n_hidden: int | None = None) -> Any:
+    """Diehl & Cook's network (``models.diehl_cook``, 400 neurons), or with ``n_hidden`` Hao et
+    al.'s (``models.sym_stdp``), its Poisson input replaced by the pre-drawn input spikes."""
     from biolearn.engine import SpikeSource
-    from biolearn.models.diehl_cook import Params, build
+    from biolearn.models import diehl_cook, sym_stdp
 
-    p = Params()
-    p.n_exc = N_EXC
-    net = build(p, np.random.default_rng(seed))
-    idx, times = _input_spikes(rates, p.presentation.dt, seed)
-    net.populations[0] = SpikeSource("input", 784, idx, times)
-    net.monitors.clear()
-    return net, p
-
-
-def _sym_stdp_network(rates: np.ndarray, n_hidden: int, seed: int = 0) -> Any:
-    """Hao et al.'s network (``models.sym_stdp``) with ``n_hidden`` hidden neurons, its Poisson
-    input replaced by the pre-drawn input spikes."""
-    from biolearn.engine import SpikeSource
-    from biolearn.models.sym_stdp import Params, build
-
-    p = Params()
-    p.n_exc = n_hidden
-    net = build(p, np.random.default_rng(seed))
+    recipe = diehl_cook if n_hidden is None else sym_stdp
+    p = recipe.Params()
+    p.n_exc = N_EXC if n_hidden is None else n_hidden
+    net = recipe.build(p, np.random.default_rng(seed))
     idx, times = _input_spikes(rates, p.presentation.dt, seed)
     net.populations[0] = SpikeSource("input", 784, idx, times)
     net.monitors.clear()
@@ -82,10 +69,7 @@ def run_biolearn(rates: np.ndarray, threads: int = 1, n_hidden: int | None = Non
     """Images per second of biolearn training (first image excluded: JIT / cache load) of
     Diehl & Cook's network, or with ``n_hidden`` of Hao et al.'s (the label's class neuron
     driven by the 200 Hz teacher), on ``threads`` kernel threads."""
-    if n_hidden is None:
-        net, p = _network(rates)
-    else:
-        net, p = _sym_stdp_network(rates, n_hidden)
+    net, p = _network(rates, n_hidden=n_hidden)
     t0 = time.perf_counter()
     sim = net.compile(seed=1, threads=threads)
     steps = int(round(T_PRESENT_MS / p.presentation.dt))

@@ -367,7 +367,7 @@ def inspect_cmd(file: Path, debug: bool) -> None:
                    "threads and report speed-ups and ratios at equal thread counts.")
 @_debug_opt
 def bench_cmd(name: str | None, as_json: bool, quiet: bool, threads: int, debug: bool) -> None:
-    """Time benchmark NAME against its peer simulator(s) on this machine.
+    """Time benchmark NAME against its peer simulator(s), side by side in one invocation.
 
     Prints a table, then always one JSON object as the last line (figures and the side-by-side
     ratios). With --json only that line is printed. Without NAME, lists the benchmarks.

@@ -116,7 +116,7 @@ def _num_text(v: Any) -> str:
 
 
 def machine_memory_bytes() -> int | None:
-    """Physical memory of this machine (or of the container's memory limit, if lower)."""
+    """Physical memory of the computer (or of the container's memory limit, if lower)."""
     total: int | None = None
     try:
         import psutil

@@ -173,7 +173,7 @@ def stdp_memory_bytes(n_exc: int, n_class: int) -> int:
 
 
 def check_memory(n_exc: int, n_class: int) -> None:
-    """Refuse a network that cannot fit into this machine's memory, with the estimate."""
+    """Refuse a network that cannot fit into the available memory, with the estimate."""
     total = config.machine_memory_bytes()
     need = stdp_memory_bytes(n_exc, n_class)
     if total is None or need <= total:
@@ -184,8 +184,8 @@ def check_memory(n_exc: int, n_class: int) -> None:
         lo, hi = (mid, hi) if stdp_memory_bytes(mid, n_class) <= total else (lo, mid - 1)
     raise Invalid(f"{{0}} = {n_exc:,} needs at least {config.format_bytes(need)} of memory "
                   f"({stdp_synapses(n_exc, n_class):,} synapses: I→E is all-to-all, so memory "
-                  f"grows as n_exc²), more than this machine's {config.format_bytes(total)}",
-                  "n_exc", fix=f"use at most n_exc: {lo:,} on this machine")
+                  f"grows as n_exc²), more than the {config.format_bytes(total)} available",
+                  "n_exc", fix=f"use at most n_exc: {lo:,} in that memory")
 
 
 def check_lif(p: Any, theta_rule: str | None = None) -> None:

@@ -171,7 +171,7 @@ ROWS: list[tuple[str, str, list[str], tuple[str, ...] | None]] = [
       "--set 'params.max_rate_hz=5000'")),
     # 3. memory: a network that cannot fit is refused with the estimate
     ("n_exc_1e12", SMOKE, ["params.n_exc=1e12"],
-     ("'params.n_exc' = 1,000,000,000,000 needs at least", "more than this machine's",
+     ("'params.n_exc' = 1,000,000,000,000 needs at least", "available",
       "use at most n_exc:")),
     ("dc_n_exc_1e9", DC, ["params.n_exc=1e9"], ("'params.n_exc' = 1,000,000,000 needs at least",)),
     # 4. user-caused errors that used to escape as "unexpected"

@@ -820,18 +820,7 @@ class Simulation:
                 t = self._run_threads(t, t_end - t, rec_step, rec_gid, rec_n, sm_out, sm_n, t0)
                 continue
             t = self.kernels.run_steps(
-                t, t_end - t, self.dt, self.rng, self.S, self.last_spike, self.next_spike,
-                self.rate, self.counts,
-                self.pop_lo, self.pop_hi, self.pop_kind, self.pop_model, self.pop_i, self.pop_f,
-                self.hold, self.sg_step, self.sg_gid, self.sg_ptr,
-                self.pr_pre, self.pr_post, self.pr_slot, self.pr_delay, self.pr_rule,
-                self.pr_on, self.pr_par, self.pr_dense,
-                self.pr_npre_tr, self.pr_npost_tr, self.pr_pre_in_post, self.pr_post_in_pre,
-                self.pr_active,
-                self.row_ptr, self.rp_off, self.col_ptr, self.cp_off, self.csc_syn,
-                self.syn_pre, self.syn_post, self.syn_w, self.syn_delay, self.syn_x, self.syn_t,
-                self.trp, self.trp_t, self.tp_off, self.tro, self.tro_t, self.to_off,
-                self.dec_tab, self.tau_s,
+                t, t_end - t, *self._loop_args(),
                 self.xpr, self.xpo, self.cache_t, self.act_idx, self.act_n,
                 self.hist, self.hist_n, self.acc, self.het_slots,
                 rec_step, rec_gid, rec_n,
@@ -852,13 +841,10 @@ class Simulation:
         return {"spikes": spikes, "states": states}
 
 
-    def _run_threads(self, t: int, n_steps: int, rec_step: np.ndarray, rec_gid: np.ndarray,
-                     rec_n: np.ndarray, sm_out: np.ndarray, sm_n: np.ndarray, t0: int) -> int:
-        """``run_steps_mt`` on every thread (this one is thread 0); returns the step reached."""
-        T = self.threads
-        args = (T, self._bar, self._stop, self.part_lo, self.part_hi, self.seg_lo, self.segn,
-                self.row_split, self.act_nt, self.sm_own,
-                t, n_steps, self.dt, self.rng, self.S, self.last_spike, self.next_spike,
+    def _loop_args(self) -> tuple:
+        """The arguments both loops (``run_steps``, ``run_steps_mt``) take after the step range,
+        in their order: dt, the generator, state, populations, projections, synapses, traces."""
+        return (self.dt, self.rng, self.S, self.last_spike, self.next_spike,
                 self.rate, self.counts,
                 self.pop_lo, self.pop_hi, self.pop_kind, self.pop_model, self.pop_i, self.pop_f,
                 self.hold, self.sg_step, self.sg_gid, self.sg_ptr,
@@ -869,7 +855,15 @@ class Simulation:
                 self.row_ptr, self.rp_off, self.col_ptr, self.cp_off, self.csc_syn,
                 self.syn_pre, self.syn_post, self.syn_w, self.syn_delay, self.syn_x, self.syn_t,
                 self.trp, self.trp_t, self.tp_off, self.tro, self.tro_t, self.to_off,
-                self.dec_tab, self.tau_s,
+                self.dec_tab, self.tau_s)
+
+    def _run_threads(self, t: int, n_steps: int, rec_step: np.ndarray, rec_gid: np.ndarray,
+                     rec_n: np.ndarray, sm_out: np.ndarray, sm_n: np.ndarray, t0: int) -> int:
+        """``run_steps_mt`` on every thread (this one is thread 0); returns the step reached."""
+        T = self.threads
+        args = (T, self._bar, self._stop, self.part_lo, self.part_hi, self.seg_lo, self.segn,
+                self.row_split, self.act_nt, self.sm_own,
+                t, n_steps, *self._loop_args(),
                 self.xpr, self.xpo, self.act_idx,
                 self.hist, self.acc, self.het_slots,
                 rec_step, rec_gid, rec_n,
