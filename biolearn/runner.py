@@ -488,7 +488,12 @@ class _SignalGuard:
     """While a run is going: SIGTERM and SIGHUP raise :class:`Signalled` (a KeyboardInterrupt),
     like Ctrl-C. After the first signal, further ones are ignored so that the partial results are
     written however often the user presses Ctrl-C. Signals a parent set to be ignored (``nohup``)
-    stay ignored. Only in the main thread; restored on exit."""
+    stay ignored. Only in the main thread; restored on exit.
+
+    A handler's exception that lands in a finaliser or weakref callback is swallowed by Python
+    (it goes to :data:`sys.unraisablehook`). The guard's hook keeps such an exception off the
+    terminal and sends the signal again 20 ms later, so that it is raised in the run's own
+    code."""
 
     SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP")
                     if hasattr(signal, n))
@@ -497,10 +502,14 @@ class _SignalGuard:
         self.saved: dict[int, Any] = {}
         self.received: str | None = None
         self.stopping = False
+        self.closing = False
+        self.saved_hook: Any = None
 
     def __enter__(self) -> _SignalGuard:
         if threading.current_thread() is not threading.main_thread():
             return self
+        self.saved_hook = sys.unraisablehook
+        sys.unraisablehook = self._unraisable
         for s in self.SIGNALS:
             try:
                 old = signal.getsignal(s)
@@ -523,11 +532,26 @@ class _SignalGuard:
             raise KeyboardInterrupt
         raise Signalled(signum)
 
+    def _unraisable(self, info: Any) -> None:
+        if (isinstance(info.exc_value, KeyboardInterrupt) and self.received
+                and not self.closing):
+            # raised by _handle where Python swallows it: send the signal again a moment later
+            # (from a timer thread, so that it lands after this hook and the callback)
+            self.stopping = False
+            timer = threading.Timer(0.02, os.kill,
+                                    (os.getpid(), signal.Signals[self.received].value))
+            timer.daemon = True
+            timer.start()
+            return
+        (self.saved_hook or sys.__unraisablehook__)(info)
+
     def stop(self) -> None:
         """Ignore further signals (the run is already stopping)."""
-        self.stopping = True
+        self.stopping = self.closing = True
 
     def __exit__(self, *exc: object) -> None:
+        if self.saved_hook is not None:
+            sys.unraisablehook = self.saved_hook
         for s, old in self.saved.items():
             try:
                 signal.signal(s, old)

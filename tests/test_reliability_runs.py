@@ -321,7 +321,9 @@ def run(cfg, ctx):
     try:
         for i in range(start, cfg.params.steps):
             ctx.metrics["steps_done"] = i + 1
-            ctx.checkpoint_path.write_text(str(i + 1))
+            tmp = ctx.checkpoint_path.with_suffix(".part")  # atomic, as a recipe's must be
+            tmp.write_text(str(i + 1))
+            os.replace(tmp, ctx.checkpoint_path)
             time.sleep(pause)
     finally:
         time.sleep(float(sys.argv[1]))  # a slow clean-up (closing files, stopping workers)
@@ -380,6 +382,34 @@ def test_sigterm_and_sighup_stop_like_ctrl_c(tmp_path, sig, code):
     assert proc.returncode == 0, err
     data = results(out)
     assert data["status"] == "completed" and data["metrics"]["resumed_from"] > 0
+
+
+def test_a_signal_landing_in_a_finaliser_still_stops_the_run_quietly(capfd):
+    """Python swallows an exception raised in a weakref callback; the guard delivers the signal
+    again so that the run's own code raises it, and nothing is printed."""
+    import weakref
+
+    from biolearn.runner import Signalled, _SignalGuard
+
+    class Obj:
+        pass
+
+    def callback():
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(1000):  # the handler runs here, inside the callback
+            pass
+
+    with _SignalGuard() as guard:
+        with pytest.raises(Signalled):
+            obj = Obj()
+            weakref.finalize(obj, callback)
+            del obj
+            for _ in range(10**8):  # the run's own code: the redelivered signal stops it here
+                pass
+    assert guard.received == "SIGTERM"
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+    assert sys.unraisablehook is sys.__unraisablehook__ or guard.saved_hook is sys.unraisablehook
 
 
 def test_double_ctrl_c_still_gives_the_resume_command(tmp_path):
