@@ -864,7 +864,7 @@ def dask_client(scheduler: str | None, workers: int, threads_per_run: int,
                 **{f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in env.items()}}
         with dask.config.set(conf):
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, memory_limit=0,
+                                   dashboard_address=":0", memory_limit=0,  # a free port
                                    silence_logs=logging.ERROR, env=env, host="127.0.0.1")
             try:
                 client = Client(cluster)
@@ -981,8 +981,13 @@ def _run_on_dask(plan: SweepPlan, todo: list[Run], sweep_dir: Path, outcomes: di
         where = scheduler or f"a local cluster of {n_workers} worker processes"
         info = client.scheduler_info().get("workers", {})
         nw, nthreads = len(info), sum(w.get("nthreads", 1) for w in info.values())
+        try:
+            link = client.dashboard_link
+        except Exception:  # no dashboard (bokeh missing) or a scheduler without one
+            link = None
         log(f"running on {where} ({nw} workers, {nthreads} threads)" + (
-            "; waiting for workers to join" if nw == 0 else ""))
+            "; waiting for workers to join" if nw == 0 else "")
+            + (f"; dashboard {link}" if link else ""))
         bar = _progress(len(todo), quiet)
         failed = 0
 

@@ -134,6 +134,10 @@ class ContinualParams:
     epochs: int = param(1, "epochs per task, the same for every method", min=1)
     batch_size: int = param(128, "training batch size, the same for every method", min=2)
     eval_batch: int = param(1000, "test batch size", min=1)
+    validation: int = param(0, "0: train on the training set, evaluate on the test set. N > 0: "
+                            "hold out the last N training images, train on the others and "
+                            "evaluate on the held-out ones (the test set is not used): choose "
+                            "hyperparameters this way, then report the test set", min=0)
     threads: int = param(1, "torch CPU threads", min=1, max=64)
     figures: bool = param(True, "write the PNG figures")
     mlp: MLPSection = param(factory=MLPSection)
@@ -181,6 +185,14 @@ def _tasks(p: ContinualParams, cfg: Any, ctx: Any) -> list:
     from biolearn.memory import active_dendrites_net as adn
 
     xtr, ytr, xte, yte = _load(cfg, ctx)
+    if p.validation:
+        if p.validation >= len(xtr):
+            raise BiolearnError(
+                f"params.validation = {p.validation} holds out every training image "
+                f"({len(xtr)} loaded)", "params.validation",
+                f"use fewer than {len(xtr)}, e.g. 10000 of the 60000")
+        xtr, ytr, xte, yte = (xtr[:-p.validation], ytr[:-p.validation], xtr[-p.validation:],
+                              ytr[-p.validation:])
     xtr_f, xte_f = adn.normalize_mnist(xtr), adn.normalize_mnist(xte)
     if p.benchmark == "permuted":
         perms = adn.permutations(p.n_tasks, xtr_f.shape[1], ctx.rng)
@@ -296,6 +308,7 @@ def run(cfg: Any, ctx: Any) -> dict:
         "test_images_per_task": [int(len(t.x_test)) for t in tasks],
         "task_classes": [list(t.classes) for t in tasks],
         "data_time_s": round(t_load, 3),
+        "evaluated_on": "validation" if p.validation else "test",
     }
     rows: list[list] = []
     for scenario in p.scenarios:

@@ -451,3 +451,33 @@ def test_smoke_run_wide_network_active_dendrites_beat_the_mlp(tmp_path):
                           "params.active_dendrites.kw_fraction=0.1", "params.figures=false"])
     base = m["mlp"]["first_task_final_accuracy"]
     assert m["active_dendrites"]["first_task_final_accuracy"] > base + 0.03
+
+
+@needs_mnist
+def test_validation_holds_out_training_images_and_never_uses_the_test_set(tmp_path, monkeypatch):
+    from biolearn.data import load_mnist
+    from biolearn.memory import active_dendrites_net as adn
+    from biolearn.runner import execute
+
+    seen = {}
+
+    def spy(learner, tasks, *a, **k):
+        seen["tasks"] = tasks
+        raise KeyboardInterrupt  # enough: the tasks are what this test checks
+
+    monkeypatch.setattr(cl, "train_sequence", spy)
+    cfg = load_config(SMOKE, ["params.validation=100", "params.methods=[mlp]",
+                              "params.figures=false"])
+    from biolearn.runner import RunInterrupted
+
+    with pytest.raises(RunInterrupted):
+        execute(cfg, out_dir=tmp_path, quiet=True, data_root=_mnist_root())
+    xtr, ytr, _, _ = load_mnist(_mnist_root(), "mnist", 600, 1000, quiet=True)
+    first = seen["tasks"][0]  # task 1 is unpermuted
+    assert len(first.x_train) == 500 and len(first.x_test) == 100
+    np.testing.assert_array_equal(first.x_test, adn.normalize_mnist(xtr[500:]))
+    np.testing.assert_array_equal(first.y_test, ytr[500:])
+    np.testing.assert_array_equal(first.x_train, adn.normalize_mnist(xtr[:500]))
+    with pytest.raises(BiolearnError, match="validation"):
+        execute(load_config(SMOKE, ["params.validation=600"]), out_dir=tmp_path / "b",
+                quiet=True, data_root=_mnist_root())
