@@ -17,3 +17,15 @@ else:
     settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True,
                               suppress_health_check=[HealthCheck.too_slow])
     settings.load_profile("ci" if os.environ.get("CI") else "default")
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _no_system_datasets(monkeypatch, tmp_path_factory):
+    """Tests see only the data roots they set: Debian's /usr/share/datasets is replaced by an
+    empty folder (tests of that search place point it elsewhere themselves)."""
+    from biolearn.data import mnist
+
+    monkeypatch.setattr(mnist, "SYSTEM_DATASETS", tmp_path_factory.getbasetemp() / "no-system")

@@ -445,6 +445,19 @@ def test_fashion_download_checked_by_official_gzip_md5(tmp_path, monkeypatch, se
     assert _leftovers(other) == []
 
 
+def test_debian_dataset_folder_is_searched_last_and_never_written(tmp_path, monkeypatch):
+    """``apt-get install dataset-fashion-mnist`` files (``/usr/share/datasets/fashion-mnist``)
+    are found without any setting; a copy in an explicit root wins over them."""
+    system, mine = make_arrays(seed=5), make_arrays(seed=6)
+    write_set(tmp_path / "system" / "fashion-mnist", system)
+    monkeypatch.setattr(mnist_mod, "SYSTEM_DATASETS", tmp_path / "system")
+    monkeypatch.setenv("BIOLEARN_FASHION_MNIST_MIRRORS", "http://127.0.0.1:9/none")
+    assert_same(load_fashion_mnist(tmp_path / "empty", quiet=True), system)
+    assert not (tmp_path / "empty" / "fashion_mnist").exists()
+    write_set(tmp_path / "mine" / "fashion_mnist", mine)
+    assert_same(load_fashion_mnist(tmp_path / "mine", quiet=True), mine)
+
+
 def test_canonical_tables_are_complete():
     for spec in DATASETS.values():
         assert [f.name for f in spec.files] == list(NAMES.values())

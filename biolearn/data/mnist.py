@@ -1,7 +1,8 @@
 """MNIST and Fashion-MNIST: find local IDX files, verify them, download them when missing.
 
 Search order for the four IDX files (``.gz`` or raw): the explicit ``root`` (``data.root`` /
-``--data-root``), then ``$BIOLEARN_DATA``, then ``~/.cache/biolearn``. Inside each root the
+``--data-root``), then ``$BIOLEARN_DATA``, then ``~/.cache/biolearn``, then Debian's
+``/usr/share/datasets`` (package ``dataset-fashion-mnist``). Inside each root the
 dataset's own sub-folder (``mnist/`` or ``fashion_mnist/``, plus the common spellings
 ``MNIST/raw``, ``FashionMNIST/raw`` …) is tried first, then the root itself.
 
@@ -116,6 +117,9 @@ DOWNLOAD_ATTEMPTS = 3
 RETRY_BACKOFF_S = 1.0
 TIMEOUT_S = 30.0
 _CACHE_FORMAT = 1  # bump when the cached-array layout changes
+#: Searched last, never written: Debian's dataset packages (``apt-get install
+#: dataset-fashion-mnist`` puts the IDX files in ``fashion-mnist/`` there).
+SYSTEM_DATASETS = Path("/usr/share/datasets")
 
 
 # ------------------------------------------------------------------------------------------ places
@@ -180,7 +184,7 @@ def find_dataset(dataset: str = "mnist", root: str | os.PathLike | None = None
     files of the first directory holding all four, or is None; ``notes`` describe partial copies.
     """
     spec = get_spec(dataset)
-    searched = _candidate_dirs(spec, data_roots(root))
+    searched = _candidate_dirs(spec, data_roots(root) + [SYSTEM_DATASETS])
     notes: list[str] = []
     for d in searched:
         if not d.is_dir():
