@@ -32,7 +32,7 @@ from biolearn.protocols.image_stdp import (
 )
 from biolearn.protocols.trainer import Phase, run_protocol
 from biolearn.registry import register
-from biolearn.rules.stdp import SymmetricSTDP
+from biolearn.rules.stdp import SymmetricSTDP, genn_race_increments
 
 
 @dataclass
@@ -106,6 +106,11 @@ class Plasticity:
     eta_final: float = param(1.0, "both learning rates fall linearly to this fraction of η over "
                              "each training phase (1 = constant, as in the paper)", min=0.0)
     trace_inc: float = param(0.1, "trace increment per spike", min=0.0)
+    race_fraction: float = param(0.0, "emulates the authors' unsynchronised GPU trace writes "
+                                 "(GeNN 2.2.2): a spike adds trace_inc·(1 + f·(W − 1)) with W "
+                                 "the warps writing that trace, ceil(threads/32); 0 = the "
+                                 "paper's rule, 1 = every warp's write survives "
+                                 "(docs/sym_stdp.md)", min=0.0, max=1.0)
     tau_trace: float = param(20.0, "trace time constant (ms)", min=0.1)
     w_max_in: float = param(1.0, "input→E weight bound", min=0.0)
     w_max_class: float = param(8.0, "E→class weight bound", min=0.0)
@@ -276,8 +281,11 @@ def build(p: Params, rng: np.random.Generator) -> Network:
                 theta_offset=20.0))
     net.add(lif(INH, n, p.inh, integration="euler_expsyn"))
     net.add(lif(CLS, 10, p.cls, integration="euler_expsyn"))
-    rule_in = SymmetricSTDP(eta=pl.eta_in, tau=pl.tau_trace, inc=pl.trace_inc, w_max=pl.w_max_in)
-    rule_cl = SymmetricSTDP(eta=pl.eta_class, tau=pl.tau_trace, inc=pl.trace_inc,
+    pre_in, post_in = genn_race_increments(pl.trace_inc, 784, n, pl.race_fraction)
+    pre_cl, post_cl = genn_race_increments(pl.trace_inc, n, 10, pl.race_fraction)
+    rule_in = SymmetricSTDP(eta=pl.eta_in, tau=pl.tau_trace, inc=pre_in, inc_post=post_in,
+                            w_max=pl.w_max_in)
+    rule_cl = SymmetricSTDP(eta=pl.eta_class, tau=pl.tau_trace, inc=pre_cl, inc_post=post_cl,
                             w_max=pl.w_max_class)
     net.connect(connect.dense("input_exc", INPUT, EXC, rng.uniform(0, pl.w_init_in, (784, n)),
                               target="e", rule=rule_in))

@@ -118,6 +118,30 @@ def test_symmetric_stdp_closed_form(delta):
     assert w - 0.3 == pytest.approx(r.eta * r.inc * math.exp(-abs(delta) / r.tau), rel=1e-12)
 
 
+@pytest.mark.parametrize("delta", DTS)
+def test_symmetric_stdp_unequal_increments_closed_form(delta):
+    """Pre then post: the post spike reads the pre trace (inc); post then pre: the pre spike
+    reads the post trace (inc_post)."""
+    r = SymmetricSTDP(eta=0.02, tau=20.0, inc=0.1, inc_post=0.7, w_max=1.0)
+    w = _pair_net(r, delta, 0.3, post_steps=[1000 + int(round(delta / 0.1))])
+    inc = r.inc if delta >= 0 else 0.7
+    assert w - 0.3 == pytest.approx(r.eta * inc * math.exp(-abs(delta) / r.tau), rel=1e-12)
+
+
+def test_genn_race_increments_are_the_warp_bounds():
+    from biolearn.rules.stdp import genn_race_increments
+
+    # 784 inputs -> 400 hidden: a pre spike is written by 400 threads = 13 warps, a post spike
+    # by 784 threads = 25 warps
+    assert genn_race_increments(0.1, 784, 400, 0.0) == (0.1, 0.1)
+    pre, post = genn_race_increments(0.1, 784, 400, 1.0)
+    assert pre == pytest.approx(1.3) and post == pytest.approx(2.5)
+    pre, post = genn_race_increments(0.1, 6400, 10, 0.5)  # hidden -> class: 1 warp per pre spike
+    assert pre == pytest.approx(0.1) and post == pytest.approx(0.1 * (1 + 0.5 * 199))
+    with pytest.raises(ValueError):
+        genn_race_increments(0.1, 10, 10, 1.5)
+
+
 @pytest.mark.parametrize("t0,t2", [(-12.0, 5.0), (-3.0, 30.0), (-50.0, 0.5)])
 def test_diehl_cook_closed_form(t0, t2):
     """Post at t0 < 0, pre at 0, post at t2 > 0 (ms relative to the pre spike)."""

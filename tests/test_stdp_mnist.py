@@ -314,3 +314,18 @@ def test_pixel_mean_scales_every_presented_image(tmp_path, monkeypatch):
     # each presented image is a scaled one (bright MNIST digits saturate below 30)
     assert all(np.isclose(scaled, m, atol=1e-9).any() for m in seen)
     assert not all(np.isclose(raw, m, atol=1e-9).any() for m in seen)
+
+
+def test_race_fraction_sets_the_warp_bounded_increments_of_both_rules():
+    import numpy as np
+
+    from biolearn.models import sym_stdp
+
+    p = sym_stdp.Params(n_exc=400)
+    p.plasticity.race_fraction = 1.0
+    net = sym_stdp.build(p, np.random.default_rng(0))
+    rules = {pr.name: pr.rule.values() for pr in net.projections if pr.rule is not None}
+    assert rules["input_exc"]["inc"] == pytest.approx(1.3)       # 400 threads: 13 warps
+    assert rules["input_exc"]["inc_post"] == pytest.approx(2.5)  # 784 threads: 25 warps
+    assert rules["exc_class"]["inc"] == pytest.approx(0.1)       # 10 threads: one warp
+    assert rules["exc_class"]["inc_post"] == pytest.approx(1.3)

@@ -60,8 +60,9 @@ SYMMETRIC_STDP = SynapseModel(
     "dapre/dt = -apre/tau : 1 (event-driven)\n"
     "dapost/dt = -apost/tau : 1 (event-driven)\n",
     on_pre="w = clip(w + eta*apost, w_min, w_max)\napre += inc",
-    on_post="w = clip(w + eta*apre, w_min, w_max)\napost += inc",
-    parameters={"eta": 0.005, "tau": "20 ms", "inc": 0.1, "w_min": -np.inf, "w_max": 1.0},
+    on_post="w = clip(w + eta*apre, w_min, w_max)\napost += inc_post",
+    parameters={"eta": 0.005, "tau": "20 ms", "inc": 0.1, "inc_post": 0.1, "w_min": -np.inf,
+                "w_max": 1.0},
     learning_rates=("eta",))
 
 #: Triplet STDP of Pfister & Gerstner 2006, all-to-all interaction: fast/slow pre traces r1, r2,
@@ -209,7 +210,9 @@ class SymmetricSTDP(STDPRule):
 
     Both spike orders potentiate; there is no depression term (synaptic scaling supplies it):
     on pre ``w = min(w + eta·x_post, w_max)`` then ``x_pre += inc``;
-    on post ``w = min(w + eta·x_pre, w_max)`` then ``x_post += inc``; traces decay with τ (20 ms).
+    on post ``w = min(w + eta·x_pre, w_max)`` then ``x_post += inc_post``; traces decay with τ
+    (20 ms). ``inc_post`` is ``inc`` unless given (the paper: 0.1 for both; unequal increments
+    emulate the authors' unsynchronised GPU trace writes, :func:`genn_race_increments`).
     For one pair at any Δt the change is ``eta·inc·exp(−|Δt|/τ)``.
     """
 
@@ -217,14 +220,20 @@ class SymmetricSTDP(STDPRule):
     tau: float = 20.0
     inc: float = 0.1
     w_max: float = 1.0
+    inc_post: float | None = None
 
     code = SYMMETRIC
     definition = SYMMETRIC_STDP
 
+    def values(self) -> dict:
+        d = asdict(self)
+        d["inc_post"] = self.inc if self.inc_post is None else self.inc_post
+        return d
+
     def params(self) -> np.ndarray:
         p = np.zeros(N_PARAMS)
         p[[P_TAU_PRE, P_TAU_POST1, P_TAU_POST2]] = self.tau, self.tau, self.tau
-        p[[P_INC_PRE, P_INC_POST, P_SET]] = self.inc, self.inc, 0.0
+        p[[P_INC_PRE, P_INC_POST, P_SET]] = self.inc, self.values()["inc_post"], 0.0
         p[[P_ETA_PRE, P_ETA_POST]] = self.eta, self.eta
         p[[P_WMIN, P_WMAX]] = -np.inf, self.w_max
         return p
@@ -299,3 +308,25 @@ class RewardSTDP(STDPRule):
     w_max: float = 1.0
 
     definition = REWARD_STDP
+
+
+def genn_race_increments(inc: float, n_pre: int, n_post: int, fraction: float,
+                         warp: int = 32) -> tuple[float, float]:
+    """Effective (pre, post) trace increments of symmetric STDP under GeNN 2.2.2's unsynchronised
+    per-synapse trace writes (Hao et al.'s code: ``$(trace_pre) += a`` in the per-synapse pre code,
+    ``$(trace_post) += a`` in the per-synapse learn-post code, no atomics).
+
+    A pre spike runs one thread per post neuron, all adding to the one pre trace; a post spike one
+    thread per pre neuron. The 32 threads of a warp read-add-write together, so at most one
+    increment per warp survives: ``W = ceil(threads / 32)`` warps give between ``inc`` (all
+    writes but one lost) and ``W·inc`` (every warp's write survives). ``fraction`` ∈ [0, 1] picks
+    ``inc·(1 + fraction·(W − 1))`` in that range; 0 is the paper's rule.
+    """
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"fraction must be in [0, 1], got {fraction}")
+
+    def bound(threads: int) -> float:
+        w = -(-int(threads) // warp)
+        return inc * (1.0 + fraction * (max(w, 1) - 1))
+
+    return bound(n_post), bound(n_pre)
