@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -284,6 +285,35 @@ def _plot(ctx: Any, scenario: str, results: dict[str, Any]) -> None:
     ctx.save_figure(fig, f"accuracy_vs_tasks_{scenario}")
 
 
+def format_table(scenario: str, m: dict, methods: list[str]) -> str:
+    """The side-by-side table of one scenario: Ā, F̄ (Chaudhry et al. 2018), accuracy just after
+    learning each task, the first task's at the end, extra state and time per method."""
+    head = (f"{scenario}-incremental", "Ā %", "F̄ pp", "just learned %", "task 1 at end %",
+            "extra state", "train+test s")
+    rows = [head]
+    for name in methods:
+        r = m[name]
+        rows.append((LABELS.get(name, name), f"{100 * r['average_accuracy']:.1f}",
+                     f"{100 * r['average_forgetting']:.1f}",
+                     f"{100 * r['just_learned_accuracy']:.1f}",
+                     f"{100 * r['first_task_final_accuracy']:.1f}",
+                     _bytes(r["extra_state_bytes"]),
+                     f"{r['train_time_s']:.0f}+{r['eval_time_s']:.0f}"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                       for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+             for row in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)
+
+
+def _bytes(n: int) -> str:
+    for unit, k in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= k:
+            return f"{n / k:.1f} {unit}"
+    return f"{n} B"
+
+
 def _save_partial(ctx: Any, key: str, i: int, acc: np.ndarray, seconds: float) -> None:
     with open(ctx.path(f"partial_{key}.json"), "w") as f:
         json.dump({"tasks_done": i + 1, "seconds": round(seconds, 1),
@@ -339,6 +369,8 @@ def run(cfg: Any, ctx: Any) -> dict:
              "wall_time_s": metrics[scenario][m]["wall_time_s"]} for m in p.methods]
         if p.figures:
             _plot(ctx, scenario, results)
+        if not ctx.quiet:
+            print(format_table(scenario, metrics[scenario], p.methods), file=sys.stderr)
     with open(ctx.path("accuracy_matrix.csv"), "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["scenario", "method", "after_task", "task", "accuracy"])

@@ -481,3 +481,17 @@ def test_validation_holds_out_training_images_and_never_uses_the_test_set(tmp_pa
     with pytest.raises(BiolearnError, match="validation"):
         execute(load_config(SMOKE, ["params.validation=600"]), out_dir=tmp_path / "b",
                 quiet=True, data_root=_mnist_root())
+
+
+def test_the_printed_table_has_one_row_per_method_with_its_numbers():
+    from biolearn.models.continual_mnist import format_table
+
+    r = {"average_accuracy": 0.9431, "average_forgetting": 0.012, "just_learned_accuracy": 0.952,
+         "first_task_final_accuracy": 0.958, "extra_state_bytes": 19_136_400,
+         "train_time_s": 27.2, "eval_time_s": 1.6}
+    text = format_table("domain", {"ewc": r, "mlp": {**r, "extra_state_bytes": 0}},
+                        ["mlp", "ewc"])
+    lines = text.splitlines()
+    assert lines[0].startswith("domain-incremental") and len(lines) == 4
+    assert lines[2].split()[:2] == ["MLP", "(fine-tuning)"] and lines[2].rstrip().endswith("27+2")
+    assert lines[3].split() == ["EWC", "94.3", "1.2", "95.2", "95.8", "19.1", "MB", "27+2"]
