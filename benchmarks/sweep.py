@@ -12,7 +12,8 @@ Four seeds of ``configs/stdp_mnist_smoke.yaml`` (a few seconds each) are run
 * ``sweep_2``: the same with ``--workers 2``: ``ratio_sweep2_vs_serial_cli`` (< 1: faster).
 
 Every timing is wall time of the whole step, from the same invocation. Needs MNIST
-(``$BIOLEARN_DATA``) and a checkout's ``configs/`` (``--config``-style argument ``config``).
+(``$BIOLEARN_DATA``) and the checkout's ``configs/`` (run it from the repository root, or pass
+``config=`` to :func:`run`).
 
 Run: ``biolearn bench sweep --json`` from the repository root; the last line is the JSON result.
 """
@@ -85,7 +86,7 @@ def run(quiet: bool = False, config: str | Path = CONFIG, n_runs: int = 4,
     per_run = t_warm / n_runs
     overhead = (t_s1 - t_warm) / n_runs
     return {
-        "benchmark": "sweep", "config": str(config), "n_runs": n_runs, "workers": workers,
+        "config": str(config), "n_runs": n_runs, "workers": workers,
         "cores": os.cpu_count(),
         "serial_warm_s": round(t_warm, 3), "serial_cli_s": round(t_cli, 3),
         "sweep_1_s": round(t_s1, 3), f"sweep_{workers}_s": round(t_s2, 3),

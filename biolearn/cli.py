@@ -147,7 +147,7 @@ def cli(debug: bool) -> None:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars; print only the results path.")
 @click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Directory with the datasets (else data.root, $BIOLEARN_DATA, "
-                   "~/.cache/biolearn).")
+                   "~/.cache/biolearn, /usr/share/datasets).")
 @click.option("--backend", metavar="NAME", default="biolearn", show_default=True,
               help="A backend of biolearn.backends. biolearn: the engine trains and tests; "
                    "another name (nest: needs the nest extra) then evaluates the trained run "

@@ -492,8 +492,8 @@ class _SignalGuard:
 
     A handler's exception that lands in a finaliser or weakref callback is swallowed by Python
     (it goes to :data:`sys.unraisablehook`). The guard's hook keeps such an exception off the
-    terminal and sends the signal again 20 ms later, so that it is raised in the run's own
-    code."""
+    terminal and delivers the signal again 20 ms later (``_thread.interrupt_main``), so that
+    it is raised in the run's own code."""
 
     SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP")
                     if hasattr(signal, n))
@@ -504,6 +504,7 @@ class _SignalGuard:
         self.stopping = False
         self.closing = False
         self.saved_hook: Any = None
+        self.timers: list[threading.Timer] = []
 
     def __enter__(self) -> _SignalGuard:
         if threading.current_thread() is not threading.main_thread():
@@ -535,13 +536,16 @@ class _SignalGuard:
     def _unraisable(self, info: Any) -> None:
         if (isinstance(info.exc_value, KeyboardInterrupt) and self.received
                 and not self.closing):
-            # raised by _handle where Python swallows it: send the signal again a moment later
-            # (from a timer thread, so that it lands after this hook and the callback)
-            self.stopping = False
-            timer = threading.Timer(0.02, os.kill,
-                                    (os.getpid(), signal.Signals[self.received].value))
+            # raised by _handle where Python swallows it: deliver the signal again a moment
+            # later, from a timer thread, so that it lands after this hook and the callback
+            import _thread
+
+            timer = threading.Timer(0.02, _thread.interrupt_main,
+                                    (signal.Signals[self.received].value,))
             timer.daemon = True
             timer.start()
+            self.timers.append(timer)
+            self.stopping = False  # last: a signal arriving within this hook stays ignored
             return
         (self.saved_hook or sys.__unraisablehook__)(info)
 
@@ -550,6 +554,10 @@ class _SignalGuard:
         self.stopping = self.closing = True
 
     def __exit__(self, *exc: object) -> None:
+        self.stopping = self.closing = True
+        for t in self.timers:  # no redelivery after the run (to restored handlers)
+            t.cancel()
+            t.join()
         if self.saved_hook is not None:
             sys.unraisablehook = self.saved_hook
         for s, old in self.saved.items():

@@ -981,10 +981,14 @@ def _run_on_dask(plan: SweepPlan, todo: list[Run], sweep_dir: Path, outcomes: di
         where = scheduler or f"a local cluster of {n_workers} worker processes"
         info = client.scheduler_info().get("workers", {})
         nw, nthreads = len(info), sum(w.get("nthreads", 1) for w in info.values())
-        try:
-            link = client.dashboard_link
-        except Exception:  # no dashboard (bokeh missing) or a scheduler without one
-            link = None
+        import importlib.util
+
+        link = None
+        if importlib.util.find_spec("bokeh") is not None:  # the dashboard needs bokeh
+            try:
+                link = client.dashboard_link
+            except (KeyError, AttributeError, ValueError):  # a scheduler without one
+                link = None
         log(f"running on {where} ({nw} workers, {nthreads} threads)" + (
             "; waiting for workers to join" if nw == 0 else "")
             + (f"; dashboard {link}" if link else ""))

@@ -25,6 +25,7 @@ import csv
 import json
 import sys
 import time
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -191,7 +192,7 @@ def _tasks(p: ContinualParams, cfg: Any, ctx: Any) -> list:
             raise BiolearnError(
                 f"params.validation = {p.validation} holds out every training image "
                 f"({len(xtr)} loaded)", "params.validation",
-                f"use fewer than {len(xtr)}, e.g. 10000 of the 60000")
+                f"use fewer than {len(xtr)} (e.g. 10000 of the 60000 MNIST training images)")
         xtr, ytr, xte, yte = (xtr[:-p.validation], ytr[:-p.validation], xtr[-p.validation:],
                               ytr[-p.validation:])
     xtr_f, xte_f = adn.normalize_mnist(xtr), adn.normalize_mnist(xte)
@@ -299,11 +300,14 @@ def format_table(scenario: str, m: dict, methods: list[str]) -> str:
                      f"{100 * r['first_task_final_accuracy']:.1f}",
                      _bytes(r["extra_state_bytes"]),
                      f"{r['train_time_s']:.0f}+{r['eval_time_s']:.0f}"))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+    def width(text: str) -> int:  # display width: combining marks (the bar of F̄) take none
+        return sum(not unicodedata.combining(c) for c in text)
+
+    widths = [max(width(row[i]) for row in rows) for i in range(len(head))]
+    lines = ["  ".join(c + " " * (w - width(c)) if i == 0 else " " * (w - width(c)) + c
                        for i, (c, w) in enumerate(zip(row, widths, strict=True)))
              for row in rows]
-    lines.insert(1, "-" * len(lines[0]))
+    lines.insert(1, "-" * width(lines[0]))
     return "\n".join(lines)
 
 

@@ -281,7 +281,7 @@ def build(p: Params, rng: np.random.Generator) -> Network:
                 theta_offset=20.0))
     net.add(lif(INH, n, p.inh, integration="euler_expsyn"))
     net.add(lif(CLS, 10, p.cls, integration="euler_expsyn"))
-    pre_in, post_in = genn_race_increments(pl.trace_inc, 784, n, pl.race_fraction)
+    pre_in, post_in = genn_race_increments(pl.trace_inc, N_INPUT, n, pl.race_fraction)
     pre_cl, post_cl = genn_race_increments(pl.trace_inc, n, 10, pl.race_fraction)
     rule_in = SymmetricSTDP(eta=pl.eta_in, tau=pl.tau_trace, inc=pre_in, inc_post=post_in,
                             w_max=pl.w_max_in)

@@ -128,7 +128,8 @@ def _user_cache() -> Path:
 
 
 def data_roots(root: str | os.PathLike | None = None) -> list[Path]:
-    """Roots searched for dataset files, in order: ``root``, ``$BIOLEARN_DATA``, the user cache."""
+    """Roots searched for dataset files and written by downloads, in order: ``root``,
+    ``$BIOLEARN_DATA``, the user cache (:data:`SYSTEM_DATASETS` is searched after them)."""
     out: list[Path] = []
     for r in (root, os.environ.get("BIOLEARN_DATA") or None, _user_cache()):
         if r is None:
@@ -425,8 +426,9 @@ def _missing_error(spec: DatasetSpec, roots: list[Path], notes: list[str],
     names = ", ".join(f.name + ".gz" for f in spec.files)
     what = f"{spec.title} not found: need the four IDX files {names} (raw or .gz)"
     subs = ", ".join(s + "/" for s in spec.subdirs)
-    where = (f"searched {', '.join(str(r) for r in roots)} (each directly and in the sub-folders "
-             f"{subs})")
+    searched = [*roots, SYSTEM_DATASETS]
+    where = (f"searched {', '.join(str(r) for r in searched)} (each directly and in the "
+             f"sub-folders {subs})")
     if notes:
         where += "; " + "; ".join(notes)
     fix = (f"put the four files in one of those folders (e.g. {roots[-1] / spec.subdirs[0]}), "

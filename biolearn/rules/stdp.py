@@ -60,9 +60,18 @@ SYMMETRIC_STDP = SynapseModel(
     "dapre/dt = -apre/tau : 1 (event-driven)\n"
     "dapost/dt = -apost/tau : 1 (event-driven)\n",
     on_pre="w = clip(w + eta*apost, w_min, w_max)\napre += inc",
+    on_post="w = clip(w + eta*apre, w_min, w_max)\napost += inc",
+    parameters={"eta": 0.005, "tau": "20 ms", "inc": 0.1, "w_min": -np.inf, "w_max": 1.0},
+    learning_rates=("eta",))
+
+#: The same with its own post-trace increment ``inc_post`` (emulating unequal GPU trace races,
+#: :func:`genn_race_increments`).
+SYMMETRIC_STDP_2INC = SynapseModel(
+    "symmetric_stdp_2inc",
+    SYMMETRIC_STDP.model,
+    on_pre=SYMMETRIC_STDP.on_pre,
     on_post="w = clip(w + eta*apre, w_min, w_max)\napost += inc_post",
-    parameters={"eta": 0.005, "tau": "20 ms", "inc": 0.1, "inc_post": 0.1, "w_min": -np.inf,
-                "w_max": 1.0},
+    parameters={**SYMMETRIC_STDP.parameters, "inc_post": 0.1},
     learning_rates=("eta",))
 
 #: Triplet STDP of Pfister & Gerstner 2006, all-to-all interaction: fast/slow pre traces r1, r2,
@@ -223,17 +232,26 @@ class SymmetricSTDP(STDPRule):
     inc_post: float | None = None
 
     code = SYMMETRIC
-    definition = SYMMETRIC_STDP
+
+    @property
+    def two_increments(self) -> bool:
+        return self.inc_post is not None and self.inc_post != self.inc
+
+    @property
+    def definition(self) -> SynapseModel:  # type: ignore[override]
+        return SYMMETRIC_STDP_2INC if self.two_increments else SYMMETRIC_STDP
 
     def values(self) -> dict:
         d = asdict(self)
-        d["inc_post"] = self.inc if self.inc_post is None else self.inc_post
+        if not self.two_increments:
+            del d["inc_post"]
         return d
 
     def params(self) -> np.ndarray:
         p = np.zeros(N_PARAMS)
         p[[P_TAU_PRE, P_TAU_POST1, P_TAU_POST2]] = self.tau, self.tau, self.tau
-        p[[P_INC_PRE, P_INC_POST, P_SET]] = self.inc, self.values()["inc_post"], 0.0
+        inc_post = self.inc_post if self.two_increments else self.inc
+        p[[P_INC_PRE, P_INC_POST, P_SET]] = self.inc, inc_post, 0.0
         p[[P_ETA_PRE, P_ETA_POST]] = self.eta, self.eta
         p[[P_WMIN, P_WMAX]] = -np.inf, self.w_max
         return p
@@ -313,8 +331,9 @@ class RewardSTDP(STDPRule):
 def genn_race_increments(inc: float, n_pre: int, n_post: int, fraction: float,
                          warp: int = 32) -> tuple[float, float]:
     """Effective (pre, post) trace increments of symmetric STDP under GeNN 2.2.2's unsynchronised
-    per-synapse trace writes (Hao et al.'s code: ``$(trace_pre) += a`` in the per-synapse pre code,
-    ``$(trace_post) += a`` in the per-synapse learn-post code, no atomics).
+    per-synapse trace writes (Hao et al.'s ``src/add_model.cc``: ``$(trace_pre) += $(a_plus)`` in
+    the per-synapse pre code, ``$(trace1_post) += $(a_minus)`` in the learn-post code, no
+    atomics).
 
     A pre spike runs one thread per post neuron, all adding to the one pre trace; a post spike one
     thread per pre neuron. The 32 threads of a warp read-add-write together, so at most one
