@@ -272,16 +272,20 @@ def _plot(ctx: Any, scenario: str, results: dict[str, Any]) -> None:
     fig.suptitle(f"accuracy matrices, {scenario}-incremental", fontsize=10)
     ctx.save_figure(fig, f"accuracy_matrices_{scenario}")
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, (ax, ax1) = plt.subplots(1, 2, figsize=(11, 4))
     t = np.arange(1, n_tasks + 1)
     for name in names:
         a = results[name].accuracy
         ax.plot(t, [100 * np.mean(a[i, :i + 1]) for i in range(n_tasks)], marker="o",
                 label=LABELS.get(name, name))
+        ax1.plot(t, 100 * a[:, 0], marker="o", label=LABELS.get(name, name))
     ax.set(xlabel="tasks learned", ylabel="mean accuracy over learned tasks (%)",
-           title=f"{scenario}-incremental", ylim=(0, 100))
-    ax.set_xticks(t)
-    ax.grid(alpha=0.3)
+           title=f"{scenario}-incremental: all learned tasks", ylim=(0, 100))
+    ax1.set(xlabel="tasks learned", ylabel="accuracy on task 1 (%)",
+            title=f"{scenario}-incremental: task 1 as later tasks are learned", ylim=(0, 100))
+    for a_ in (ax, ax1):
+        a_.set_xticks(t)
+        a_.grid(alpha=0.3)
     ax.legend(loc="lower left", fontsize=8)
     ctx.save_figure(fig, f"accuracy_vs_tasks_{scenario}")
 
