@@ -172,14 +172,9 @@ class ContinualParams:
 
 
 def _load(cfg: Any, ctx: Any) -> tuple[np.ndarray, ...]:
-    from biolearn.data import load_mnist
+    from biolearn.data import load_for_run
 
-    d = cfg.data
-    if d.dataset != "mnist":
-        raise BiolearnError(f"dataset '{d.dataset}' is not supported by this recipe",
-                            "data.dataset", "use mnist")
-    root = d.root if d.root is not None else getattr(ctx, "data_root", None)
-    return load_mnist(root, d.dataset, d.n_train, d.n_test, quiet=ctx.quiet)
+    return load_for_run(cfg, ctx, ("mnist",))
 
 
 def _tasks(p: ContinualParams, cfg: Any, ctx: Any) -> list:

@@ -149,13 +149,9 @@ def train_eval(model: Any, xtr: Any, ytr: Any, xte: Any, yte: Any, epochs: int, 
 
 
 def _load(cfg: Any, ctx: Any) -> tuple:
-    from biolearn.data import load_mnist
+    from biolearn.data import load_for_run
 
-    d = cfg.data
-    if d.dataset == "none":
-        raise BiolearnError("this recipe needs a dataset", "data.dataset", "use mnist")
-    root = d.root if d.root is not None else getattr(ctx, "data_root", None)
-    return load_mnist(root, d.dataset, d.n_train, d.n_test, quiet=ctx.quiet)
+    return load_for_run(cfg, ctx)
 
 
 def _load_tensors(cfg: Any, ctx: Any) -> tuple:

@@ -30,6 +30,7 @@ from biolearn.data.mnist import (
     download_dataset,
     find_dataset,
     load_fashion_mnist,
+    load_for_run,
     load_mnist,
 )
 
@@ -48,6 +49,7 @@ __all__ = [
     "find_dataset",
     "kernel_rng_state",
     "load_fashion_mnist",
+    "load_for_run",
     "load_mnist",
     "parse_idx",
     "poisson_events",

@@ -26,6 +26,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -532,6 +533,19 @@ def loaded_datasets() -> list[dict]:
     import copy
 
     return copy.deepcopy(_LOADED)
+
+
+def load_for_run(cfg: Any, ctx: Any, datasets: tuple[str, ...] = ("mnist", "fashion_mnist")
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The images of a run's ``cfg.data`` (dataset, root, n_train, n_test): ``data.root``, else
+    the run's data root (``--data-root`` / ``$BIOLEARN_DATA``), then the usual search. Refuses a
+    dataset the recipe cannot use (``datasets``)."""
+    d = cfg.data
+    if d.dataset not in datasets:
+        raise BiolearnError(f"dataset '{d.dataset}' is not supported by this recipe",
+                            "data.dataset", "use " + " or ".join(datasets))
+    root = d.root if d.root is not None else getattr(ctx, "data_root", None)
+    return load_mnist(root, d.dataset, d.n_train, d.n_test, quiet=ctx.quiet)
 
 
 def load_fashion_mnist(root: str | os.PathLike | None = None, n_train: int | None = None,
