@@ -288,6 +288,64 @@ def test_test_after_every_pass_leaves_training_unchanged(tmp_path, workers):
 
 
 @needs_mnist
+def test_periodic_tests_in_file_order_match_a_run_on_the_first_images(tmp_path, monkeypatch):
+    """output.test_every tests a frozen copy every N images (Hao et al.'s code: every 10 000).
+    In file order (presentation.order: file, as in their train.cc) the test after 100 images is
+    the final test of a run trained on the first 100 images; training is unchanged by the tests;
+    a run interrupted after a periodic test and resumed repeats none and gives the same tests."""
+    from biolearn.io.store import load_weights
+    from biolearn.protocols import image_stdp
+    from biolearn.runner import RunInterrupted, execute
+
+    common = {"params.epochs": 2, "params.presentation.order": "file",
+              "params.output.test_workers": 1}
+    plain = execute(_tiny_config(tmp_path, **common), out_dir=tmp_path / "plain", quiet=True)
+    every = {**common, "params.output.test_every": 100, "params.output.figures": "true"}
+    tested = execute(_tiny_config(tmp_path, **every), out_dir=tmp_path / "tested", quiet=True)
+    first = execute(_tiny_config(tmp_path, **{**common, "params.epochs": 1, "data.n_train": 100}),
+                    out_dir=tmp_path / "first", quiet=True)
+    w_a, w_b = (load_weights(tmp_path / d / "weights.h5") for d in ("plain", "tested"))
+    w_a, w_b = (w[0] if isinstance(w, tuple) else w for w in (w_a, w_b))
+    for key in ("input_exc", "exc_class", "theta_exc"):
+        assert np.array_equal(np.asarray(w_a[key]), np.asarray(w_b[key])), key
+    m = tested["metrics"]
+    assert m["test_accuracy"] == plain["metrics"]["test_accuracy"]
+    assert [r["images_trained"] for r in m["epoch_tests"]] == [100, 200, 300, 400]
+    assert m["epoch_tests"][0]["test_accuracy"] == first["metrics"]["test_accuracy"]
+    best = max([*m["epoch_tests"], m], key=lambda r: r["test_accuracy"])
+    assert m["best_test"]["test_accuracy"] == best["test_accuracy"]
+    assert (tmp_path / "tested" / "training_tests.png").exists()
+
+    real = image_stdp.Presenter.present
+    calls = {"n": 0}
+
+    def flaky(self, image, before=None):
+        calls["n"] += 1
+        if calls["n"] == 150:  # after the test at 100 images, before the checkpoint at 160
+            raise KeyboardInterrupt
+        return real(self, image, before)
+
+    part = tmp_path / "part"
+    monkeypatch.setattr(image_stdp.Presenter, "present", flaky)
+    with pytest.raises(RunInterrupted):
+        execute(_tiny_config(tmp_path, **every), out_dir=part, quiet=True)
+    monkeypatch.setattr(image_stdp.Presenter, "present", real)
+    resumed = execute(_tiny_config(tmp_path, **every), out_dir=part, quiet=True, resume=True)
+    assert resumed["metrics"]["epoch_tests"] == m["epoch_tests"]
+    assert resumed["metrics"]["test_accuracy"] == m["test_accuracy"]
+
+
+def test_the_authors_read_out_calls_a_silent_class_layer_zero():
+    """Hao et al.'s evaluation.cc takes the first maximum: ties go to the lower class and an image
+    with no class spike is a 0; biolearn's own read-out calls it silent (−1)."""
+    from biolearn.analysis import readout
+
+    counts = np.array([[0, 0, 0], [1, 3, 3], [0, 0, 2], [5, 5, 0]])
+    assert readout.argmax_first(counts).tolist() == [0, 1, 2, 0]
+    assert readout.argmax_or_silent(counts).tolist() == [-1, 1, 2, 0]
+
+
+@needs_mnist
 def test_pixel_mean_scales_every_presented_image(tmp_path, monkeypatch):
     """presentation.pixel_mean (the authors' Fashion-MNIST preprocessing) reaches the encoder:
     every training and test image the network sees is the scaled one."""

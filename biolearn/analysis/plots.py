@@ -67,6 +67,35 @@ def accuracy_curve(images: list, acc: list, label: str | None = None,
     return fig
 
 
+def training_tests(tests: list) -> Any:
+    """Tests during training (``epoch_tests`` and the final test): the class neurons' and the
+    hidden-layer vote's accuracy, and the hidden neurons assigned to each class, against the
+    training images seen."""
+    x = [r["images_trained"] for r in tests]
+    fig, (a1, a2) = plt.subplots(2, 1, figsize=(6.5, 6), sharex=True)
+    for key, name in (("test_accuracy", "class neurons"), ("test_accuracy_vote", "hidden vote")):
+        pts = [(xi, r[key]) for xi, r in zip(x, tests, strict=True) if r.get(key) is not None]
+        if pts:
+            xs, ys = zip(*pts, strict=True)
+            a1.plot(xs, np.asarray(ys) * 100, "o-", ms=3, label=name)
+    a1.set_ylabel("test accuracy (%)")
+    a1.grid(alpha=0.3)
+    a1.legend(loc="lower right")
+    a1.set_title("tests during training")
+    alloc = [(xi, r["hidden_allocation"]["neurons_per_class"])
+             for xi, r in zip(x, tests, strict=True) if r.get("hidden_allocation")]
+    if alloc:
+        xs, n = zip(*alloc, strict=True)
+        n = np.asarray(n)
+        for c in range(n.shape[1]):
+            a2.plot(xs, n[:, c], ".-", color=plt.cm.tab10(c), label=str(c))
+        a2.legend(ncol=5, fontsize=7, title="class", title_fontsize=7)
+    a2.set_ylabel("hidden neurons assigned")
+    a2.set_xlabel("training images seen")
+    a2.grid(alpha=0.3)
+    return fig
+
+
 #: Populations up to this size get one labelled y tick per neuron (e.g. the 10 class neurons).
 TICK_EVERY_NEURON = 20
 

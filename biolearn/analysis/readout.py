@@ -59,6 +59,13 @@ def argmax_or_silent(counts: np.ndarray) -> np.ndarray:
     return pred
 
 
+def argmax_first(counts: np.ndarray) -> np.ndarray:
+    """Class-neuron read-out of Hao et al.'s code (``evaluation.cc``,
+    ``cla_get_recognized_number``): the first most active neuron, so an image with no class spike
+    is called class 0."""
+    return np.asarray(counts).argmax(axis=1)
+
+
 def confusion(pred: np.ndarray, labels: np.ndarray, n_classes: int = 10) -> np.ndarray:
     """[true, predicted] counts; silent predictions (−1) count as errors and are left out."""
     cm = np.zeros((n_classes, n_classes), np.int64)

@@ -228,6 +228,7 @@ def epoch_test(ctx: Any, sim: Any, pr: Presenter, x_te: np.ndarray, y_te: np.nda
         res["hidden_allocation"] = readout.class_allocation(hid, y, assignments)
     if class_pop is not None:
         res["test_accuracy"] = float(np.mean(readout.argmax_or_silent(cls) == y))
+        res["test_accuracy_silent_as_0"] = float(np.mean(readout.argmax_first(cls) == y))
     else:
         res["test_accuracy"] = res.get("test_accuracy_vote")
     return res

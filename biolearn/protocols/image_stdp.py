@@ -46,6 +46,9 @@ class Presentation:
     pixel_mean: float | None = param(None, "scale every image to this mean pixel first (rounded, "
                                      "saturating at 255); Hao et al. use 30 for Fashion-MNIST "
                                      "and raw pixels for MNIST (None)", min=1.0, max=255.0)
+    order: str = param("shuffle", "training image order. shuffle: a new random order every pass; "
+                       "file: the files' order every pass, as in Hao et al.'s code (train.cc)",
+                       choices=["shuffle", "file"])
 
     def images(self, x: np.ndarray) -> np.ndarray:
         """The images as presented: scaled to ``pixel_mean`` when it is set."""
@@ -68,6 +71,9 @@ class Output:
                               min=1)
     test_every_epoch: bool = param(False, "also test after every pass but the last (frozen "
                                    "copy; training is unchanged); adds epoch_tests to the metrics")
+    test_every: int | None = param(None, "also test every this many training images (frozen "
+                                   "copy; Hao et al.'s code tests every 10 000); adds to "
+                                   "epoch_tests and draws training_tests.png", min=1)
     epoch_test_images: int | None = param(None, "test images for those tests (None = all)",
                                           min=1)
 

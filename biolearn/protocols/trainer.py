@@ -85,13 +85,32 @@ def run_protocol(cfg: Any, ctx: Any, sim: Any, phases: list, test_setup: Callabl
         save_checkpoint(ckpt, sim, {"pos": pos, "curve": curve.state(),
                                     "epoch_tests": epoch_tests})
 
+    def test_now(ph: Phase, e: int, nxt: tuple) -> None:
+        """A test of a frozen copy during training (every pass or every ``test_every`` images),
+        followed by a checkpoint so that ``--resume`` does not repeat it."""
+        nonlocal t_start, since_ckpt
+        if any(r["images_trained"] == done for r in epoch_tests):
+            return
+        t_eval = time.perf_counter()
+        n_ev = min(out.epoch_test_images or len(x_te), len(x_te))
+        r = epoch_test(ctx, sim, pr, x_te[:n_ev], y_te[:n_ev], test_setup, ph.setup,
+                       class_pop, curve.assignments, cfg.seed, out.test_workers)
+        t_start += time.perf_counter() - t_eval  # training time excludes these tests
+        epoch_tests.append({"phase": ph.name, "epoch": e + 1, "images_trained": done,
+                            "n_test_images": n_ev, **r})
+        ctx.metrics["epoch_tests"] = epoch_tests
+        checkpoint(phase=nxt[0], epoch=nxt[1], index=nxt[2])
+        since_ckpt = 0
+
     try:
         for k in range(pos["phase"], len(phases)):
             ph = phases[k]
             ph.setup(sim)
             for e in range(pos["epoch"] if k == pos["phase"] else 0, ph.epochs):
-                order = np.random.default_rng([cfg.seed, k, e]).permutation(len(x_tr))
+                order = (np.arange(len(x_tr)) if pres.order == "file"
+                         else np.random.default_rng([cfg.seed, k, e]).permutation(len(x_tr)))
                 start = pos["index"] if (k == pos["phase"] and e == pos["epoch"]) else 0
+                last = k == len(phases) - 1 and e == ph.epochs - 1
                 for i in range(start, len(order)):
                     idx = order[i]
                     label = int(y_tr[idx])
@@ -104,23 +123,14 @@ def run_protocol(cfg: Any, ctx: Any, sim: Any, phases: list, test_setup: Callabl
                     bar.update(1)
                     if curve.points and done % 200 == 0:
                         bar.set_postfix(acc=f"{curve.points[-1][1]:.3f}")
+                    if out.test_every and done % out.test_every == 0 and not (
+                            last and i + 1 == len(order)):
+                        test_now(ph, e, (k, e, i + 1))
                     if since_ckpt >= out.checkpoint_every:
                         checkpoint(phase=k, epoch=e, index=i + 1)
                         since_ckpt = 0
-                last = k == len(phases) - 1 and e == ph.epochs - 1
-                if out.test_every_epoch and not last and not any(
-                        r["phase"] == ph.name and r["epoch"] == e + 1 for r in epoch_tests):
-                    t_eval = time.perf_counter()
-                    n_ev = min(out.epoch_test_images or len(x_te), len(x_te))
-                    r = epoch_test(ctx, sim, pr, x_te[:n_ev], y_te[:n_ev], test_setup, ph.setup,
-                                   class_pop, curve.assignments, cfg.seed, out.test_workers)
-                    t_start += time.perf_counter() - t_eval  # training time excludes these tests
-                    epoch_tests.append({"phase": ph.name, "epoch": e + 1, "images_trained": done,
-                                        "n_test_images": n_ev, **r})
-                    ctx.metrics["epoch_tests"] = epoch_tests
-                    nxt = (k + 1, 0) if e + 1 == ph.epochs else (k, e + 1)
-                    checkpoint(phase=nxt[0], epoch=nxt[1], index=0)
-                    since_ckpt = 0
+                if out.test_every_epoch and not last:
+                    test_now(ph, e, (k + 1, 0, 0) if e + 1 == ph.epochs else (k, e + 1, 0))
     finally:
         bar.close()
     checkpoint(f"at the end of training ({done} images)", phase=len(phases), epoch=0, index=0)
@@ -160,8 +170,10 @@ def run_protocol(cfg: Any, ctx: Any, sim: Any, phases: list, test_setup: Callabl
     if assignments is None:
         assignments = readout.assign_labels(hid, y)  # only if training gave none
     vote = readout.classification_metrics(readout.vote(hid, assignments), y)
+    extra = {}
     if class_pop is not None:
         main = readout.classification_metrics(readout.argmax_or_silent(cls), y)
+        extra["test_accuracy_silent_as_0"] = float(np.mean(readout.argmax_first(cls) == y))
     else:
         main = vote
     warn_if_silent(ctx, hid, main, n_te, class_pop)
@@ -170,6 +182,7 @@ def run_protocol(cfg: Any, ctx: Any, sim: Any, phases: list, test_setup: Callabl
         "per_class_accuracy": main["per_class_accuracy"],
         "confusion_matrix": main["confusion_matrix"],
         "silent_fraction": main["silent_fraction"],
+        **extra,
         "test_accuracy_vote": vote["accuracy"],
         "hidden_allocation": readout.class_allocation(hid, y, assignments),
         "train_curve": [{"images": a, "accuracy": b} for a, b in curve.points],
@@ -185,6 +198,12 @@ def run_protocol(cfg: Any, ctx: Any, sim: Any, phases: list, test_setup: Callabl
         "epoch_tests": epoch_tests,
         "epochs_trained": sum(ph.epochs for ph in phases),
     }
+    if epoch_tests:
+        # the best test during training or at the end: a reading of a periodically tested run
+        best = max([*epoch_tests, {"images_trained": done, **metrics}],
+                   key=lambda r: r.get("test_accuracy") or 0.0)
+        metrics["best_test"] = {"images_trained": best["images_trained"],
+                                "test_accuracy": best["test_accuracy"]}
     final = weights()
     for name, arr in final.items():
         a = np.asarray(arr)
@@ -249,6 +268,11 @@ def _write_outputs(ctx: Any, out: Output, metrics: dict, w_in: np.ndarray, curve
                           metrics["test_accuracy"]))
             ctx.save_figure(plots.accuracy_curve(list(xs), list(ys), test_points=tests),
                             "accuracy_curve")
+        if metrics.get("epoch_tests"):
+            final = {"images_trained": metrics["n_train_images"] * metrics["epochs_trained"],
+                     **metrics}
+            ctx.save_figure(plots.training_tests([*metrics["epoch_tests"], final]),
+                            "training_tests")
         if rec0 is not None:
             ctx.save_figure(plots.raster(rec0["spikes"], "test presentation 0", t0=rec0["t0"],
                                          sizes=rec0.get("sizes"),
