@@ -54,6 +54,11 @@ class Excitatory:
                               min=0.0)
     tau_theta: float = param(8e6, "θ decay (ms): 6e6 (100/400 in the paper), 8e6 (code); inf: "
                              "no decay", min=1.0, allow_inf=True)
+    theta_precision: str = param("float64", "θ's arithmetic. float32: every step and spike "
+                                 "rounded to single precision, as in the authors' GPU code "
+                                 "(model.h: scalar float), where θ stops decaying for "
+                                 "τθ ≥ dt·2^25 (1.68e7 ms at dt 0.5 ms); docs/sym_stdp.md",
+                                 choices=["float64", "float32"])
 
     def validate(self) -> None:
         check_lif(self, theta_rule="hao")
@@ -276,7 +281,8 @@ def build(p: Params, rng: np.random.Generator) -> Network:
     net = Network(dt=p.presentation.dt)
     net.add(PoissonSource(INPUT, 784))
     e = p.exc
-    net.add(lif(EXC, n, e, integration="euler_expsyn", v_floor=e.v_floor, theta_rule="hao",
+    net.add(lif(EXC, n, e, integration="euler_expsyn", v_floor=e.v_floor,
+                theta_rule="hao_f32" if e.theta_precision == "float32" else "hao",
                 theta_init=e.theta_init, theta_plus=e.theta_plus, tau_theta=e.tau_theta,
                 theta_offset=20.0))
     net.add(lif(INH, n, p.inh, integration="euler_expsyn"))

@@ -93,6 +93,78 @@ def test_dynamic_threshold_follows_hao_update_and_decay():
     assert sim.theta[sim.slice("n")][0] == pytest.approx(th, rel=1e-9)
 
 
+def _f32(x: float) -> float:
+    return float(np.float32(x))
+
+
+def test_float32_theta_follows_the_authors_single_precision_update():
+    """theta_rule "hao_f32" is the GeNN code's θ in float32 (model.h: scalar float;
+    add_model.cc: θ −= θ/τθ·dt every step, θ += θ₊·10/|θ − 10| per spike), step by step."""
+    theta0, plus, tau = 20.0, 0.07, 1000.0
+    net = Network(dt=0.5)
+    net.add(SpikeSource("d", 1, [0, 0], [10.0, 60.0]))
+    net.add(LIF("n", 1, synapse="current", theta_rule="hao_f32", theta_init=theta0,
+                theta_plus=plus, tau_theta=tau, theta_offset=20.0, t_ref=0.0))
+    net.connect(connect.dense("w", "d", "n", np.array([[100.0]]), target="v"))
+    net.monitor(SpikeMonitor())
+    sim = net.compile()
+    spikes = sim.run(100.0)["spikes"]["n"][0]
+    assert np.allclose(spikes, [10.5, 60.5])
+    th = theta0
+    for t in np.arange(0.0, 100.0, 0.5):  # decay every step; the spike's increment after it
+        th = _f32(th - th / tau * 0.5)
+        if t in spikes:
+            th = _f32(th + plus * 10.0 / abs(th - 10.0))
+    assert sim.theta[sim.slice("n")][0] == th  # bit for bit
+
+
+@pytest.mark.parametrize(("tau", "per_step"), [(2e7, 0.0), (6e6, 2.0 ** -19)])
+def test_float32_theta_decay_is_lost_below_half_its_spacing(tau, per_step):
+    """Closed form of single-precision θ decay at dt 0.5 ms. θ in [16, 32) mV has the float32
+    spacing 2^-19 mV. τθ 2e7 ms (the authors' 6400 neurons): θ·dt/τθ ≤ 0.42 spacings for every θ,
+    so rounding keeps θ forever. τθ 6e6 ms (their 400): 0.70–1.4 spacings, so θ falls by exactly
+    one spacing per step. The same holds in the rest that the exact reset replaces."""
+    from biolearn.config import load_config
+    from biolearn.models import sym_stdp
+    from biolearn.protocols.image_stdp import EXC
+
+    # inside [16, 32) mV: 1000 steps of one spacing (0.0019 mV) stay in it
+    theta = np.array([16.5, 20.3, 24.9, 31.0]).astype(np.float32).astype(np.float64)
+    net = Network(dt=0.5)
+    net.add(LIF("n", 4, synapse="current", theta_rule="hao_f32", theta_init=20.0,
+                theta_plus=0.05, tau_theta=tau, theta_offset=20.0))
+    sim = net.compile()
+    sim.theta[sim.slice("n")] = start = theta
+    sim.run(500.0)  # 1000 silent steps
+    np.testing.assert_array_equal(sim.theta[sim.slice("n")], start - 1000 * per_step)
+    f64 = theta * np.exp(-500.0 / tau)
+    assert np.all(np.abs(f64 - theta) > 1e-4)  # float64 would have decayed visibly
+
+    cfg = load_config(ROOT / "configs" / "stdp_mnist_smoke.yaml",
+                      ["params.n_exc=4", "params.exc.theta_precision=float32",
+                       f"params.exc.tau_theta={tau}"])
+    rest = sym_stdp.build(cfg.params, np.random.default_rng(0)).compile(seed=1)
+    rest.theta[rest.slice(EXC)] = start
+    rest.decay_theta(1000)
+    np.testing.assert_array_equal(rest.theta[rest.slice(EXC)], start - 1000 * per_step)
+
+
+def test_float32_is_a_function_of_the_model_language():
+    """float32(x) in any definition rounds to single precision and keeps x's unit."""
+    from biolearn.engine.definitions import NeuronModel
+    from biolearn.engine.front import Neurons
+
+    model = NeuronModel("f32_probe", "dv/dt = -v/tau : volt\nx : volt\n", threshold="v > 1*mV",
+                        after_update="x = float32(v)", init={"v": "0.1*mV"},
+                        parameters={"tau": "1e12 ms"})
+    net = Network(dt=0.5)
+    net.add(Neurons("p", 1, model))
+    sim = net.compile()
+    sim.run(1.0)
+    v = sim.v[sim.slice("p")][0]
+    assert v != _f32(v) and sim.x[sim.slice("p")][0] == _f32(v)
+
+
 @pytest.mark.parametrize("frozen", [False, True])
 def test_reset_between_images_decays_theta_as_the_papers_rest(frozen):
     """With the exact reset, θ decays over presentation + rest time, as in the papers' simulated

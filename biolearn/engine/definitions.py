@@ -43,7 +43,7 @@ FUNCTIONS = {
     "tan": "tan", "sinh": "sinh", "cosh": "cosh", "tanh": "tanh", "arcsin": "asin",
     "arccos": "acos", "arctan": "atan", "abs": "abs", "floor": "floor", "ceil": "ceil",
     "clip": "_clip", "sign": "_sign", "int": "_int", "exprel": "_exprel", "rand": "rng.random",
-    "randn": "rng.standard_normal",
+    "randn": "rng.standard_normal", "float32": "_f32",
 }
 PURE = set(FUNCTIONS) - {"rand", "randn"}
 CONSTANTS = {"pi", "e", "inf", "True", "False"}
@@ -291,10 +291,23 @@ def _unit_resolver(dims: dict) -> dict:
     for name in list(FUNCTIONS):
         if name in DEFAULT_FUNCTIONS:
             v[name] = DEFAULT_FUNCTIONS[name]
+    v.update(_own_functions())
     for name, q in DEFAULT_UNITS.items():
         if name not in v:
             v[name] = Constant(name, 1.0, dimensions=q.dim)
     return v
+
+
+@cache
+def _own_functions() -> dict:
+    """Brian2 descriptions of the functions biolearn adds to Brian2's: ``float32(x)``, x rounded to
+    single precision (IEEE round to nearest), in the unit of x, to emulate hardware that keeps a
+    variable in float32 (e.g. a GPU simulator's state, Hao et al. 2020's GeNN code)."""
+    import numpy as np
+    from brian2.core.functions import Function
+
+    return {"float32": Function(lambda x: np.asarray(x, np.float32).astype(np.float64),
+                                arg_units=[None], return_unit=lambda u: u, arg_names=["x"])}
 
 
 def _make_statements(code: str, scalars: list[str], arrays: list[str]) -> tuple[list, list]:
@@ -315,6 +328,7 @@ def _make_statements(code: str, scalars: list[str], arrays: list[str]) -> tuple[
     for name in FUNCTIONS:
         if name in DEFAULT_FUNCTIONS:
             variables[name] = DEFAULT_FUNCTIONS[name]
+    variables.update(_own_functions())
     for name in identifiers(code):
         if name not in variables and _is_unit(name):
             variables[name] = Constant(name, unit_value(name))

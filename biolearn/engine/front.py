@@ -90,6 +90,8 @@ class LIF:
     Spikes when ``v > v_thresh + θ − theta_offset`` outside the refractory period; then v = v_reset.
     Adaptive threshold: ``theta_rule="add"`` (Diehl & Cook: θ += theta_plus per spike) or ``"hao"``
     (Hao et al. 2020: θ += theta_plus·10/|θ − 10|); θ decays to 0 with tau_theta (ms).
+    ``"hao_f32"``: the same in single precision, as Hao et al.'s GPU code computes it
+    (:func:`biolearn.engine.neurons.lif_model`).
     ``v_floor`` bounds v from below (Hao et al.: −100 mV).
     """
 
@@ -151,7 +153,7 @@ class LIF:
     def validate(self) -> None:
         for key, allowed in (("synapse", ("current", "conductance")),
                              ("integration", ("euler", "exact", "euler_expsyn")),
-                             ("theta_rule", ("none", "add", "hao"))):
+                             ("theta_rule", ("none", "add", "hao", "hao_f32"))):
             if getattr(self, key) not in allowed:
                 raise BiolearnError(f"{key}={getattr(self, key)!r} is not supported",
                                     f"in population '{self.name}'",

@@ -35,7 +35,10 @@ def lif_model(synapse: str = "conductance", integration: str = "euler", theta_ru
     exponential Euler for conductance based), ``"euler_expsyn"`` (Euler for v, exact decay of ge, gi
     after it: GeNN's EXPDECAY, as in Hao et al.'s code). ``theta_rule``: ``"add"`` (θ += θ₊ per
     spike, Diehl & Cook) or ``"hao"`` (θ += θ₊·10 mV/|θ − 10 mV|, Hao et al. 2020); θ decays exactly
-    with τθ. ``floor``: v is bounded below by ``v_floor`` after every step (Hao et al.: −100 mV).
+    with τθ. ``"hao_f32"`` is Hao et al.'s rule as their GeNN code runs it, in single precision:
+    ``θ ← float32(θ − θ·dt/τθ)`` every step and ``θ ← float32(θ + …)`` per spike, so a decay
+    smaller than half of θ's float32 spacing is lost (always, for dt/τθ ≤ 2⁻²⁵). ``floor``: v is
+    bounded below by ``v_floor`` after every step (Hao et al.: −100 mV).
     """
     g = "volt" if synapse == "current" else "1"
     if synapse == "current":
@@ -56,11 +59,13 @@ def lif_model(synapse: str = "conductance", integration: str = "euler", theta_ru
                   else "exponential_euler"}[integration]
     eqs += "theta : volt\n"
     reset = ["v = v_reset"]
-    if theta_rule != "none":
+    hao = "theta_plus*theta_ten/clip(abs(theta - theta_ten), theta_eps, inf*mV)"
+    if theta_rule == "hao_f32":  # GeNN's Euler step of θ and its spike increment, in float32
+        after.append("theta = float32(theta - theta/tau_theta*dt)")
+        reset.append(f"theta = float32(theta + {hao})")
+    elif theta_rule != "none":
         after.append("theta = theta*exp(-dt/tau_theta)")
-        reset.append("theta += theta_plus" if theta_rule == "add" else
-                     "theta += theta_plus*theta_ten/clip(abs(theta - theta_ten), theta_eps, "
-                     "inf*mV)")
+        reset.append("theta += theta_plus" if theta_rule == "add" else f"theta += {hao}")
     if floor:
         after.append("v = clip(v, v_floor, inf*mV)")
     name = f"lif_{'cuba' if synapse == 'current' else 'coba'}_{integration}"

@@ -630,17 +630,26 @@ class Simulation:
 
     def decay_theta(self, steps: int) -> None:
         """Let every unfrozen adaptive threshold θ decay over ``steps`` silent steps
-        (θ·exp(−dt/τθ)^steps), as it would during a simulated rest that :meth:`reset_state`
-        replaces."""
+        (θ·exp(−dt/τθ)^steps, or step by step in float32 for the ``hao_f32`` rule), as it would
+        during a simulated rest that :meth:`reset_state` replaces."""
         for k in range(len(self.net.populations)):
             if self.pop_model[k] < 0 or self.frozen_on[k]:
                 continue
             ir = self.models[self.pop_model[k]]
-            if "theta" in ir.variables and "tau_theta" in ir.param_names and any(
-                    v == "theta" for v, _, _ in ir.vector):
+            step = [e for v, _, e in ir.vector if v == "theta"]
+            if "theta" in ir.variables and "tau_theta" in ir.param_names and step:
                 lo, hi = self.pop_lo[k], self.pop_hi[k]
-                dth = np.exp(-self.dt / self.pop_f[k, ir.param_names.index("tau_theta")])
-                self.theta[lo:hi] *= dth ** steps
+                tau = self.pop_f[k, ir.param_names.index("tau_theta")]
+                if "_f32(" in step[0]:  # lif_model's "hao_f32": every step rounded to float32
+                    th = self.theta[lo:hi]
+                    for _ in range(steps):
+                        new = (th - th / tau * self.dt).astype(np.float32).astype(np.float64)
+                        if np.array_equal(new, th):
+                            break  # a fixed point: the decay is below float32's resolution
+                        th = new
+                    self.theta[lo:hi] = th
+                else:
+                    self.theta[lo:hi] *= np.exp(-self.dt / tau) ** steps
 
     def reset_state(self, names: list[str] | None = None) -> None:
         """Rest state: the model's ``rest`` values (LIF: v = v_rest, conductances 0),

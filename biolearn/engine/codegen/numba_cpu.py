@@ -65,6 +65,11 @@ def _int(x):
 
 
 @njit(cache=True, inline="always")
+def _f32(x):
+    return float(np.float32(x))
+
+
+@njit(cache=True, inline="always")
 def _exprel(x):
     return 1.0 if x == 0.0 else (np.expm1(x) / x)
 
