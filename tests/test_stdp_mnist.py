@@ -366,8 +366,7 @@ def test_periodic_tests_in_file_order_match_a_run_on_the_first_images(tmp_path, 
     the final test of a run trained on the first 100 images; training is unchanged by the tests;
     a run interrupted after a periodic test and resumed repeats none and gives the same tests."""
     from biolearn.io.store import load_weights
-    from biolearn.protocols import image_stdp
-    from biolearn.runner import RunInterrupted, execute
+    from biolearn.runner import execute
 
     common = {"params.epochs": 2, "params.presentation.order": "file",
               "params.output.test_workers": 1}
@@ -388,23 +387,62 @@ def test_periodic_tests_in_file_order_match_a_run_on_the_first_images(tmp_path, 
     assert m["best_test"]["test_accuracy"] == best["test_accuracy"]
     assert (tmp_path / "tested" / "training_tests.png").exists()
 
-    real = image_stdp.Presenter.present
-    calls = {"n": 0}
+    resumed = _interrupt_and_resume(tmp_path / "part", every, monkeypatch, at_call=170)
+    # calls 1-100 train, 101-160 are the test at 100 (60 images), 170 is training image 110: the
+    # resumed run starts from the checkpoint written after that test and repeats no test
+    assert resumed["tests_run"] == 3
+    assert resumed["metrics"]["epoch_tests"] == m["epoch_tests"]
+    assert resumed["metrics"]["test_accuracy"] == m["test_accuracy"]
+
+
+def _interrupt_and_resume(out: Path, sets: dict, monkeypatch, at_call: int) -> dict:
+    """Stop a run with Ctrl-C at the ``at_call``-th presentation, resume it; count its tests."""
+    from biolearn.protocols import image_stdp, trainer
+    from biolearn.runner import RunInterrupted, execute
+
+    real, real_test = image_stdp.Presenter.present, trainer.epoch_test
+    calls = {"n": 0, "tests": 0}
 
     def flaky(self, image, before=None):
         calls["n"] += 1
-        if calls["n"] == 150:  # after the test at 100 images, before the checkpoint at 160
+        if calls["n"] == at_call:
             raise KeyboardInterrupt
         return real(self, image, before)
 
-    part = tmp_path / "part"
+    def counted(*a, **k):
+        calls["tests"] += 1
+        return real_test(*a, **k)
+
     monkeypatch.setattr(image_stdp.Presenter, "present", flaky)
     with pytest.raises(RunInterrupted):
-        execute(_tiny_config(tmp_path, **every), out_dir=part, quiet=True)
+        execute(_tiny_config(out, **sets), out_dir=out, quiet=True)
     monkeypatch.setattr(image_stdp.Presenter, "present", real)
-    resumed = execute(_tiny_config(tmp_path, **every), out_dir=part, quiet=True, resume=True)
-    assert resumed["metrics"]["epoch_tests"] == m["epoch_tests"]
-    assert resumed["metrics"]["test_accuracy"] == m["test_accuracy"]
+    monkeypatch.setattr(trainer, "epoch_test", counted)
+    res = execute(_tiny_config(out, **sets), out_dir=out, quiet=True, resume=True)
+    monkeypatch.setattr(trainer, "epoch_test", real_test)
+    return {**res, "tests_run": calls["tests"]}
+
+
+@needs_mnist
+def test_periodic_and_per_pass_tests_in_layerwise_training_resume_exactly(tmp_path, monkeypatch):
+    """Two phases of one pass over 200 images, a test every 100 images and after every pass: the
+    test at the end of a pass is taken once, the run's last image gets only the final test, and
+    a run interrupted after the end-of-phase test resumes without repeating a test."""
+    from biolearn.runner import execute
+
+    sets = {"params.training": "layerwise", "data.n_train": 200, "params.epochs": 1,
+            "params.output.test_every": 100, "params.output.test_every_epoch": True,
+            "params.output.test_workers": 1}
+    full = execute(_tiny_config(tmp_path, **sets), out_dir=tmp_path / "full", quiet=True)
+    tests = full["metrics"]["epoch_tests"]
+    assert [(r["images_trained"], r["phase"]) for r in tests] == [
+        (100, "hidden"), (200, "hidden"), (300, "class")]
+    # calls: 1-100 train, 101-160 test, 161-260 train, 261-320 test at 200 (end of phase 1);
+    # call 330 is image 210, in phase 2
+    resumed = _interrupt_and_resume(tmp_path / "part", sets, monkeypatch, at_call=330)
+    assert resumed["tests_run"] == 1  # the one at 300
+    assert resumed["metrics"]["epoch_tests"] == tests
+    assert resumed["metrics"]["test_accuracy"] == full["metrics"]["test_accuracy"]
 
 
 def test_the_authors_read_out_calls_a_silent_class_layer_zero():

@@ -90,7 +90,7 @@ class LIF:
     Spikes when ``v > v_thresh + θ − theta_offset`` outside the refractory period; then v = v_reset.
     Adaptive threshold: ``theta_rule="add"`` (Diehl & Cook: θ += theta_plus per spike) or ``"hao"``
     (Hao et al. 2020: θ += theta_plus·10/|θ − 10|); θ decays to 0 with tau_theta (ms).
-    ``"hao_f32"``: the same in single precision, as Hao et al.'s GPU code computes it
+    ``"hao_f32"``: the same with θ kept in single precision, as in Hao et al.'s GPU code
     (:func:`biolearn.engine.neurons.lif_model`).
     ``v_floor`` bounds v from below (Hao et al.: −100 mV).
     """

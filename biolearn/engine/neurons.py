@@ -35,9 +35,11 @@ def lif_model(synapse: str = "conductance", integration: str = "euler", theta_ru
     exponential Euler for conductance based), ``"euler_expsyn"`` (Euler for v, exact decay of ge, gi
     after it: GeNN's EXPDECAY, as in Hao et al.'s code). ``theta_rule``: ``"add"`` (θ += θ₊ per
     spike, Diehl & Cook) or ``"hao"`` (θ += θ₊·10 mV/|θ − 10 mV|, Hao et al. 2020); θ decays exactly
-    with τθ. ``"hao_f32"`` is Hao et al.'s rule as their GeNN code runs it, in single precision:
-    ``θ ← float32(θ − θ·dt/τθ)`` every step and ``θ ← float32(θ + …)`` per spike, so a decay
-    smaller than half of θ's float32 spacing is lost (always, for dt/τθ ≤ 2⁻²⁵). ``floor``: v is
+    with τθ. ``"hao_f32"`` keeps θ in single precision, as Hao et al.'s GeNN code does:
+    ``θ ← float32(θ − θ·dt/τθ)`` every step (bit for bit their float32 decay) and
+    ``θ ← float32(θ + …)`` per spike (the increment rounded once; their fast-math float division
+    differs in the last bit for a few increments), so a decay smaller than half of θ's float32
+    spacing is lost (always, for dt/τθ ≤ 2⁻²⁵). ``floor``: v is
     bounded below by ``v_floor`` after every step (Hao et al.: −100 mV).
     """
     g = "volt" if synapse == "current" else "1"

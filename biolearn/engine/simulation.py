@@ -640,10 +640,10 @@ class Simulation:
             if "theta" in ir.variables and "tau_theta" in ir.param_names and step:
                 lo, hi = self.pop_lo[k], self.pop_hi[k]
                 tau = self.pop_f[k, ir.param_names.index("tau_theta")]
-                if "_f32(" in step[0]:  # lif_model's "hao_f32": every step rounded to float32
-                    th = self.theta[lo:hi]
+                if "_theta_hao_f32" in ir.model.name:  # lif_model's θ in float32, step by step
+                    th, rate = self.theta[lo:hi], self.dt / tau  # the kernel's θ − (dt/τθ)·θ
                     for _ in range(steps):
-                        new = (th - th / tau * self.dt).astype(np.float32).astype(np.float64)
+                        new = (th - rate * th).astype(np.float32).astype(np.float64)
                         if np.array_equal(new, th):
                             break  # a fixed point: the decay is below float32's resolution
                         th = new
