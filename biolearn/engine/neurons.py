@@ -39,8 +39,8 @@ def lif_model(synapse: str = "conductance", integration: str = "euler", theta_ru
     ``θ ← float32(θ − θ·dt/τθ)`` every step (bit for bit their float32 decay) and
     ``θ ← float32(θ + …)`` per spike (the increment rounded once; their fast-math float division
     differs in the last bit for a few increments), so a decay smaller than half of θ's float32
-    spacing is lost (always, for dt/τθ ≤ 2⁻²⁵). ``floor``: v is
-    bounded below by ``v_floor`` after every step (Hao et al.: −100 mV).
+    spacing is lost (always, for dt/τθ ≤ 2⁻²⁵).
+    ``floor``: v is bounded below by ``v_floor`` after every step (Hao et al.: −100 mV).
     """
     g = "volt" if synapse == "current" else "1"
     if synapse == "current":
