@@ -451,6 +451,14 @@ def limit_threads(n: int) -> None:
             sys.modules["torch"].set_num_threads(n)
 
 
+def _restore_environ(saved: dict) -> None:
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
 def _notify(topic: str | None, msg: dict) -> None:
     if not topic:
         return
@@ -862,7 +870,11 @@ def dask_client(scheduler: str | None, workers: int, threads_per_run: int,
             return
         conf = {"distributed.worker.daemon": not fork_inside,
                 **{f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in env.items()}}
-        with dask.config.set(conf):
+        # the nanny sets the pre-spawn variables in this process too: put ours back afterwards,
+        # or numba here would refuse its own thread count (NUMBA_NUM_THREADS) from then on
+        saved = {k: os.environ.get(k) for k in env}
+        with contextlib.ExitStack() as stack, dask.config.set(conf):
+            stack.callback(_restore_environ, saved)
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                    dashboard_address=":0", memory_limit=0,  # a free port
                                    silence_logs=logging.ERROR, env=env, host="127.0.0.1")

@@ -103,8 +103,12 @@ def reference(tmp_path_factory) -> dict[tuple, Path]:
 @pytest.fixture(scope="module")
 def local_sweep(tmp_path_factory):
     """The sweep on a LocalCluster of 2 worker processes."""
+    from biolearn.sweep import THREAD_ENV
+
     d = tmp_path_factory.mktemp("sweep") / "s"
+    env = {k: os.environ.get(k) for k in THREAD_ENV}
     res = run_sweep(CONFIG, SETS, _grid(), SEEDS, out=d, workers=2, quiet=True)
+    res.environ_before_after = (env, {k: os.environ.get(k) for k in THREAD_ENV})
     return d, res
 
 
@@ -194,7 +198,10 @@ def test_summary_statistics_only_from_completed_finite_values():
 def test_run_one_skips_resumes_or_restarts_its_directory(tmp_path, monkeypatch):
     """The task decides from the directory alone, so a retried task does the right thing."""
     import biolearn.runner as runner
-    from biolearn.sweep import run_one
+    from biolearn.sweep import THREAD_ENV, run_one
+
+    for k in THREAD_ENV:  # run_one limits its process's threads: restore them afterwards
+        monkeypatch.delenv(k, raising=False)
 
     calls = []
 
@@ -245,6 +252,10 @@ def test_local_sweep_equals_serial_runs(reference, local_sweep):
     # `reference` first: it compiles the kernels into the cache that the workers then load
     d, res = local_sweep
     assert [r["status"] for r in res.rows] == ["completed"] * 4
+    # the workers' one-thread environment stays out of this process (numba here would refuse
+    # its own thread count once NUMBA_NUM_THREADS changed)
+    before, after = res.environ_before_after
+    assert after == before
     assert sorted(res.ran) == sorted(r.name for r in res.plan.runs)
     dirs = sorted(p.name for p in d.iterdir() if p.is_dir() and p.name != "figures")
     assert dirs == sorted(["dt_ms=0.1,seed=0", "dt_ms=0.1,seed=1", "dt_ms=0.05,seed=0",
