@@ -241,6 +241,16 @@ def test_teacher_drives_only_the_labels_neuron():
     assert abs(counts[3] - mean) < 5 * sd
 
 
+def _assert_same_weights(a: Path, b: Path) -> None:
+    """The learned arrays of two runs' weights.h5 are identical."""
+    from biolearn.io.store import load_weights
+
+    w_a, w_b = (load_weights(d / "weights.h5") for d in (a, b))
+    w_a, w_b = (w[0] if isinstance(w, tuple) else w for w in (w_a, w_b))
+    for key in ("input_exc", "exc_class", "theta_exc"):
+        assert np.array_equal(np.asarray(w_a[key]), np.asarray(w_b[key])), key
+
+
 def _tiny_config(tmp_path: Path, **over) -> object:
     from biolearn.config import load_config
 
@@ -302,13 +312,11 @@ def test_spike_file_matches_in_memory_counts(tmp_path):
 
 @needs_mnist
 def test_interrupt_and_resume_gives_identical_weights(tmp_path, monkeypatch):
-    from biolearn.io.store import load_weights
     from biolearn.protocols import image_stdp
     from biolearn.runner import RunInterrupted, execute
 
     full = tmp_path / "full"
     execute(_tiny_config(full), out_dir=full, quiet=True)
-    w_full = load_weights(full / "weights.h5")
 
     part = tmp_path / "part"
     real = image_stdp.Presenter.present
@@ -325,11 +333,7 @@ def test_interrupt_and_resume_gives_identical_weights(tmp_path, monkeypatch):
         execute(_tiny_config(part), out_dir=part, quiet=True)
     monkeypatch.setattr(image_stdp.Presenter, "present", real)
     execute(_tiny_config(part), out_dir=part, quiet=True, resume=True)
-    w_part = load_weights(part / "weights.h5")
-    arrays = w_full[0] if isinstance(w_full, tuple) else w_full
-    arrays_p = w_part[0] if isinstance(w_part, tuple) else w_part
-    for key in ("input_exc", "exc_class", "theta_exc"):
-        assert np.array_equal(np.asarray(arrays[key]), np.asarray(arrays_p[key])), key
+    _assert_same_weights(full, part)
 
 
 @needs_mnist
@@ -337,7 +341,6 @@ def test_interrupt_and_resume_gives_identical_weights(tmp_path, monkeypatch):
 def test_test_after_every_pass_leaves_training_unchanged(tmp_path, workers):
     """The per-pass test runs on a frozen copy: final weights are those of a run without it, and
     the test after pass 1 equals the final test of a one-pass run with the same seed."""
-    from biolearn.io.store import load_weights
     from biolearn.runner import execute
 
     common = {"params.epochs": 2, "params.output.test_workers": workers}
@@ -346,10 +349,7 @@ def test_test_after_every_pass_leaves_training_unchanged(tmp_path, workers):
                      out_dir=tmp_path / "tested", quiet=True)
     one = execute(_tiny_config(tmp_path, **{"params.output.test_workers": workers}),
                   out_dir=tmp_path / "one", quiet=True)
-    w_a, w_b = (load_weights(tmp_path / d / "weights.h5") for d in ("plain", "tested"))
-    w_a, w_b = (w[0] if isinstance(w, tuple) else w for w in (w_a, w_b))
-    for key in ("input_exc", "exc_class", "theta_exc"):
-        assert np.array_equal(np.asarray(w_a[key]), np.asarray(w_b[key])), key
+    _assert_same_weights(tmp_path / "plain", tmp_path / "tested")
     m = tested["metrics"]
     assert m["test_accuracy"] == plain["metrics"]["test_accuracy"]
     assert plain["metrics"]["epoch_tests"] == []
@@ -365,7 +365,6 @@ def test_periodic_tests_in_file_order_match_a_run_on_the_first_images(tmp_path, 
     In file order (presentation.order: file, as in their train.cc) the test after 100 images is
     the final test of a run trained on the first 100 images; training is unchanged by the tests;
     a run interrupted after a periodic test and resumed repeats none and gives the same tests."""
-    from biolearn.io.store import load_weights
     from biolearn.runner import execute
 
     common = {"params.epochs": 2, "params.presentation.order": "file",
@@ -375,10 +374,7 @@ def test_periodic_tests_in_file_order_match_a_run_on_the_first_images(tmp_path, 
     tested = execute(_tiny_config(tmp_path, **every), out_dir=tmp_path / "tested", quiet=True)
     first = execute(_tiny_config(tmp_path, **{**common, "params.epochs": 1, "data.n_train": 100}),
                     out_dir=tmp_path / "first", quiet=True)
-    w_a, w_b = (load_weights(tmp_path / d / "weights.h5") for d in ("plain", "tested"))
-    w_a, w_b = (w[0] if isinstance(w, tuple) else w for w in (w_a, w_b))
-    for key in ("input_exc", "exc_class", "theta_exc"):
-        assert np.array_equal(np.asarray(w_a[key]), np.asarray(w_b[key])), key
+    _assert_same_weights(tmp_path / "plain", tmp_path / "tested")
     m = tested["metrics"]
     assert m["test_accuracy"] == plain["metrics"]["test_accuracy"]
     assert [r["images_trained"] for r in m["epoch_tests"]] == [100, 200, 300, 400]

@@ -537,14 +537,14 @@ def loaded_datasets() -> list[dict]:
 
 def load_for_run(cfg: Any, ctx: Any, datasets: tuple[str, ...] = ("mnist", "fashion_mnist")
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The images of a run's ``cfg.data`` (dataset, root, n_train, n_test): ``data.root``, else
-    the run's data root (``--data-root`` / ``$BIOLEARN_DATA``), then the usual search. Refuses a
-    dataset the recipe cannot use (``datasets``)."""
+    """The images of a run's ``cfg.data`` (dataset, n_train, n_test) from the run's data root
+    (``ctx.data_root``: ``--data-root``, else ``data.root``, else ``$BIOLEARN_DATA``; the usual
+    search after it). Refuses a dataset the recipe cannot use (``datasets``)."""
     d = cfg.data
     if d.dataset not in datasets:
         raise BiolearnError(f"dataset '{d.dataset}' is not supported by this recipe",
                             "data.dataset", "use " + " or ".join(datasets))
-    root = d.root if d.root is not None else getattr(ctx, "data_root", None)
+    root = getattr(ctx, "data_root", None) or d.root
     return load_mnist(root, d.dataset, d.n_train, d.n_test, quiet=ctx.quiet)
 
 

@@ -1,4 +1,5 @@
-"""Numba kernels that do not depend on any model: synaptic scaling of weight columns.
+"""Numba kernels that do not depend on any model: synaptic scaling of weight columns, and the
+float32 threshold decay of a rest that the exact reset replaces.
 
 The event loop and the neuron and plasticity updates are generated from the model definitions
 (:mod:`biolearn.engine.codegen`).
@@ -46,3 +47,18 @@ def normalize_dense(w, n_post, target):
         row = w[i * n_post:(i + 1) * n_post]
         for j in range(n_post):
             row[j] *= f[j]
+
+
+@njit(cache=True)
+def decay_float32(x, rate, steps):
+    """``steps`` Euler steps ``x ← float32(x − rate·x)`` in place (the ``hao_f32`` threshold of
+    :func:`biolearn.engine.neurons.lif_model`, in the generated kernel's order). A neuron stops
+    at a fixed point, where the step is below half of x's float32 spacing."""
+    for i in range(x.shape[0]):
+        v = x[i]
+        for _ in range(steps):
+            nv = float(np.float32(v - rate * v))
+            if nv == v:
+                break
+            v = nv
+        x[i] = v

@@ -636,17 +636,13 @@ class Simulation:
             if self.pop_model[k] < 0 or self.frozen_on[k]:
                 continue
             ir = self.models[self.pop_model[k]]
-            step = [e for v, _, e in ir.vector if v == "theta"]
-            if "theta" in ir.variables and "tau_theta" in ir.param_names and step:
+            if "theta" in ir.variables and "tau_theta" in ir.param_names and any(
+                    v == "theta" for v, _, _ in ir.vector):
                 lo, hi = self.pop_lo[k], self.pop_hi[k]
                 tau = self.pop_f[k, ir.param_names.index("tau_theta")]
                 if "_theta_hao_f32" in ir.model.name:  # lif_model's θ in float32, step by step
-                    th, rate = self.theta[lo:hi], self.dt / tau  # the kernel's θ − (dt/τθ)·θ
-                    for _ in range(steps):
-                        new = (th - rate * th).astype(np.float32).astype(np.float64)
-                        if np.array_equal(new, th):
-                            break  # a fixed point: the decay is below float32's resolution
-                        th = new
+                    th = np.ascontiguousarray(self.theta[lo:hi])
+                    K.decay_float32(th, self.dt / tau, steps)
                     self.theta[lo:hi] = th
                 else:
                     self.theta[lo:hi] *= np.exp(-self.dt / tau) ** steps

@@ -51,13 +51,11 @@ def run_protocol(cfg: Any, ctx: Any, sim: Any, phases: list, test_setup: Callabl
     2020); ``None`` classifies by the hidden neurons' vote. ``weights()`` gives the arrays of
     ``weights.h5`` (with ``attrs``), ``w_in()`` the input weights drawn as receptive fields.
     Returns the metrics."""
-    from biolearn.data import load_mnist
+    from biolearn.data import load_for_run
 
     p = cfg.params
     pres, out = p.presentation, p.output
-    x_tr, y_tr, x_te, y_te = load_mnist(root=ctx.data_root, dataset=cfg.data.dataset,
-                                        n_train=cfg.data.n_train, n_test=cfg.data.n_test,
-                                        quiet=ctx.quiet)
+    x_tr, y_tr, x_te, y_te = load_for_run(cfg, ctx)
     x_tr, x_te = pres.images(x_tr), pres.images(x_te)
     pr = Presenter(sim, pres)
     n_hidden = sim.slice(EXC).stop - sim.slice(EXC).start
