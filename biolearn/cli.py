@@ -216,7 +216,7 @@ def run_cmd(config: Path, out_dir: Path | None, overrides: tuple[str, ...], seed
         with _signals_ignored():  # the run has stopped: a further Ctrl-C must not cut this
             _echo_err(f"\ninterrupted by {how}: partial results in {where / RESULTS}")
             _echo_err(f"resume with: {resume_command(where)}")
-        raise _Interrupted(_signal_exit_code(by)) from None
+        raise _Interrupted(signal_exit_code(by)) from None
 
     try:
         res = execute(cfg, out_dir=out, quiet=quiet, resume=resume, overwrite=overwrite,
@@ -255,7 +255,8 @@ def run_cmd(config: Path, out_dir: Path | None, overrides: tuple[str, ...], seed
 _SIGNAL_EXIT = {"SIGINT": 130, "SIGHUP": 129, "SIGTERM": 143}  # 128 + signal number, as shells
 
 
-def _signal_exit_code(name: str) -> int:
+def signal_exit_code(name: str) -> int:
+    """The exit code of a command stopped by the signal ``name`` (``"SIGTERM"``: 143)."""
     return _SIGNAL_EXIT.get(name, EXIT_INTERRUPTED)
 
 

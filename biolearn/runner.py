@@ -484,11 +484,12 @@ def _drop_exempt(d: Any) -> Any:
 # signals
 # --------------------------------------------------------------------------------------------
 
-class _SignalGuard:
-    """While a run is going: SIGTERM and SIGHUP raise :class:`Signalled` (a KeyboardInterrupt),
-    like Ctrl-C. After the first signal, further ones are ignored so that the partial results are
-    written however often the user presses Ctrl-C. Signals a parent set to be ignored (``nohup``)
-    stay ignored. Only in the main thread; restored on exit.
+class SignalGuard:
+    """While a run or a sweep is going: SIGTERM and SIGHUP raise :class:`Signalled` (a
+    KeyboardInterrupt), like Ctrl-C. After the first signal, further ones are ignored so that
+    the partial results are written however often the user presses Ctrl-C. Signals a parent set
+    to be ignored (``nohup``, or a shell script's background job for Ctrl-C) stay ignored. Only
+    in the main thread; restored on exit.
 
     A handler's exception that lands in a finaliser or weakref callback is swallowed by Python
     (it goes to :data:`sys.unraisablehook`). The guard's hook keeps such an exception off the
@@ -506,7 +507,7 @@ class _SignalGuard:
         self.saved_hook: Any = None
         self.timers: list[threading.Timer] = []
 
-    def __enter__(self) -> _SignalGuard:
+    def __enter__(self) -> SignalGuard:
         if threading.current_thread() is not threading.main_thread():
             return self
         self.saved_hook = sys.unraisablehook
@@ -683,7 +684,7 @@ def execute(cfg: Any, out_dir: str | Path | None = None, quiet: bool = False,
     if n_threads is not None:
         _engine.set_default_threads(n_threads)
     n_threads = _engine.default_threads()
-    with _SignalGuard() as guard, _restore_threads(before):
+    with SignalGuard() as guard, _restore_threads(before):
         try:
             write_atomic(out / RESOLVED, dump_yaml(cfg))
             ctx = RunContext(out_dir=out, seed=cfg.seed, config=resolved,

@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from biolearn.errors import BiolearnError
+from biolearn.runner import SignalGuard
 
 SWEEPS_DIR = "sweeps"
 SWEEP_JSON = "sweep.json"
@@ -819,11 +820,13 @@ class SweepResult:
 
 
 class SweepInterrupted(Exception):
-    """Ctrl-C during a sweep, after ``sweep.csv`` was written with what was finished."""
+    """Ctrl-C, SIGTERM or SIGHUP during a sweep, after ``sweep.csv`` was written with what was
+    finished. ``signal`` names the signal (``"SIGINT"`` for Ctrl-C)."""
 
-    def __init__(self, sweep_dir: Path):
+    def __init__(self, sweep_dir: Path, signal: str = "SIGINT"):
         self.dir = Path(sweep_dir)
-        super().__init__(f"sweep interrupted; finished runs are in {sweep_dir}")
+        self.signal = signal
+        super().__init__(f"sweep interrupted by {signal}; finished runs are in {sweep_dir}")
 
 
 def default_workers(threads_per_run: int = 1) -> int:
@@ -832,6 +835,19 @@ def default_workers(threads_per_run: int = 1) -> int:
     except AttributeError:  # pragma: no cover - not Linux
         cores = os.cpu_count() or 1
     return max(1, cores // max(1, threads_per_run))
+
+
+def _quiet_worker_logs() -> None:
+    """In a local cluster's worker process: no log records below CRITICAL from distributed and
+    tornado. Closing the cluster under a running task (a sweep stopped by a signal) makes the
+    worker log lost heartbeats and lock leases with tracebacks; a run's own failure reaches the
+    sweep through its task's result instead."""
+    import logging
+
+    names = [n for n in logging.root.manager.loggerDict
+             if n.split(".")[0] in ("distributed", "tornado")]
+    for name in {"distributed", "tornado", *names}:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 @contextlib.contextmanager
@@ -880,6 +896,7 @@ def dask_client(scheduler: str | None, workers: int, threads_per_run: int,
                                    silence_logs=logging.ERROR, env=env, host="127.0.0.1")
             try:
                 client = Client(cluster)
+                client.run(_quiet_worker_logs)
                 try:
                     yield client
                 finally:
@@ -957,17 +974,21 @@ def run_sweep(config: str | Path, sets: list[str] | tuple[str, ...] = (),
     outcomes: dict[str, dict] = {}
     ran: list[str] = []
     if todo:
-        try:
-            _run_on_dask(plan, todo, sweep_dir, outcomes, ran, workers=workers,
-                         threads_per_run=threads_per_run, scheduler=scheduler, quiet=quiet,
-                         data_root=data_root, retries=retries, log=log)
-        except KeyboardInterrupt:
-            write_outputs(plan, sweep_dir, outcomes, figures=False)
-            raise SweepInterrupted(sweep_dir) from None
-        except BiolearnError:  # e.g. no scheduler: leave no empty sweep behind
-            if not again and not any((sweep_dir / r.name).exists() for r in plan.runs):
-                shutil.rmtree(sweep_dir, ignore_errors=True)
-            raise
+        # SIGTERM and SIGHUP (a cluster's job manager, a closed terminal) stop the sweep as
+        # Ctrl-C does: sweep.csv and summary.csv are written with what finished
+        with SignalGuard() as guard:
+            try:
+                _run_on_dask(plan, todo, sweep_dir, outcomes, ran, workers=workers,
+                             threads_per_run=threads_per_run, scheduler=scheduler,
+                             quiet=quiet, data_root=data_root, retries=retries, log=log)
+            except KeyboardInterrupt:
+                guard.stop()  # a second signal must not cut the tables short
+                write_outputs(plan, sweep_dir, outcomes, figures=False)
+                raise SweepInterrupted(sweep_dir, guard.received or "SIGINT") from None
+            except BiolearnError:  # e.g. no scheduler: leave no empty sweep behind
+                if not again and not any((sweep_dir / r.name).exists() for r in plan.runs):
+                    shutil.rmtree(sweep_dir, ignore_errors=True)
+                raise
     rows, summary, paths = write_outputs(plan, sweep_dir, outcomes, figures=figures)
     return SweepResult(dir=sweep_dir, plan=plan, rows=rows, summary=summary, ran=ran,
                        skipped=finished, figures=paths, outcomes=outcomes)

@@ -9,8 +9,6 @@ import click
 
 from biolearn.errors import BiolearnError
 
-EXIT_INTERRUPTED = 130
-
 
 @click.command("sweep")
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
@@ -94,9 +92,12 @@ def sweep_command(config: Path, overrides: tuple[str, ...], grids: tuple[str, ..
         if data_root is not None:
             cmd += ["--data-root", str(data_root)]
         cmd += ["--out", str(e.dir)]
-        click.echo(f"\ninterrupted: finished runs are kept in {e.dir}", err=True)
+        how = "Ctrl-C" if e.signal == "SIGINT" else e.signal
+        click.echo(f"\ninterrupted by {how}: finished runs are kept in {e.dir}", err=True)
         click.echo(f"continue with: {shlex.join(cmd)}", err=True)
-        return EXIT_INTERRUPTED
+        from biolearn.cli import signal_exit_code
+
+        return signal_exit_code(e.signal)
     if not quiet and any(r["status"] == "completed" for r in res.rows):
         click.echo(format_summary(res.plan, res.summary))
     bad = res.failed

@@ -389,7 +389,7 @@ def test_a_signal_landing_in_a_finaliser_still_stops_the_run_quietly():
     again so that the run's own code raises it, and nothing reaches the unraisable hook."""
     import weakref
 
-    from biolearn.runner import Signalled, _SignalGuard
+    from biolearn.runner import SignalGuard, Signalled
 
     class Obj:
         pass
@@ -405,7 +405,7 @@ def test_a_signal_landing_in_a_finaliser_still_stops_the_run_quietly():
     saved = sys.unraisablehook
     sys.unraisablehook = swallowed.append  # what the guard passes on would land here
     try:
-        with _SignalGuard() as guard:
+        with SignalGuard() as guard:
             with pytest.raises(Signalled):
                 obj = Obj()
                 weakref.finalize(obj, callback)

@@ -372,6 +372,53 @@ def test_failing_runs_are_reported_and_the_others_complete(cluster, tmp_path, ca
 
 
 # --------------------------------------------------------------------------------------------
+# stopped by a signal
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signalled_sweep_keeps_its_tables_and_says_how_to_continue(tmp_path, sig, code):
+    """Ctrl-C or SIGTERM to the sweep process: the finished run is in sweep.csv, the one still
+    running is listed as not completed, the exit code is the shell's, the worker processes go,
+    and no traceback reaches the terminal."""
+    import psutil
+
+    d = tmp_path / "sweep"
+    cmd = [sys.executable, "-m", "biolearn.cli", "sweep", str(CONFIG), *sum(
+        (["--set", s] for s in SETS[1:]), []), "--grid", "params.duration_ms=[200, 1.0e+7]",
+        "--workers", "2", "--out", str(d), "--quiet"]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path,
+                         text=True, start_new_session=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    short, long_ = d / "duration_ms=200,seed=0", d / "duration_ms=10000000.0,seed=0"
+    try:
+        t0 = time.monotonic()
+        while not ((short / RESULTS).exists() and (long_ / "config.resolved.yaml").exists()):
+            assert p.poll() is None, p.communicate()
+            assert time.monotonic() - t0 < 120, sorted(x.name for x in d.glob("*"))
+            time.sleep(0.2)
+        workers = psutil.Process(p.pid).children(recursive=True)
+        assert workers
+        p.send_signal(sig)
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            _kill_group(p)
+            p.wait()
+    assert p.returncode == code, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    how = "Ctrl-C" if sig == signal.SIGINT else "SIGTERM"
+    assert f"interrupted by {how}: finished runs are kept in {d}" in err
+    assert f"--out {d}" in err.split("continue with:")[1]
+    rows = {r["run"]: r for r in _read_csv(d / SWEEP_CSV)}
+    assert rows[short.name]["status"] == "completed"
+    assert rows[long_.name]["status"] != "completed"
+    summary = _read_csv(d / SUMMARY_CSV)
+    assert {s["n"] for s in summary if s["params.duration_ms"] == "200"} == {"1"}
+    psutil.wait_procs(workers, timeout=30)
+    assert not [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
+
+
+# --------------------------------------------------------------------------------------------
 # a real scheduler; one worker is killed mid-sweep
 # --------------------------------------------------------------------------------------------
 
