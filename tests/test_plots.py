@@ -1,4 +1,5 @@
-"""Figures: the raster of one presentation is drawn on the presentation's own time axis."""
+"""Figures: the raster of one presentation is drawn on the presentation's own time axis; the tests
+during training mark the ends of the passes."""
 
 from __future__ import annotations
 
@@ -30,3 +31,22 @@ def test_raster_without_offset_keeps_times():
     fig = plots.raster({"out": (np.array([5.0, 900.0]), np.array([0, 1]))}, "spikes")
     np.testing.assert_allclose(fig.axes[0].lines[0].get_xdata(), [5.0, 900.0])
     assert fig.axes[0].get_xlabel() == "time (ms)"
+
+
+def test_training_tests_marks_the_end_of_every_pass_but_the_last():
+    tests = [{"images_trained": n, "test_accuracy": 0.5 + n / 1000, "test_accuracy_vote": 0.5,
+              "hidden_allocation": {"neurons_per_class": [n // 100, 3]}}
+             for n in (50, 100, 150, 200, 250, 300)]
+    fig = plots.training_tests(tests, pass_length=100)
+    acc, alloc = fig.axes[:2]
+
+    def vertical(ax):
+        return sorted(line.get_xdata()[0] for line in ax.lines
+                      if len(set(line.get_xdata())) == 1 and line.get_linestyle() == ":")
+
+    assert vertical(acc) == vertical(alloc) == [100, 200]  # not 300: the run's end
+    curves = {line.get_label(): line for line in acc.lines}
+    np.testing.assert_allclose(curves["class neurons"].get_ydata(),
+                               [55, 60, 65, 70, 75, 80])
+    assert "end of a pass" in [t.get_text() for t in acc.get_legend().get_texts()]
+    assert vertical(plots.training_tests(tests).axes[0]) == []

@@ -67,12 +67,18 @@ def accuracy_curve(images: list, acc: list, label: str | None = None,
     return fig
 
 
-def training_tests(tests: list) -> Any:
+def training_tests(tests: list, pass_length: int | None = None) -> Any:
     """Tests during training (``epoch_tests`` and the final test): the class neurons' and the
     hidden-layer vote's accuracy, and the hidden neurons assigned to each class, against the
-    training images seen."""
+    training images seen. ``pass_length`` (training images per pass) draws the ends of the
+    passes as dotted lines."""
     x = [r["images_trained"] for r in tests]
     fig, (a1, a2) = plt.subplots(2, 1, figsize=(6.5, 6), sharex=True)
+    if pass_length and x:
+        for k, end in enumerate(range(pass_length, max(x), pass_length)):
+            for ax in (a1, a2):
+                ax.axvline(end, color="0.5", ls=":", lw=1,
+                           label="end of a pass" if k == 0 and ax is a1 else None)
     for key, name in (("test_accuracy", "class neurons"), ("test_accuracy_vote", "hidden vote")):
         pts = [(xi, r[key]) for xi, r in zip(x, tests, strict=True) if r.get(key) is not None]
         if pts:

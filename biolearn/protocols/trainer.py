@@ -269,7 +269,8 @@ def _write_outputs(ctx: Any, out: Output, metrics: dict, w_in: np.ndarray, curve
         if metrics.get("epoch_tests"):
             final = {"images_trained": metrics["n_train_images"] * metrics["epochs_trained"],
                      **metrics}
-            ctx.save_figure(plots.training_tests([*metrics["epoch_tests"], final]),
+            ctx.save_figure(plots.training_tests([*metrics["epoch_tests"], final],
+                                                 pass_length=metrics["n_train_images"]),
                             "training_tests")
         if rec0 is not None:
             ctx.save_figure(plots.raster(rec0["spikes"], "test presentation 0", t0=rec0["t0"],
