@@ -137,3 +137,18 @@ def test_second_process_compiles_nothing_and_an_edit_recompiles(tmp_path):
     mods = list((tmp_path / "kernels").glob("biolearn_kernels_*.py"))
     assert len(mods) == 2
     print(f"compile+run: first {first['s']:.2f} s, cached {second['s']:.2f} s")
+
+
+def test_rest_values_follow_the_parameters_after_the_expression_is_remembered():
+    """A rest or initial value is rendered once and then evaluated with the values of the
+    moment: a changed parameter gives the new value, units become numbers in biolearn units."""
+    from biolearn.engine.definitions import value_of
+
+    for v_rest in (-65.0, -70.0, -65.0):
+        assert value_of("v_rest", {"v_rest": v_rest, "b": 2.0}, "x") == v_rest
+    assert value_of("b*v_rest + 1*mV", {"v_rest": -70.0, "b": 2.0}, "x") == -139.0
+    assert value_of("b*v_rest + 1*mV", {"v_rest": -60.0, "b": 0.5}, "x") == -29.0
+    assert value_of("0", {"v_rest": -70.0}, "x") == 0.0
+    assert value_of(3.5, {}, "x") == 3.5
+    with pytest.raises(BiolearnError, match="cannot evaluate 'v_rest'"):
+        value_of("v_rest", {"b": 2.0}, "in lif.rest")  # a name the model does not have

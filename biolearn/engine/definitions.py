@@ -30,7 +30,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from biolearn.engine.units import to_value, unit_dim
@@ -341,6 +341,12 @@ def _make_statements(code: str, scalars: list[str], arrays: list[str]) -> tuple[
 def render(expr: str, local: set[str] | frozenset = frozenset()) -> str:
     """A Brian2 expression in Python/Numba syntax; unit names that are not names of the model
     (``local``) become numbers in biolearn units."""
+    return _render(expr, frozenset(local))
+
+
+@lru_cache(maxsize=4096)
+def _render(expr: str, local: frozenset) -> str:
+    """:func:`render`, remembered: a rest value is rendered at every presentation."""
     from brian2.parsing.rendering import NodeRenderer
 
     tree = ast.parse(NodeRenderer().render_expr(expr), mode="eval")
@@ -375,13 +381,18 @@ def value_of(expr: Any, values: dict, where: str) -> Any:
         return expr
     import numpy as np
 
-    code = render(expr, set(values))
     try:
+        code = _compiled(render(expr, values.keys()))
         return float(eval(code, {"__builtins__": {}, "_inf": np.inf, "exp": np.exp,  # noqa: S307
                                  "sqrt": np.sqrt, "log": np.log}, dict(values)))
     except Exception as e:
         raise BiolearnError(f"cannot evaluate '{expr}' ({e})", where,
                             "use numbers or parameters of the model") from None
+
+
+@lru_cache(maxsize=4096)
+def _compiled(code: str) -> Any:
+    return compile(code, "<value>", "eval")
 
 
 def _render_stmts(stmts: list, local: set[str]) -> list[tuple[str, str, str]]:
