@@ -1,4 +1,4 @@
-"""Allocator settings for long runs.
+"""Allocator settings and peak memory of long runs.
 
 PyTorch and NumPy allocate their large temporaries (tens of MB per batch in the DAM classifier,
 the optical models and the bridge baselines) with ``malloc``. Above glibc's mmap threshold each
@@ -10,6 +10,10 @@ mmap and trim thresholds so freed blocks stay in the heap and are reused: the sa
 
 The cost: memory a run frees is kept by the process until it exits (peak RSS is unchanged).
 ``biolearn run`` and ``biolearn compare`` call it once at start; library users may call it.
+
+:func:`peak_rss_mb` reports a run's peak resident memory. A process that runs several runs (a
+sweep's Dask worker, a notebook) starts each run's peak afresh with :func:`reset_peak_rss`
+(``execute`` does); ``getrusage`` alone would give every run the peak of the process's life.
 """
 
 from __future__ import annotations
@@ -49,3 +53,30 @@ def keep_freed_memory() -> bool:
     _done = bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
         mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
     return _done
+
+
+def reset_peak_rss() -> bool:
+    """Start this process's peak resident memory again from its present size (Linux: ``5`` into
+    ``/proc/self/clear_refs`` resets ``VmHWM``, proc(5)). False where that is not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process in MiB: ``VmHWM`` of ``/proc/self/status`` (since the
+    last :func:`reset_peak_rss`), else ``ru_maxrss`` (since the process started)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0  # kB
+    except (OSError, ValueError, IndexError):
+        pass
+    import resource
+
+    scale = 1024.0 * 1024.0 if sys.platform == "darwin" else 1024.0  # bytes there, KiB on Linux
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale

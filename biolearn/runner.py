@@ -684,6 +684,9 @@ def execute(cfg: Any, out_dir: str | Path | None = None, quiet: bool = False,
     if n_threads is not None:
         _engine.set_default_threads(n_threads)
     n_threads = _engine.default_threads()
+    from biolearn.alloc import reset_peak_rss
+
+    reset_peak_rss()  # the run's own peak, also in a process that ran others before
     with SignalGuard() as guard, _restore_threads(before):
         try:
             write_atomic(out / RESOLVED, dump_yaml(cfg))

@@ -280,9 +280,12 @@ def _write_outputs(ctx: Any, out: Output, metrics: dict, w_in: np.ndarray, curve
 
 
 def _peak_rss_mb() -> dict:
-    """Peak resident memory of this process and of its (test worker) children, in MiB."""
+    """Peak resident memory in MiB of this run (:func:`biolearn.alloc.peak_rss_mb`) and of the
+    largest child process (test workers) this process has waited for."""
     import resource
 
+    from biolearn.alloc import peak_rss_mb
+
     kb = 1024.0  # ru_maxrss is in KiB on Linux
-    return {"main": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / kb,
+    return {"main": peak_rss_mb(),
             "workers": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / kb}
