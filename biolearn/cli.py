@@ -213,9 +213,9 @@ def run_cmd(config: Path, out_dir: Path | None, overrides: tuple[str, ...], seed
 
     def stopped(where: Path, by: str) -> None:
         how = "Ctrl-C" if by == "SIGINT" else by
-        with _signals_ignored():  # the run has stopped: a further Ctrl-C must not cut this
-            _echo_err(f"\ninterrupted by {how}: partial results in {where / RESULTS}")
-            _echo_err(f"resume with: {resume_command(where)}")
+        with signals_ignored():  # the run has stopped: a further Ctrl-C must not cut this
+            echo_err(f"\ninterrupted by {how}: partial results in {where / RESULTS}")
+            echo_err(f"resume with: {resume_command(where)}")
         raise _Interrupted(signal_exit_code(by)) from None
 
     try:
@@ -261,7 +261,7 @@ def signal_exit_code(name: str) -> int:
 
 
 @contextlib.contextmanager
-def _signals_ignored() -> Any:
+def signals_ignored() -> Any:
     """Ignore Ctrl-C, SIGTERM and SIGHUP for the block (main thread only), then restore."""
     import signal
     import threading
@@ -281,7 +281,8 @@ def _signals_ignored() -> Any:
                 signal.signal(sig, old)
 
 
-def _echo_err(text: str) -> None:
+def echo_err(text: str) -> None:
+    """One line on stderr, or nothing when the terminal has gone (SIGHUP)."""
     with contextlib.suppress(OSError, ValueError):  # the terminal may be gone (SIGHUP)
         click.echo(text, err=True)
 

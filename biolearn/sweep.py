@@ -49,7 +49,6 @@ from pathlib import Path
 from typing import Any
 
 from biolearn.errors import BiolearnError
-from biolearn.runner import SignalGuard
 
 SWEEPS_DIR = "sweeps"
 SWEEP_JSON = "sweep.json"
@@ -837,17 +836,39 @@ def default_workers(threads_per_run: int = 1) -> int:
     return max(1, cores // max(1, threads_per_run))
 
 
-def _quiet_worker_logs() -> None:
-    """In a local cluster's worker process: no log records below CRITICAL from distributed and
-    tornado. Closing the cluster under a running task (a sweep stopped by a signal) makes the
-    worker log lost heartbeats and lock leases with tracebacks; a run's own failure reaches the
-    sweep through its task's result instead."""
+def _quiet_dask_logs() -> dict[str, int]:
+    """No log records below CRITICAL from distributed and tornado in this process; returns the
+    levels they had. Closing a local cluster under a running task (a sweep stopped by a signal)
+    makes the workers and the client log lost heartbeats and lock leases with tracebacks; a
+    run's own failure reaches the sweep through its task's result instead."""
     import logging
 
     names = [n for n in logging.root.manager.loggerDict
              if n.split(".")[0] in ("distributed", "tornado")]
+    levels = {}
     for name in {"distributed", "tornado", *names}:
-        logging.getLogger(name).setLevel(logging.CRITICAL)
+        lg = logging.getLogger(name)
+        levels[name] = lg.level
+        lg.setLevel(logging.CRITICAL)
+    return levels
+
+
+def _local_worker_plugin() -> Any:
+    """A worker plugin for a local cluster's worker processes (also those the nanny starts again
+    after a worker was lost): quiet logs (:func:`_quiet_dask_logs`), and Ctrl-C left to the
+    sweep. A terminal sends Ctrl-C to the workers too; the sweep stops them itself, after
+    writing its tables, and a worker's own KeyboardInterrupt would only print a traceback."""
+    from distributed import WorkerPlugin
+
+    class LocalWorker(WorkerPlugin):
+        def setup(self, worker: Any) -> None:
+            import signal
+
+            _quiet_dask_logs()
+            with contextlib.suppress(ValueError):  # only from the process's main thread
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    return LocalWorker()
 
 
 @contextlib.contextmanager
@@ -896,16 +917,19 @@ def dask_client(scheduler: str | None, workers: int, threads_per_run: int,
                                    silence_logs=logging.ERROR, env=env, host="127.0.0.1")
             try:
                 client = Client(cluster)
-                client.run(_quiet_worker_logs)
                 try:
+                    client.register_plugin(_local_worker_plugin(), name="biolearn-local-worker")
                     yield client
+                except KeyboardInterrupt:  # the cluster closes under running tasks: no noise
+                    levels = {**_quiet_dask_logs(), **levels}
+                    raise
                 finally:
                     client.close()
             finally:
                 cluster.close()
     finally:
-        for n, lg in quiet_logs.items():
-            lg.setLevel(levels[n])
+        for n, level in levels.items():
+            logging.getLogger(n).setLevel(level)
 
 
 def _progress(total: int, quiet: bool) -> Any:
@@ -976,11 +1000,15 @@ def run_sweep(config: str | Path, sets: list[str] | tuple[str, ...] = (),
     if todo:
         # SIGTERM and SIGHUP (a cluster's job manager, a closed terminal) stop the sweep as
         # Ctrl-C does: sweep.csv and summary.csv are written with what finished
+        from biolearn.runner import SignalGuard
+
         with SignalGuard() as guard:
             try:
                 _run_on_dask(plan, todo, sweep_dir, outcomes, ran, workers=workers,
                              threads_per_run=threads_per_run, scheduler=scheduler,
                              quiet=quiet, data_root=data_root, retries=retries, log=log)
+                if guard.received:  # its exception was swallowed (a finaliser) as the runs ended
+                    raise KeyboardInterrupt
             except KeyboardInterrupt:
                 guard.stop()  # a second signal must not cut the tables short
                 write_outputs(plan, sweep_dir, outcomes, figures=False)

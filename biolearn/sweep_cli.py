@@ -92,11 +92,12 @@ def sweep_command(config: Path, overrides: tuple[str, ...], grids: tuple[str, ..
         if data_root is not None:
             cmd += ["--data-root", str(data_root)]
         cmd += ["--out", str(e.dir)]
-        how = "Ctrl-C" if e.signal == "SIGINT" else e.signal
-        click.echo(f"\ninterrupted by {how}: finished runs are kept in {e.dir}", err=True)
-        click.echo(f"continue with: {shlex.join(cmd)}", err=True)
-        from biolearn.cli import signal_exit_code
+        from biolearn.cli import echo_err, signal_exit_code, signals_ignored
 
+        how = "Ctrl-C" if e.signal == "SIGINT" else e.signal
+        with signals_ignored():  # the sweep has stopped: a further signal must not cut this
+            echo_err(f"\ninterrupted by {how}: finished runs are kept in {e.dir}")
+            echo_err(f"continue with: {shlex.join(cmd)}")
         return signal_exit_code(e.signal)
     if not quiet and any(r["status"] == "completed" for r in res.rows):
         click.echo(format_summary(res.plan, res.summary))

@@ -91,6 +91,7 @@ def test_peak_memory_starts_afresh_for_each_run_in_one_process():
 
 
 @needs_mnist
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/clear_refs")
 def test_execute_reports_each_runs_own_peak(tmp_path):
     """Two runs in one process (as in a sweep's worker): the second run's peak_rss_mb.main is
     its own, not the 300 MiB the process held before it."""
@@ -106,8 +107,11 @@ def test_execute_reports_each_runs_own_peak(tmp_path):
         x = np.ones(300 * 2**20 // 8)
         del x
         b = execute(cfg, out_dir={str(tmp_path / "b")!r}, **go)["metrics"]["peak_rss_mb"]
-        print(json.dumps([a["main"], b["main"]]))
+        from biolearn.alloc import reset_peak_rss
+        print(json.dumps([a["main"], b["main"], reset_peak_rss()]))
     """)
-    a, b = json.loads(subprocess.run([sys.executable, "-c", script], capture_output=True,
+    a, b, ok = json.loads(subprocess.run([sys.executable, "-c", script], capture_output=True,
                                      text=True, check=True).stdout.splitlines()[-1])
+    if not ok:
+        pytest.skip("this kernel does not allow resetting the peak (clear_refs)")
     assert b < a + 100, (a, b)

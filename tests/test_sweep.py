@@ -375,20 +375,27 @@ def test_failing_runs_are_reported_and_the_others_complete(cluster, tmp_path, ca
 # stopped by a signal
 # --------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_a_signalled_sweep_keeps_its_tables_and_says_how_to_continue(tmp_path, sig, code):
-    """Ctrl-C or SIGTERM to the sweep process: the finished run is in sweep.csv, the one still
-    running is listed as not completed, the exit code is the shell's, the worker processes go,
-    and no traceback reaches the terminal."""
+@pytest.mark.parametrize("sig, code, group", [(signal.SIGINT, 130, True),
+                                               (signal.SIGINT, 130, False),
+                                               (signal.SIGTERM, 143, False)])
+def test_a_signalled_sweep_keeps_its_tables_and_says_how_to_continue(tmp_path, sig, code,
+                                                                      group):
+    """Ctrl-C in a terminal (SIGINT to the sweep and its workers, the process group), SIGINT or
+    SIGTERM to the sweep process alone: the finished run is in sweep.csv, the one still running
+    is listed as not completed, the exit code is the shell's, the worker processes go, and no
+    traceback reaches the terminal."""
     import psutil
 
     d = tmp_path / "sweep"
-    cmd = [sys.executable, "-m", "biolearn.cli", "sweep", str(CONFIG), *sum(
-        (["--set", s] for s in SETS[1:]), []), "--grid", "params.duration_ms=[200, 1.0e+7]",
-        "--workers", "2", "--out", str(d), "--quiet"]
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path,
-                         text=True, start_new_session=True,
-                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    args = ["sweep", str(CONFIG), *sum((["--set", s] for s in SETS[1:]), []),
+            "--grid", "params.duration_ms=[200, 1.0e+7]", "--workers", "2", "--out", str(d),
+            "--quiet"]
+    # Ctrl-C handled as in a terminal, even when this test process was started ignoring it
+    start = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+             "from biolearn.cli import main; sys.exit(main(sys.argv[1:]))")
+    p = subprocess.Popen([sys.executable, "-c", start, *args], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, cwd=tmp_path, text=True,
+                         start_new_session=True)
     short, long_ = d / "duration_ms=200,seed=0", d / "duration_ms=10000000.0,seed=0"
     try:
         t0 = time.monotonic()
@@ -398,13 +405,18 @@ def test_a_signalled_sweep_keeps_its_tables_and_says_how_to_continue(tmp_path, s
             time.sleep(0.2)
         workers = psutil.Process(p.pid).children(recursive=True)
         assert workers
-        p.send_signal(sig)
+        if group:
+            os.killpg(p.pid, sig)
+        else:
+            p.send_signal(sig)
         out, err = p.communicate(timeout=60)
+        code_seen = p.returncode
+        psutil.wait_procs(workers, timeout=30)
+        left = [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
     finally:
-        if p.poll() is None:
-            _kill_group(p)
-            p.wait()
-    assert p.returncode == code, err
+        _kill_group(p)  # the sweep and its workers, whatever happened
+        p.wait()
+    assert code_seen == code, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
     how = "Ctrl-C" if sig == signal.SIGINT else "SIGTERM"
     assert f"interrupted by {how}: finished runs are kept in {d}" in err
@@ -414,8 +426,7 @@ def test_a_signalled_sweep_keeps_its_tables_and_says_how_to_continue(tmp_path, s
     assert rows[long_.name]["status"] != "completed"
     summary = _read_csv(d / SUMMARY_CSV)
     assert {s["n"] for s in summary if s["params.duration_ms"] == "200"} == {"1"}
-    psutil.wait_procs(workers, timeout=30)
-    assert not [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
+    assert not left  # the workers went with the sweep
 
 
 # --------------------------------------------------------------------------------------------

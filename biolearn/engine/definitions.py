@@ -29,8 +29,10 @@ import ast
 import hashlib
 import json
 import re
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
+from types import CodeType
 from typing import Any
 
 from biolearn.engine.units import to_value, unit_dim
@@ -338,7 +340,7 @@ def _make_statements(code: str, scalars: list[str], arrays: list[str]) -> tuple[
             [(s.var, s.op if s.op != ":=" else "=", s.expr) for s in vec])
 
 
-def render(expr: str, local: set[str] | frozenset = frozenset()) -> str:
+def render(expr: str, local: AbstractSet[str] = frozenset()) -> str:
     """A Brian2 expression in Python/Numba syntax; unit names that are not names of the model
     (``local``) become numbers in biolearn units."""
     return _render(expr, frozenset(local))
@@ -381,8 +383,8 @@ def value_of(expr: Any, values: dict, where: str) -> Any:
         return expr
     import numpy as np
 
+    code = _compiled(render(expr, values.keys()))
     try:
-        code = _compiled(render(expr, values.keys()))
         return float(eval(code, {"__builtins__": {}, "_inf": np.inf, "exp": np.exp,  # noqa: S307
                                  "sqrt": np.sqrt, "log": np.log}, dict(values)))
     except Exception as e:
@@ -391,7 +393,7 @@ def value_of(expr: Any, values: dict, where: str) -> Any:
 
 
 @lru_cache(maxsize=4096)
-def _compiled(code: str) -> Any:
+def _compiled(code: str) -> CodeType:
     return compile(code, "<value>", "eval")
 
 
