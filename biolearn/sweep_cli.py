@@ -52,7 +52,9 @@ def sweep_command(config: Path, overrides: tuple[str, ...], grids: tuple[str, ..
     definition), sweep.csv (one row per run), summary.csv (n, mean, sd, 95 % CI per grid point
     and metric) and figures/ (each metric against each grid axis). Running the same sweep
     again skips finished runs and resumes interrupted ones; a failing run does not stop the
-    others (exit code 1 when any run did not complete).
+    others (exit code 1 when any run did not complete). Ctrl-C, SIGTERM or SIGHUP stop the
+    sweep: sweep.csv and summary.csv keep what finished, and the command to continue it is
+    printed.
 
     \b
     Examples:
