@@ -212,7 +212,7 @@ def run_cmd(config: Path, out_dir: Path | None, overrides: tuple[str, ...], seed
         return shlex.join([*cmd, "--out", str(where), "--resume"])
 
     def stopped(where: Path, by: str) -> None:
-        how = "Ctrl-C" if by == "SIGINT" else by
+        how = signal_words(by)
         with signals_ignored():  # the run has stopped: a further Ctrl-C must not cut this
             echo_err(f"\ninterrupted by {how}: partial results in {where / RESULTS}")
             echo_err(f"resume with: {resume_command(where)}")
@@ -258,6 +258,11 @@ _SIGNAL_EXIT = {"SIGINT": 130, "SIGHUP": 129, "SIGTERM": 143}  # 128 + signal nu
 def signal_exit_code(name: str) -> int:
     """The exit code of a command stopped by the signal ``name`` (``"SIGTERM"``: 143)."""
     return _SIGNAL_EXIT.get(name, EXIT_INTERRUPTED)
+
+
+def signal_words(name: str) -> str:
+    """How the stop is named to the user: ``"Ctrl-C"`` for SIGINT, else the signal's name."""
+    return "Ctrl-C" if name == "SIGINT" else name
 
 
 @contextlib.contextmanager

@@ -836,11 +836,11 @@ def default_workers(threads_per_run: int = 1) -> int:
     return max(1, cores // max(1, threads_per_run))
 
 
-def _quiet_dask_logs() -> dict[str, int]:
-    """No log records below CRITICAL from distributed and tornado in this process; returns the
-    levels they had. Closing a local cluster under a running task (a sweep stopped by a signal)
-    makes the workers and the client log lost heartbeats and lock leases with tracebacks; a
-    run's own failure reaches the sweep through its task's result instead."""
+def _quiet_dask_logs(level: int = 50) -> dict[str, int]:
+    """No log records below ``level`` (default CRITICAL) from distributed and tornado in this
+    process; returns the levels they had. Closing a local cluster under a running task (a sweep
+    stopped by a signal) makes the workers and the client log lost heartbeats and lock leases
+    with tracebacks; a run's own failure reaches the sweep through its task's result instead."""
     import logging
 
     names = [n for n in logging.root.manager.loggerDict
@@ -849,7 +849,7 @@ def _quiet_dask_logs() -> dict[str, int]:
     for name in {"distributed", "tornado", *names}:
         lg = logging.getLogger(name)
         levels[name] = lg.level
-        lg.setLevel(logging.CRITICAL)
+        lg.setLevel(max(lg.level, level))  # raised only: a quieter logger stays quiet
     return levels
 
 
@@ -882,10 +882,7 @@ def dask_client(scheduler: str | None, workers: int, threads_per_run: int,
     from distributed import Client, LocalCluster
 
     env = {k: str(threads_per_run) for k in THREAD_ENV}
-    quiet_logs = {name: logging.getLogger(name) for name in ("distributed", "distributed.client")}
-    levels = {n: lg.level for n, lg in quiet_logs.items()}
-    for lg in quiet_logs.values():
-        lg.setLevel(logging.ERROR)
+    levels = _quiet_dask_logs(logging.ERROR)
     try:
         if scheduler:
             try:
@@ -921,7 +918,7 @@ def dask_client(scheduler: str | None, workers: int, threads_per_run: int,
                     client.register_plugin(_local_worker_plugin(), name="biolearn-local-worker")
                     yield client
                 except KeyboardInterrupt:  # the cluster closes under running tasks: no noise
-                    levels = {**_quiet_dask_logs(), **levels}
+                    _quiet_dask_logs()
                     raise
                 finally:
                     client.close()

@@ -94,9 +94,9 @@ def sweep_command(config: Path, overrides: tuple[str, ...], grids: tuple[str, ..
         if data_root is not None:
             cmd += ["--data-root", str(data_root)]
         cmd += ["--out", str(e.dir)]
-        from biolearn.cli import echo_err, signal_exit_code, signals_ignored
+        from biolearn.cli import echo_err, signal_exit_code, signal_words, signals_ignored
 
-        how = "Ctrl-C" if e.signal == "SIGINT" else e.signal
+        how = signal_words(e.signal)
         with signals_ignored():  # the sweep has stopped: a further signal must not cut this
             echo_err(f"\ninterrupted by {how}: finished runs are kept in {e.dir}")
             echo_err(f"continue with: {shlex.join(cmd)}")
