@@ -1,6 +1,6 @@
-"""Where the tests find the full MNIST copy: the package's own lookup
-(:func:`biolearn.data.mnist.find_dataset`: ``$BIOLEARN_DATA``, then ``~/.cache/biolearn``), never
-a download; tests that need it are skipped with a reason otherwise."""
+"""Where the tests find full MNIST and Fashion-MNIST copies: the package's own lookup
+(:func:`biolearn.data.mnist.find_dataset`: ``$BIOLEARN_DATA``, ``~/.cache/biolearn``, then Debian's
+dataset packages), never a download; tests that need one are skipped with a reason otherwise."""
 
 from __future__ import annotations
 
@@ -9,11 +9,16 @@ import pytest
 from biolearn.data.mnist import find_dataset
 
 
-def mnist_root() -> str | None:
-    """The folder holding the four MNIST IDX files, or ``None``."""
-    paths, _, _ = find_dataset("mnist")
+def mnist_root(dataset: str = "mnist") -> str | None:
+    """The folder holding the four IDX files of ``dataset``, or ``None``."""
+    paths, _, _ = find_dataset(dataset)
     return None if paths is None else str(paths["train_images"].parent)
 
 
 needs_mnist = pytest.mark.skipif(mnist_root() is None,
                                  reason="full MNIST copy not found (set BIOLEARN_DATA)")
+#: looked up at import, before the tests' fixture hides Debian's dataset folder
+FASHION_MNIST_ROOT = mnist_root("fashion_mnist")
+needs_fashion_mnist = pytest.mark.skipif(
+    FASHION_MNIST_ROOT is None,
+    reason="Fashion-MNIST not found (Debian: apt-get install dataset-fashion-mnist)")

@@ -8,17 +8,13 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from mnist_data import FASHION_MNIST_ROOT, needs_fashion_mnist, needs_mnist
 from mnist_data import mnist_root as _mnist_root
-from mnist_data import needs_mnist
 
 from biolearn.engine import LIF, Network, SpikeMonitor, SpikeSource, connect
 from biolearn.rules.stdp import SymmetricSTDP
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-
-
 
 
 def _pair_change(dt_ms: float, eta: float = 0.01, inc: float = 0.1, tau: float = 20.0,
@@ -493,3 +489,30 @@ def test_race_fraction_sets_the_warp_bounded_increments_of_both_rules():
     assert rules["input_exc"]["inc_post"] == pytest.approx(2.5)  # 784 threads: 25 warps
     assert rules["exc_class"]["inc"] == pytest.approx(0.1)       # 10 threads: one warp
     assert rules["exc_class"]["inc_post"] == pytest.approx(1.3)
+
+
+@needs_fashion_mnist
+@pytest.mark.slow
+def test_fashion_mnist_at_a_quarter_of_the_authors_input_rate_holds_over_passes(tmp_path):
+    """The smallest setting that shows the authors' Fashion-MNIST η_in (0.02) failing over passes:
+    their 400-neuron settings at 100 hidden neurons, 20 000 training images, three passes, a test
+    on 2000 test images every 5000. With their η_in, seeds 0-2, neighbouring tests differ by up to
+    19-34 points and fall to 33-47 % (docs/sym_stdp.md, results/stdp_fashion_mnist_100_passes):
+    the last two assertions fail for every seed, the first for two of them. With a quarter of it
+    the accuracy holds or rises over the passes and moves from test to test by little more than a
+    test's sampling error (1 point at 2000 images)."""
+    from biolearn.config import load_config
+    from biolearn.runner import execute
+
+    sets = [f"data.root={FASHION_MNIST_ROOT}", "data.n_train=20000", "data.n_test=2000",
+            "params.n_exc=100", "params.epochs=3", "params.plasticity.eta_in=0.005",
+            "params.output.test_every=5000", "params.output.test_workers=1",
+            "params.output.figures=false", "params.output.spikes_test_images=0"]
+    cfg = load_config(ROOT / "configs" / "stdp_fashion_mnist.yaml", sets)
+    m = execute(cfg, out_dir=tmp_path, quiet=True)["metrics"]
+    tests = [t["test_accuracy"] for t in m["epoch_tests"]] + [m["test_accuracy"]]
+    assert len(tests) == 12
+    first, third = np.mean(tests[:4]), np.mean(tests[8:])
+    assert third >= first - 0.01, tests
+    assert np.abs(np.diff(tests[1:])).max() < 0.06, tests
+    assert min(tests[1:]) > 0.68, tests
