@@ -597,7 +597,7 @@ def execute(cfg: Any, out_dir: str | Path | None = None, quiet: bool = False,
     """
     import biolearn
     from biolearn.config import dump_yaml, to_dict
-    from biolearn.io.store import provenance, write_json_atomic
+    from biolearn.io.store import git_info, provenance, write_json_atomic
 
     try:
         from biolearn.data.mnist import loaded_datasets
@@ -618,6 +618,7 @@ def execute(cfg: Any, out_dir: str | Path | None = None, quiet: bool = False,
             "pass a writable --out DIR",
         ) from e
     start, t0 = _utcnow(), time.perf_counter()
+    code = git_info()  # the commit this run's code came from, not the one at its end
     n_loaded = len(loaded_datasets()) if loaded_datasets else 0
     root = resolve_data_root(data_root, cfg.data.root)
     state: dict[str, Any] = {"ctx": None}
@@ -644,6 +645,7 @@ def execute(cfg: Any, out_dir: str | Path | None = None, quiet: bool = False,
             "status": status,
             "warnings": warnings,
             "provenance": provenance(
+                code,
                 start_utc=_iso(start),
                 end_utc=_iso(_utcnow()),
                 argv=[Path(sys.argv[0]).name, *sys.argv[1:]] if sys.argv else [],

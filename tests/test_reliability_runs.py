@@ -724,6 +724,25 @@ def test_provenance_records_the_data_files_and_their_sha256(runner, monkeypatch,
         assert entry["sha256_file"] == hashlib.sha256((folder / name).read_bytes()).hexdigest()
 
 
+def test_provenance_names_the_commit_the_run_started_from(runner, monkeypatch):
+    """A long run outlives commits to its checkout: results.json names the commit whose code
+    ran (read at the start), not the one checked out when it ends."""
+    import biolearn.io.store as store
+
+    head = {"git_commit": "a" * 40, "git_dirty": False}
+    monkeypatch.setattr(store, "git_info", lambda root=None: dict(head))
+
+    def run_then_commit(cfg, ctx):
+        head.update(git_commit="b" * 40, git_dirty=True)  # a commit lands while it runs
+        return _toy_run(cfg, ctx)
+
+    registry._RECIPES["rel_toy"] = registry.Recipe("rel_toy", ToyParams, run_then_commit, "toy")
+    res = invoke(runner, ["run", toy_cfg(), "--out", "o", "-q"])
+    assert res.exit_code == 0, res.output
+    prov = results("o")["provenance"]
+    assert prov["git_commit"] == "a" * 40 and prov["git_dirty"] is False
+
+
 # ---- 8. spikes of an interrupted test phase -------------------------------------------------
 
 @needs_mnist

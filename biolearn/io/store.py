@@ -232,15 +232,17 @@ def _version(module: str) -> str | None:
         return getattr(mod, "__version__", None)
 
 
-def provenance(**extra: Any) -> dict[str, Any]:
+def provenance(git: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
     """Where a result came from: biolearn version, git commit, library versions, UTC time.
 
-    Keyword arguments (e.g. ``seed=``, ``start_utc=``) are added to the returned dict.
+    ``git`` is :func:`git_info` as read when the code was loaded (read now if None): a run that
+    outlives a checkout or commit keeps the commit it ran. Keyword arguments (e.g. ``seed=``,
+    ``start_utc=``) are added to the returned dict.
     """
     import biolearn
 
     info: dict[str, Any] = {"biolearn_version": biolearn.__version__}
-    info.update(git_info())
+    info.update(git_info() if git is None else git)
     info.update({
         "python": platform.python_version(),
         "numpy": np.__version__,
