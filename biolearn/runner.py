@@ -438,6 +438,21 @@ def _prepare_dir(out: Path, resume: bool, overwrite: bool, resolved: dict) -> No
                 "--out DIR")
 
 
+def _earlier_parts(out: Path) -> list[dict]:
+    """Commit, times and status of the earlier parts of a resumed run, read from the
+    results.json it is about to replace (empty if there is none)."""
+    try:
+        old = json.loads((out / "results.json").read_text(encoding="utf-8"))
+        prov = old["provenance"]
+        parts = list(prov.get("resumed_from", []))
+        parts.append({**{k: prov.get(k) for k in ("git_commit", "git_dirty", "biolearn_version",
+                                                  "start_utc", "end_utc")},
+                      "status": old.get("status")})
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return []
+    return parts
+
+
 def _check_resumable(out: Path, resolved: dict) -> None:
     import yaml
 
@@ -597,7 +612,7 @@ def execute(cfg: Any, out_dir: str | Path | None = None, quiet: bool = False,
     """
     import biolearn
     from biolearn.config import dump_yaml, to_dict
-    from biolearn.io.store import git_info, provenance, write_json_atomic
+    from biolearn.io.store import process_git_info, provenance, write_json_atomic
 
     try:
         from biolearn.data.mnist import loaded_datasets
@@ -618,7 +633,8 @@ def execute(cfg: Any, out_dir: str | Path | None = None, quiet: bool = False,
             "pass a writable --out DIR",
         ) from e
     start, t0 = _utcnow(), time.perf_counter()
-    code = git_info()  # the commit this run's code came from, not the one at its end
+    code_git = process_git_info()
+    earlier = _earlier_parts(out) if resume else []
     n_loaded = len(loaded_datasets()) if loaded_datasets else 0
     root = resolve_data_root(data_root, cfg.data.root)
     state: dict[str, Any] = {"ctx": None}
@@ -645,12 +661,14 @@ def execute(cfg: Any, out_dir: str | Path | None = None, quiet: bool = False,
             "status": status,
             "warnings": warnings,
             "provenance": provenance(
-                code,
+                code_git,
                 start_utc=_iso(start),
                 end_utc=_iso(_utcnow()),
                 argv=[Path(sys.argv[0]).name, *sys.argv[1:]] if sys.argv else [],
             ),
         }
+        if earlier:
+            res["provenance"]["resumed_from"] = earlier
         if config_path is not None:
             res["provenance"]["config_file"] = str(config_path)
         res["provenance"]["kernel_threads"] = n_threads

@@ -724,23 +724,46 @@ def test_provenance_records_the_data_files_and_their_sha256(runner, monkeypatch,
         assert entry["sha256_file"] == hashlib.sha256((folder / name).read_bytes()).hexdigest()
 
 
-def test_provenance_names_the_commit_the_run_started_from(runner, monkeypatch):
-    """A long run outlives commits to its checkout: results.json names the commit whose code
-    ran (read at the start), not the one checked out when it ends."""
+@pytest.fixture
+def moving_head(monkeypatch):
+    """The checkout's commit as a dict the test changes; the per-process reading starts afresh."""
     import biolearn.io.store as store
 
     head = {"git_commit": "a" * 40, "git_dirty": False}
     monkeypatch.setattr(store, "git_info", lambda root=None: dict(head))
+    store.process_git_info.cache_clear()
+    yield head
+    store.process_git_info.cache_clear()
 
+
+def test_provenance_names_the_commit_whose_code_ran(runner, moving_head):
+    """Runs outlive commits to their checkout (a sweep worker runs one after another):
+    results.json names the commit whose code was loaded, not the one checked out at its end."""
     def run_then_commit(cfg, ctx):
-        head.update(git_commit="b" * 40, git_dirty=True)  # a commit lands while it runs
+        moving_head.update(git_commit="b" * 40, git_dirty=True)  # lands while it runs
         return _toy_run(cfg, ctx)
 
     registry._RECIPES["rel_toy"] = registry.Recipe("rel_toy", ToyParams, run_then_commit, "toy")
-    res = invoke(runner, ["run", toy_cfg(), "--out", "o", "-q"])
-    assert res.exit_code == 0, res.output
-    prov = results("o")["provenance"]
-    assert prov["git_commit"] == "a" * 40 and prov["git_dirty"] is False
+    for out in ("o1", "o2"):  # the second run starts after the commit, in the same process
+        assert invoke(runner, ["run", toy_cfg(), "--out", out, "-q"]).exit_code == 0
+        prov = results(out)["provenance"]
+        assert prov["git_commit"] == "a" * 40 and prov["git_dirty"] is False
+
+
+def test_a_resumed_run_keeps_the_provenance_of_its_earlier_parts(runner, moving_head):
+    path = toy_cfg(TOY.replace("steps: 3", "steps: 5\n  stop_at: 2"))
+    assert invoke(runner, ["run", path, "--out", "o"]).exit_code == 130
+    first = results("o")["provenance"]
+    assert "resumed_from" not in first
+    assert invoke(runner, ["run", path, "--out", "o", "--resume", "-q"]).exit_code == 0
+    res = results("o")
+    assert res["status"] == "completed" and res["metrics"]["resumed_from"] == 2
+    (part,) = res["provenance"]["resumed_from"]
+    assert part == {"git_commit": "a" * 40, "git_dirty": False,
+                    "biolearn_version": first["biolearn_version"],
+                    "start_utc": first["start_utc"], "end_utc": first["end_utc"],
+                    "status": "interrupted"}
+    assert res["provenance"]["start_utc"] >= first["end_utc"]
 
 
 # ---- 8. spikes of an interrupted test phase -------------------------------------------------

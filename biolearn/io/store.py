@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import functools
 import json
 import math
 import os
@@ -220,6 +221,13 @@ def git_info(root: str | os.PathLike | None = None) -> dict[str, Any]:
     return {"git_commit": commit, "git_dirty": None if status is None else bool(status)}
 
 
+@functools.cache
+def process_git_info() -> dict[str, Any]:
+    """:func:`git_info` read once per process, at its first run, when biolearn's code is loaded:
+    a commit landing later (a sweep worker runs one run after another) does not relabel it."""
+    return git_info()
+
+
 def _version(module: str) -> str | None:
     try:
         from importlib.metadata import PackageNotFoundError, version
@@ -235,9 +243,8 @@ def _version(module: str) -> str | None:
 def provenance(git: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
     """Where a result came from: biolearn version, git commit, library versions, UTC time.
 
-    ``git`` is :func:`git_info` as read when the code was loaded (read now if None): a run that
-    outlives a checkout or commit keeps the commit it ran. Keyword arguments (e.g. ``seed=``,
-    ``start_utc=``) are added to the returned dict.
+    ``git`` is the commit the result's code came from (:func:`process_git_info`; read now if
+    None). Keyword arguments (e.g. ``seed=``, ``start_utc=``) are added to the returned dict.
     """
     import biolearn
 
