@@ -10,7 +10,9 @@ from biolearn.data.mnist import find_dataset
 
 
 def mnist_root(dataset: str = "mnist") -> str | None:
-    """The folder holding the four IDX files of ``dataset``, or ``None``."""
+    """The folder holding the four IDX files of ``dataset``, or ``None``. Inside a test it does
+    not see Debian's dataset folder (conftest hides it), so Debian-only copies are looked up at
+    import, as ``FASHION_MNIST_ROOT`` is."""
     paths, _, _ = find_dataset(dataset)
     return None if paths is None else str(paths["train_images"].parent)
 
@@ -21,4 +23,4 @@ needs_mnist = pytest.mark.skipif(mnist_root() is None,
 FASHION_MNIST_ROOT = mnist_root("fashion_mnist")
 needs_fashion_mnist = pytest.mark.skipif(
     FASHION_MNIST_ROOT is None,
-    reason="Fashion-MNIST not found (Debian: apt-get install dataset-fashion-mnist)")
+    reason="Fashion-MNIST not found (set BIOLEARN_DATA, or apt-get install dataset-fashion-mnist)")

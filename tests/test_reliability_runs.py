@@ -32,8 +32,6 @@ ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "configs" / "stdp_mnist_smoke.yaml"
 
 
-
-
 # a few seconds of sym-STDP: 20 hidden neurons, a handful of images
 TINY = ["--set", "params.n_exc=20", "--set", "params.output.figures=false",
         "--set", "params.output.test_workers=1", "--set", "params.output.spikes_test_images=5"]

@@ -494,13 +494,13 @@ def test_race_fraction_sets_the_warp_bounded_increments_of_both_rules():
 @needs_fashion_mnist
 @pytest.mark.slow
 def test_fashion_mnist_at_a_quarter_of_the_authors_input_rate_holds_over_passes(tmp_path):
-    """The smallest setting that shows the authors' Fashion-MNIST η_in (0.02) failing over passes:
-    their 400-neuron settings at 100 hidden neurons, 20 000 training images, three passes, a test
-    on 2000 test images every 5000. With their η_in, seeds 0-2, neighbouring tests differ by up to
-    19-34 points and fall to 33-47 % (docs/sym_stdp.md, results/stdp_fashion_mnist_100_passes):
-    the last two assertions fail for every seed, the first for two of them. With a quarter of it
-    the accuracy holds or rises over the passes and moves from test to test by little more than a
-    test's sampling error (1 point at 2000 images)."""
+    """The smallest setting that shows the authors' Fashion-MNIST η_in (0.02) failing over passes
+    (docs/sym_stdp.md): their 400-neuron settings at 100 hidden neurons, 20 000 training images,
+    three passes, a test on 2000 test images every 5000. With a quarter of their η_in the
+    accuracy holds over the passes and no test drops far. On the kept runs with their η_in
+    (results/stdp_fashion_mnist_100_passes, seeds 0-2) the last two checks fail for every seed
+    (steps of 19-34 points, tests down to 33-47 %), the first for two; with a quarter the
+    margins are 1.8 / 3.2 / 3.4 points (seed 0, the run this test repeats)."""
     from biolearn.config import load_config
     from biolearn.runner import execute
 
@@ -514,5 +514,5 @@ def test_fashion_mnist_at_a_quarter_of_the_authors_input_rate_holds_over_passes(
     assert len(tests) == 12
     first, third = np.mean(tests[:4]), np.mean(tests[8:])
     assert third >= first - 0.01, tests
-    assert np.abs(np.diff(tests[1:])).max() < 0.06, tests
-    assert min(tests[1:]) > 0.68, tests
+    assert np.abs(np.diff(tests[1:])).max() < 0.08, tests
+    assert min(tests[1:]) > 0.66, tests
