@@ -438,19 +438,26 @@ def _prepare_dir(out: Path, resume: bool, overwrite: bool, resolved: dict) -> No
                 "--out DIR")
 
 
+def read_results(run_dir: Path) -> dict | None:
+    """A run directory's ``results.json``, or None when it is missing or unreadable."""
+    try:
+        with open(run_dir / RESULTS, encoding="utf-8") as fh:
+            res = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return res if isinstance(res, dict) else None
+
+
 def _earlier_parts(out: Path) -> list[dict]:
     """Commit, times and status of the earlier parts of a resumed run, read from the
     results.json it is about to replace (empty if there is none)."""
-    try:
-        old = json.loads((out / "results.json").read_text(encoding="utf-8"))
-        prov = old["provenance"]
-        parts = list(prov.get("resumed_from", []))
-        parts.append({**{k: prov.get(k) for k in ("git_commit", "git_dirty", "biolearn_version",
-                                                  "start_utc", "end_utc")},
-                      "status": old.get("status")})
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    old = read_results(out) or {}
+    prov = old.get("provenance")
+    if not isinstance(prov, dict):
         return []
-    return parts
+    keys = ("git_commit", "git_dirty", "biolearn_version", "start_utc", "end_utc")
+    return [*prov.get("resumed_from", []),
+            {**{k: prov.get(k) for k in keys}, "status": old.get("status")}]
 
 
 def _check_resumable(out: Path, resolved: dict) -> None:

@@ -49,13 +49,13 @@ from pathlib import Path
 from typing import Any
 
 from biolearn.errors import BiolearnError
+from biolearn.runner import read_results
 
 SWEEPS_DIR = "sweeps"
 SWEEP_JSON = "sweep.json"
 SWEEP_CSV = "sweep.csv"
 SUMMARY_CSV = "summary.csv"
 FIGURES_DIR = "figures"
-RESULTS = "results.json"
 FINISHED = ("completed", "diverged")
 """Statuses of runs that are done: running them again gives the same result."""
 RETRIES = 2
@@ -405,16 +405,6 @@ def open_sweep_dir(plan: SweepPlan, sweep_dir: Path) -> bool:
         "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
     })
     return False
-
-
-def read_results(run_dir: Path) -> dict | None:
-    """A run directory's ``results.json``, or None when it is missing or unreadable."""
-    try:
-        with open(run_dir / RESULTS, encoding="utf-8") as fh:
-            res = json.load(fh)
-    except (OSError, ValueError):
-        return None
-    return res if isinstance(res, dict) else None
 
 
 def is_finished(run_dir: Path) -> bool:
@@ -918,7 +908,7 @@ def dask_client(scheduler: str | None, workers: int, threads_per_run: int,
                     client.register_plugin(_local_worker_plugin(), name="biolearn-local-worker")
                     yield client
                 except KeyboardInterrupt:  # the cluster closes under running tasks: no noise
-                    _quiet_dask_logs()
+                    levels = {**_quiet_dask_logs(), **levels}  # loggers made since: put back too
                     raise
                 finally:
                     client.close()

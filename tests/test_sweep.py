@@ -23,9 +23,8 @@ from scipy import stats
 
 from biolearn.config import load_config
 from biolearn.errors import BiolearnError
-from biolearn.runner import execute
+from biolearn.runner import RESULTS, execute
 from biolearn.sweep import (
-    RESULTS,
     SUMMARY_CSV,
     SWEEP_CSV,
     SWEEP_JSON,
@@ -558,3 +557,23 @@ def test_sweep_resumes_a_run_from_its_checkpoint(tmp_path):
     assert after["metrics"]["test_accuracy"] == before["metrics"]["test_accuracy"]
     for k, v in _datasets(d / "seed=0" / "weights.h5").items():
         np.testing.assert_array_equal(v, weights[k])
+
+
+def test_a_stopped_local_cluster_gives_every_dask_logger_its_level_back():
+    """Stopping quiets distributed's loggers, also those made while the sweep ran; afterwards
+    all of them have their own levels again (a notebook's logging is not left muted)."""
+    import logging
+
+    import distributed  # noqa: F401  (its import sets its loggers' levels)
+
+    from biolearn.sweep import dask_client
+
+    base = logging.getLogger("distributed")
+    before = base.level
+    late = "distributed.biolearn_test_late_logger"
+    assert late not in logging.root.manager.loggerDict
+    with pytest.raises(KeyboardInterrupt), dask_client(None, workers=1, threads_per_run=1):
+        logging.getLogger(late)  # made while the sweep runs, at NOTSET
+        raise KeyboardInterrupt
+    assert logging.getLogger(late).level == logging.NOTSET
+    assert base.level == before
