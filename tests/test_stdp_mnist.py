@@ -161,6 +161,68 @@ def test_float32_is_a_function_of_the_model_language():
     assert v != _f32(v) and sim.x[sim.slice("p")][0] == _f32(v)
 
 
+def _genn_timer_lif(exc_at: dict, inh_at: dict, n_steps: int, refrac: float, dt: float = 0.5,
+                    tau_m: float = 100.0, v_rest: float = -65.0, v_reset: float = -65.0,
+                    v_thresh: float = -52.0) -> list[int]:
+    """Spike steps of the authors' hidden neuron (add_model.cc, LIF_Exc; θ fixed at its start,
+    so θ − offset = 0), step by step as GeNN 2.2.2 runs it: the step's input is added to the
+    conductances, then ``if (timer > Refrac) V += (Vrest − V + Isyn)/TV·DT``, the −100 mV floor,
+    ``timer += DT``, the threshold ``V > Vthresh && timer > Refrac`` with the reset ``V = Vreset;
+    timer = 0``, and last the exponential decay of the conductances (τ 1 and 2 ms)."""
+    v, timer, ge, gi, spikes = -105.0, 10.0, 0.0, 0.0, []
+    for k in range(n_steps):
+        ge += exc_at.get(k, 0.0)
+        gi += inh_at.get(k, 0.0)
+        if timer > refrac:
+            v += (v_rest - v + ge * (0.0 - v) + gi * (-100.0 - v)) / tau_m * dt
+        v = max(v, -100.0)
+        timer += dt
+        if v > v_thresh and timer > refrac:
+            v, timer = v_reset, 0.0
+            spikes.append(k)
+        ge *= np.exp(-dt / 1.0)
+        gi *= np.exp(-dt / 2.0)
+    return spikes
+
+
+@pytest.mark.parametrize(("t_ref", "same"), [(3.0, True), (2.0, False)])
+def test_the_authors_2ms_refractory_timer_is_t_ref_3ms_on_the_engine(t_ref, same):
+    """The authors' neurons hold V for 5 steps after a spike (the timer test ``timer > 2`` comes
+    before ``timer += 0.5``) and can fire again 6 steps (3 ms) after it. The engine holds
+    ``round(t_ref/dt) − 1`` steps, so their ``Refrac 2`` is ``t_ref`` 3 ms here: with it every
+    spike step equals a step-by-step emulation of their code under random excitatory and
+    inhibitory input; with 2 ms it does not."""
+    from biolearn.models.sym_stdp import Excitatory
+    from biolearn.protocols.image_stdp import lif
+
+    rng = np.random.default_rng(7)
+    n_steps, dt = 4000, 0.5
+    def pulses(n: int, low: float, high: float) -> dict:  # step → conductance jump
+        steps, w = rng.choice(n_steps, n, replace=False), rng.uniform(low, high, n)
+        return dict(zip(steps.tolist(), w.tolist(), strict=True))
+
+    exc_at, inh_at = pulses(2000, 2.0, 6.0), pulses(300, 1.0, 17.0)
+    want = _genn_timer_lif(exc_at, inh_at, n_steps, refrac=2.0)
+    assert len(want) > 100
+
+    net = Network(dt=dt)
+    for name, at in (("e_in", exc_at), ("i_in", inh_at)):
+        steps = np.array(sorted(at))
+        net.add(SpikeSource(name, len(steps), np.arange(len(steps)), (steps - 1) * dt))
+    e = Excitatory()
+    net.add(lif("n", 1, e, integration="euler_expsyn", v_floor=e.v_floor, theta_rule="hao",
+                theta_init=20.0, theta_plus=0.0, tau_theta=float("inf"), theta_offset=20.0,
+                t_ref=t_ref))
+    for name, at, target in (("e_in", exc_at, "e"), ("i_in", inh_at, "i")):
+        w = np.array([at[k] for k in sorted(at)])[:, None]
+        net.connect(connect.dense(f"{name}_n", name, "n", w, target=target))
+    net.monitor(SpikeMonitor(["n"]))
+    sim = net.compile()
+    sim.v[sim.slice("n")] = -105.0  # the authors' start, Exc_V = Vrest − 40
+    got = np.round(sim.run(n_steps * dt)["spikes"]["n"][0] / dt).astype(int)
+    assert (list(got) == want) is same
+
+
 @pytest.mark.parametrize("frozen", [False, True])
 def test_reset_between_images_decays_theta_as_the_papers_rest(frozen):
     """With the exact reset, θ decays over presentation + rest time, as in the papers' simulated
