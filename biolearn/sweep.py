@@ -369,7 +369,7 @@ def _identity(definition: dict) -> dict:
 def open_sweep_dir(plan: SweepPlan, sweep_dir: Path) -> bool:
     """Check or write ``sweep.json``; True when the directory already held this sweep."""
     import biolearn
-    from biolearn.io.store import read_json, write_json_atomic
+    from biolearn.io.store import process_git_info, read_json, write_json_atomic
 
     path = sweep_dir / SWEEP_JSON
     if path.is_file():
@@ -402,6 +402,7 @@ def open_sweep_dir(plan: SweepPlan, sweep_dir: Path) -> bool:
                   "command": run_command(plan, r, sweep_dir.resolve() / r.name)}
                  for r in plan.runs],
         "biolearn_version": biolearn.__version__,
+        **process_git_info(),  # the commit the sweep started from (each run names its own)
         "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
     })
     return False
