@@ -43,8 +43,9 @@ class Excitatory:
     v_rest: float = param(-65.0, "rest (mV)")
     v_reset: float = param(-65.0, "reset (mV)")
     v_thresh: float = param(-52.0, "threshold before adaptation (mV)")
-    t_ref: float = param(2.0, "refractory period (ms); the authors' Refrac 2 with GeNN's "
-                         "timer holds v 5 steps, which is 3.0 here (docs/sym_stdp.md)", min=0.0)
+    t_ref: float = param(2.0, "refractory period (ms); 3.0 reproduces the authors' Refrac 2 "
+                         "timer at dt 0.5 ms (v held 5 steps), measured without effect "
+                         "(docs/sym_stdp.md)", min=0.0)
     tau_e: float = param(1.0, "excitatory conductance decay (ms)", min=0.01)
     tau_i: float = param(2.0, "inhibitory conductance decay (ms)", min=0.01)
     e_e: float = param(0.0, "excitatory reversal (mV)")
@@ -73,8 +74,9 @@ class Inhibitory:
     v_rest: float = param(-60.0, "rest (mV)")
     v_reset: float = param(-45.0, "reset (mV)")
     v_thresh: float = param(-40.0, "threshold (mV)")
-    t_ref: float = param(2.0, "refractory period (ms); the authors' Refrac 2 with GeNN's "
-                         "timer holds v 5 steps, which is 3.0 here (docs/sym_stdp.md)", min=0.0)
+    t_ref: float = param(2.0, "refractory period (ms); 3.0 reproduces the authors' Refrac 2 "
+                         "timer at dt 0.5 ms (v held 5 steps), measured without effect "
+                         "(docs/sym_stdp.md)", min=0.0)
     tau_e: float = param(1.0, "E→I conductance decay (ms)", min=0.01)
     tau_i: float = param(2.0, "conductance decay (ms)", min=0.01)
     e_e: float = param(0.0, "excitatory reversal (mV)")

@@ -23,7 +23,7 @@ from scipy import stats
 
 from biolearn.config import load_config
 from biolearn.errors import BiolearnError
-from biolearn.io.store import git_info
+from biolearn.io.store import git_info, process_git_info
 from biolearn.runner import RESULTS, execute
 from biolearn.sweep import (
     SUMMARY_CSV,
@@ -265,7 +265,8 @@ def test_local_sweep_equals_serial_runs(reference, local_sweep):
     spec = json.loads((d / SWEEP_JSON).read_text())
     assert spec["grid"] == {"params.dt_ms": [0.1, 0.05]} and spec["seeds"] == [0, 1]
     assert all(r["command"].startswith("biolearn run ") for r in spec["runs"])
-    assert {k: spec[k] for k in ("git_commit", "git_dirty")} == git_info()
+    assert {k: spec[k] for k in ("git_commit", "git_dirty")} == process_git_info()
+    assert spec["git_commit"] == git_info()["git_commit"]
 
 
 def test_sweep_csv_and_summary(local_sweep):
