@@ -18,7 +18,7 @@ import numpy as np
 
 from biolearn import config
 from biolearn.config import Invalid, param, require_below
-from biolearn.engine import Network, PoissonSource, connect
+from biolearn.engine import LIF, Network, PoissonSource, connect
 from biolearn.protocols.image_stdp import (
     CLS,
     EXC,
@@ -278,17 +278,22 @@ def check_spike_populations(p: Any, names: tuple[str, ...]) -> None:
                           fix="choose from " + ", ".join(names) + ", or null for all")
 
 
+def hidden_neurons(name: str, n: int, e: Excitatory) -> LIF:
+    """The hidden layer's LIF as the authors' GeNN code runs it: forward Euler v, exact
+    conductance decay after it, θ by their rule (in float32 if asked), the −100 mV floor."""
+    return lif(name, n, e, integration="euler_expsyn", v_floor=e.v_floor,
+               theta_rule="hao_f32" if e.theta_precision == "float32" else "hao",
+               theta_init=e.theta_init, theta_plus=e.theta_plus, tau_theta=e.tau_theta,
+               theta_offset=20.0)
+
+
 def build(p: Params, rng: np.random.Generator) -> Network:
     """The network of Hao et al. 2020 on the biolearn engine."""
     n = p.n_exc
     pl = p.plasticity
     net = Network(dt=p.presentation.dt)
     net.add(PoissonSource(INPUT, 784))
-    e = p.exc
-    net.add(lif(EXC, n, e, integration="euler_expsyn", v_floor=e.v_floor,
-                theta_rule="hao_f32" if e.theta_precision == "float32" else "hao",
-                theta_init=e.theta_init, theta_plus=e.theta_plus, tau_theta=e.tau_theta,
-                theta_offset=20.0))
+    net.add(hidden_neurons(EXC, n, p.exc))
     net.add(lif(INH, n, p.inh, integration="euler_expsyn"))
     net.add(lif(CLS, 10, p.cls, integration="euler_expsyn"))
     pre_in, post_in = genn_race_increments(pl.trace_inc, N_INPUT, n, pl.race_fraction)

@@ -192,11 +192,11 @@ def test_the_authors_2ms_refractory_timer_is_t_ref_3ms_on_the_engine(t_ref, same
     ``round(t_ref/dt) − 1`` steps, so their ``Refrac 2`` is ``t_ref`` 3 ms here: with it every
     spike step equals a step-by-step emulation of their code under random excitatory and
     inhibitory input; with 2 ms it does not."""
-    from biolearn.models.sym_stdp import Excitatory
-    from biolearn.protocols.image_stdp import lif
+    from biolearn.models.sym_stdp import Excitatory, hidden_neurons
 
     rng = np.random.default_rng(7)
     n_steps, dt = 4000, 0.5
+
     def pulses(n: int, low: float, high: float) -> dict:  # step → conductance jump
         steps, w = rng.choice(n_steps, n, replace=False), rng.uniform(low, high, n)
         return dict(zip(steps.tolist(), w.tolist(), strict=True))
@@ -209,10 +209,9 @@ def test_the_authors_2ms_refractory_timer_is_t_ref_3ms_on_the_engine(t_ref, same
     for name, at in (("e_in", exc_at), ("i_in", inh_at)):
         steps = np.array(sorted(at))
         net.add(SpikeSource(name, len(steps), np.arange(len(steps)), (steps - 1) * dt))
-    e = Excitatory()
-    net.add(lif("n", 1, e, integration="euler_expsyn", v_floor=e.v_floor, theta_rule="hao",
-                theta_init=20.0, theta_plus=0.0, tau_theta=float("inf"), theta_offset=20.0,
-                t_ref=t_ref))
+    # θ stays at its start (no increment, no decay), so the threshold is v_thresh as emulated
+    net.add(hidden_neurons("n", 1, Excitatory(t_ref=t_ref, theta_plus=0.0,
+                                              tau_theta=float("inf"))))
     for name, at, target in (("e_in", exc_at, "e"), ("i_in", inh_at, "i")):
         w = np.array([at[k] for k in sorted(at)])[:, None]
         net.connect(connect.dense(f"{name}_n", name, "n", w, target=target))
