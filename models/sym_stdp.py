@@ -148,6 +148,9 @@ class Params:
                           "first, then E→class with the hidden layer frozen",
                           choices=["joint", "layerwise"])
     epochs: int = param(1, "passes over the training set (per phase when layerwise)", min=1)
+    class_epochs: int | None = param(
+        None, "passes of the E→class phase when layerwise (None = epochs); the authors' released "
+        "build trains 20 on a frozen hidden layer (global.h, NUM_SAMPLES 60 000 × 20)", min=1)
     exc: Excitatory = param(factory=Excitatory)
     inh: Inhibitory = param(factory=Inhibitory)
     cls: ClassLayer = param(factory=ClassLayer)
@@ -156,6 +159,10 @@ class Params:
     output: Output = param(factory=Output)
 
     def validate(self) -> None:
+        if self.class_epochs is not None and self.training != "layerwise":
+            raise Invalid("{0} is set but {1} = 'joint' has no E→class phase of its own",
+                          "class_epochs", "training",
+                          fix="set training: layerwise, or class_epochs: null")
         check_presentation(self)
         check_spike_populations(self, (INPUT, EXC, INH, CLS))
         check_memory(self.n_exc, 10)
@@ -363,7 +370,8 @@ def train_and_test(cfg, ctx, sim, attrs: dict,
     else:
         phases = [Phase("hidden", p.epochs, lambda s: plastic(s, True, False, False, False),
                         lambda s, y: before(s, y, True, False), sched),
-                  Phase("class", p.epochs, lambda s: plastic(s, False, True, True, True),
+                  Phase("class", p.class_epochs or p.epochs,
+                        lambda s: plastic(s, False, True, True, True),
                         lambda s, y: before(s, y, False, True), sched)]
     return run_protocol(
         cfg, ctx, sim, phases, test_setup=test, label_setup=None, n_label=0, class_pop=CLS,

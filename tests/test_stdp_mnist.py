@@ -498,6 +498,37 @@ def test_periodic_and_per_pass_tests_in_layerwise_training_resume_exactly(tmp_pa
     assert resumed["metrics"]["test_accuracy"] == full["metrics"]["test_accuracy"]
 
 
+@needs_mnist
+def test_class_epochs_train_only_the_class_layer_on_the_frozen_hidden_layer(tmp_path):
+    """The authors' released build (global.h, FIXED_HIDDEN_LAYER): more E→class passes on a
+    frozen hidden layer change the class weights and nothing of the hidden layer."""
+    from biolearn.io.store import load_weights
+    from biolearn.runner import execute
+
+    sets = {"params.training": "layerwise", "data.n_train": 100, "params.epochs": 1,
+            "params.output.test_every_epoch": True, "params.output.test_workers": 1}
+    runs = {k: execute(_tiny_config(tmp_path, **sets, **{"params.class_epochs": k}),
+                       out_dir=tmp_path / str(k), quiet=True) for k in (1, 3)}
+    tests = runs[3]["metrics"]["epoch_tests"]
+    assert [(r["images_trained"], r["phase"], r["epoch"]) for r in tests] == [
+        (100, "hidden", 1), (200, "class", 1), (300, "class", 2)]
+    assert runs[3]["metrics"]["epochs_trained"] == 4
+    # the one-pass run's final test is the three-pass run's test after its first class pass
+    assert tests[1]["test_accuracy"] == runs[1]["metrics"]["test_accuracy"]
+    w1, w3 = (load_weights(tmp_path / str(k) / "weights.h5") for k in (1, 3))
+    w1, w3 = (w[0] if isinstance(w, tuple) else w for w in (w1, w3))
+    for key in ("input_exc", "theta_exc"):
+        assert np.array_equal(np.asarray(w1[key]), np.asarray(w3[key])), key
+    assert not np.array_equal(np.asarray(w1["exc_class"]), np.asarray(w3["exc_class"]))
+
+
+def test_class_epochs_needs_layerwise_training(tmp_path):
+    from biolearn.errors import BiolearnError
+
+    with pytest.raises(BiolearnError, match="class_epochs"):
+        _tiny_config(tmp_path, **{"params.class_epochs": 2})
+
+
 def test_the_authors_read_out_calls_a_silent_class_layer_zero():
     """Hao et al.'s evaluation.cc takes the first maximum: ties go to the lower class and an image
     with no class spike is a 0; biolearn's own read-out calls it silent (−1)."""
