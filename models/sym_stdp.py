@@ -147,10 +147,11 @@ class Params:
     training: str = param("joint", "joint: both layers learn together; layerwise: hidden layer "
                           "first, then E→class with the hidden layer frozen",
                           choices=["joint", "layerwise"])
-    epochs: int = param(1, "passes over the training set (per phase when layerwise)", min=1)
-    class_epochs: int | None = param(
-        None, "passes of the E→class phase when layerwise (None = epochs); the authors' released "
-        "build trains 20 on a frozen hidden layer (global.h, NUM_SAMPLES 60 000 × 20)", min=1)
+    epochs: int = param(1, "passes over the training set (when layerwise: of the hidden phase, "
+                        "and of the E→class phase unless class_epochs is set)", min=1)
+    class_epochs: int | None = param(None, "passes of the E→class phase when layerwise (None = "
+                                     "epochs); the authors' released build trains 20 on a frozen "
+                                     "hidden layer (global.h, NUM_SAMPLES 60 000 × 20)", min=1)
     exc: Excitatory = param(factory=Excitatory)
     inh: Inhibitory = param(factory=Inhibitory)
     cls: ClassLayer = param(factory=ClassLayer)

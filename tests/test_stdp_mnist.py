@@ -523,6 +523,7 @@ def test_class_epochs_train_only_the_class_layer_on_the_frozen_hidden_layer(tmp_
 
 
 def test_class_epochs_needs_layerwise_training(tmp_path):
+    """Joint training has no E→class phase whose passes class_epochs could set: refused."""
     from biolearn.errors import BiolearnError
 
     with pytest.raises(BiolearnError, match="class_epochs"):
