@@ -120,7 +120,8 @@ class Plasticity:
                                  "the warps writing that trace, ceil(threads/32); 0 = the "
                                  "paper's rule, 1 = every warp's write survives "
                                  "(docs/sym_stdp.md)", min=0.0, max=1.0)
-    tau_trace: float = param(20.0, "trace time constant (ms)", min=0.1)
+    tau_trace: float = param(20.0, "trace time constant (ms); the authors' Euler step is "
+                             "19.75 ms, no measurable effect (docs/sym_stdp.md)", min=0.1)
     w_max_in: float = param(1.0, "input→E weight bound", min=0.0)
     w_max_class: float = param(8.0, "E→class weight bound", min=0.0)
     w_init_in: float = param(0.3, "input→E initial weights U[0, w]", min=0.0)
