@@ -298,14 +298,20 @@ def test_teacher_drives_only_the_labels_neuron():
     assert abs(counts[3] - mean) < 5 * sd
 
 
-def _assert_same_weights(a: Path, b: Path) -> None:
-    """The learned arrays of two runs' weights.h5 are identical."""
+def _learned(run_dir: Path) -> dict:
+    """The learned arrays of a run's weights.h5 (without its attributes)."""
     from biolearn.io.store import load_weights
 
-    w_a, w_b = (load_weights(d / "weights.h5") for d in (a, b))
-    w_a, w_b = (w[0] if isinstance(w, tuple) else w for w in (w_a, w_b))
-    for key in ("input_exc", "exc_class", "theta_exc"):
-        assert np.array_equal(np.asarray(w_a[key]), np.asarray(w_b[key])), key
+    w = load_weights(run_dir / "weights.h5")
+    w = w[0] if isinstance(w, tuple) else w
+    return {key: np.asarray(w[key]) for key in ("input_exc", "exc_class", "theta_exc")}
+
+
+def _assert_same_weights(a: Path, b: Path) -> None:
+    """The learned arrays of two runs' weights.h5 are identical."""
+    w_a, w_b = _learned(a), _learned(b)
+    for key in w_a:
+        assert np.array_equal(w_a[key], w_b[key]), key
 
 
 def _tiny_config(tmp_path: Path, **over) -> object:
@@ -502,7 +508,6 @@ def test_periodic_and_per_pass_tests_in_layerwise_training_resume_exactly(tmp_pa
 def test_class_epochs_train_only_the_class_layer_on_the_frozen_hidden_layer(tmp_path):
     """The authors' released build (global.h, FIXED_HIDDEN_LAYER): more E→class passes on a
     frozen hidden layer change the class weights and nothing of the hidden layer."""
-    from biolearn.io.store import load_weights
     from biolearn.runner import execute
 
     sets = {"params.training": "layerwise", "data.n_train": 100, "params.epochs": 1,
@@ -515,11 +520,10 @@ def test_class_epochs_train_only_the_class_layer_on_the_frozen_hidden_layer(tmp_
     assert runs[3]["metrics"]["epochs_trained"] == 4
     # the one-pass run's final test is the three-pass run's test after its first class pass
     assert tests[1]["test_accuracy"] == runs[1]["metrics"]["test_accuracy"]
-    w1, w3 = (load_weights(tmp_path / str(k) / "weights.h5") for k in (1, 3))
-    w1, w3 = (w[0] if isinstance(w, tuple) else w for w in (w1, w3))
+    w1, w3 = _learned(tmp_path / "1"), _learned(tmp_path / "3")
     for key in ("input_exc", "theta_exc"):
-        assert np.array_equal(np.asarray(w1[key]), np.asarray(w3[key])), key
-    assert not np.array_equal(np.asarray(w1["exc_class"]), np.asarray(w3["exc_class"]))
+        assert np.array_equal(w1[key], w3[key]), key
+    assert not np.array_equal(w1["exc_class"], w3["exc_class"])
 
 
 def test_class_epochs_needs_layerwise_training(tmp_path):
