@@ -12,8 +12,17 @@ import pytest
 
 pytest.importorskip("brian2")
 
+from spike_cases import isi_fit_dead_time  # noqa: E402
+
 from biolearn.backends.brian2 import run_brian2, spike_steps  # noqa: E402
-from biolearn.engine import LIF, Network, SpikeMonitor, SpikeSource, connect  # noqa: E402
+from biolearn.engine import (  # noqa: E402
+    LIF,
+    Network,
+    PoissonSource,
+    SpikeMonitor,
+    SpikeSource,
+    connect,
+)
 from biolearn.engine.front import Projection  # noqa: E402
 from biolearn.rules.stdp import DiehlCookSTDP, PairSTDP, SymmetricSTDP  # noqa: E402
 
@@ -133,6 +142,20 @@ def test_voltage_target_during_refractoriness():
     a, b = _compare(_voltage_net(2.0))
     assert len(a) >= 100
     assert a == b
+
+
+def test_poisson_dead_time_exports_as_brian2_refractoriness():
+    """A source with a dead time runs in Brian2 as per-step Bernoulli draws with its
+    ``refractory``; its intervals follow the same closed form as the engine's
+    (tests/test_engine.py), P(ISI = k) = q (1 − q)^(k − R) for k ≥ R."""
+    q, steps = 0.1, 4000
+    net = Network(dt=DT)
+    net.add(PoissonSource("in", 100, rates=q / (DT * 1e-3), t_ref=2 * DT))
+    net.monitor(SpikeMonitor())
+    t, i = run_brian2(net, steps * DT, target="numpy")["spikes"]["in"]
+    expected = 100 * steps * q / (1 + q)
+    assert abs(len(t) - expected) < 5 * np.sqrt(expected)
+    isi_fit_dead_time(spike_steps(t, DT), i, q, 2)
 
 
 @pytest.mark.slow

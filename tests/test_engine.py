@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from spike_cases import isi_fit_dead_time
 
 from biolearn.engine import (
     LIF,
@@ -17,6 +18,7 @@ from biolearn.engine import (
     connect,
 )
 from biolearn.engine.front import Projection
+from biolearn.errors import BiolearnError
 from biolearn.rules.stdp import DiehlCookSTDP, PairSTDP, SymmetricSTDP
 
 # ----------------------------------------------------------------------------- single neuron
@@ -447,6 +449,78 @@ def test_poisson_rate():
     net.monitor(SpikeMonitor())
     n = len(net.compile(seed=2).run(2000.0)["spikes"]["in"][0])
     assert abs(n - 16000) < 5 * math.sqrt(16000)
+
+
+@pytest.mark.parametrize("t_ref,R", [(1.0, 2), (3.0, 6)])
+def test_poisson_dead_time_has_the_closed_form_interval_distribution(t_ref, R):
+    """GeNN 2's Poisson neuron blocks the step after a spike (t_ref = 2·dt): it fires a fraction
+    q/(1 + q) of steps; in general 1/(R − 1 + 1/q) for a dead time of R steps."""
+    q, steps = 0.1, 8000
+    net = Network(dt=0.5)
+    net.add(PoissonSource("in", 100, rates=q / 0.5e-3, t_ref=t_ref))
+    net.monitor(SpikeMonitor())
+    t, i = net.compile(seed=3).run(steps * 0.5)["spikes"]["in"]
+    st = np.round(t / 0.5).astype(np.int64)
+    n = len(st)
+    expected = 100 * steps / (R - 1 + 1 / q)
+    assert abs(n - expected) < 5 * math.sqrt(expected)
+    assert isi_fit_dead_time(st, i, q, R) > 0.9 * n
+
+
+def test_teacher_dead_time_has_the_closed_form_interval_distribution():
+    """The teacher of GeNN 2's class neuron blocks the step after a spike too."""
+    q, steps = 0.1, 8000
+    net = Network(dt=0.5)
+    net.add(LIF("c", 50, synapse="conductance"))
+    net.monitor(SpikeMonitor())
+    sim = net.compile(seed=4)
+    sim.set_teacher("c", np.full(50, q / 0.5e-3), t_ref=1.0)
+    t, i = sim.run(steps * 0.5)["spikes"]["c"]
+    st = np.round(t / 0.5).astype(np.int64)
+    expected = 50 * steps * q / (1 + q)
+    assert abs(len(st) - expected) < 5 * math.sqrt(expected)
+    isi_fit_dead_time(st, i, q, 2)
+    sim.set_teacher("c", np.full(50, q / 0.5e-3))  # no dead time again: R = 1
+    t, i = sim.run(steps * 0.5)["spikes"]["c"]
+    isi_fit_dead_time(np.round(t / 0.5).astype(np.int64), i, q, 1)
+
+
+def test_new_rates_keep_the_dead_time_of_the_last_spike():
+    """Rates set right after a spike redraw from the end of the dead time: at p = rate·dt = 1
+    and R = 3 a source fires every third step however often its rate is set."""
+    net = Network(dt=0.5)
+    net.add(PoissonSource("in", 4, rates=2000.0, t_ref=1.5))
+    net.monitor(SpikeMonitor())
+    sim = net.compile(seed=0)
+    got = []
+    for _ in range(30):
+        sim.set_rates("in", np.full(4, 2000.0))
+        t, i = sim.run(0.5)["spikes"]["in"]
+        got.append(np.round(t / 0.5).astype(int))
+    st = np.concatenate(got)
+    assert len(st) == 4 * 10
+    np.testing.assert_array_equal(np.unique(st), np.arange(0, 30, 3))
+
+
+def test_dead_time_must_be_non_negative():
+    with pytest.raises(BiolearnError, match="t_ref"):
+        Network(dt=0.5).add(PoissonSource("in", 4, t_ref=-1.0))
+    net = Network(dt=0.5)
+    net.add(LIF("c", 3))
+    with pytest.raises(BiolearnError, match="t_ref"):
+        net.compile().set_teacher("c", np.ones(3), t_ref=float("nan"))
+
+
+def test_checkpoint_without_the_dead_time_column_loads_with_none():
+    sim = _poisson_net().compile(seed=1)
+    sim.run(20.0)
+    d = sim.state_dict()
+    d["pop_i"] = d["pop_i"][:, :3]  # as written before sources had a dead time
+    other = _poisson_net().compile(seed=1)
+    other.load_state_dict(d)
+    np.testing.assert_array_equal(other.pop_i[:, 3], 0)
+    a, b = sim.run(50.0)["spikes"], other.run(50.0)["spikes"]
+    np.testing.assert_array_equal(a["in"][0], b["in"][0])
 
 
 def test_normalize_restores_target_sums():

@@ -56,6 +56,14 @@ def test_unmappable_model_is_one_line_error_before_nest_is_loaded():
         assert "population 'a' uses model 'adex'" in msg and "NEST backend cannot map" in msg
 
 
+def test_poisson_dead_time_is_refused_before_nest_is_loaded():
+    net = Network(dt=0.5)
+    net.add(PoissonSource("in", 2, rates=10.0, t_ref=1.0))
+    net.add(LIF("a", 3))
+    with pytest.raises(BiolearnError, match="dead time t_ref=1.0 ms of source 'in'"):
+        run_network(net, 10.0)
+
+
 def test_lif_definition_maps_as_its_lif():
     """A Neurons population of a LIF definition maps exactly as the LIF with the same options."""
     lif = LIF("x", 3, synapse="conductance", integration="exact", tau_m=12.0, i_bias=2.0)

@@ -19,7 +19,7 @@ def feature_network() -> Network:
     rng = np.random.default_rng(7)
     net = Network(dt=0.1)
     net.add(PoissonSource("poi", 30, rates=rng.uniform(0, 40, 30)))
-    net.add(PoissonSource("poi_s", 5, rates=12.5))
+    net.add(PoissonSource("poi_s", 5, rates=12.5, t_ref=0.3))
     net.add(SpikeSource("sg", 8, indices=rng.integers(0, 8, 50), times=rng.uniform(0, 80, 50)))
     net.add(LIF("cuba", 20, synapse="current", integration="exact", tau_m=15.0, tau_e=3.0,
                 tau_i=7.0, v_rest=-49.0, v_reset=-61.0, v_thresh=-50.0, t_ref=2.3, i_bias=0.7,

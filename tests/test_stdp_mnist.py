@@ -526,6 +526,29 @@ def test_class_epochs_train_only_the_class_layer_on_the_frozen_hidden_layer(tmp_
     assert not np.array_equal(w1["exc_class"], w3["exc_class"])
 
 
+@needs_mnist
+def test_poisson_t_ref_gives_the_inputs_and_the_teacher_their_dead_time(tmp_path, monkeypatch):
+    """params.poisson_t_ref reaches both Poisson drives of training: the input source and the
+    class layer's teacher (the engine's dead time itself: tests/test_engine.py)."""
+    from biolearn.engine.simulation import PI_PREF, Simulation
+    from biolearn.runner import execute
+
+    seen = []
+    set_teacher = Simulation.set_teacher
+
+    def spy(self, name, rates, t_ref=0.0):  # noqa: ANN001, ANN202
+        set_teacher(self, name, rates, t_ref)
+        if rates is not None:
+            seen.append((t_ref, int(self.pop_i[self._pop("input"), PI_PREF]),
+                         int(self.pop_i[self._pop(name), PI_PREF])))
+
+    monkeypatch.setattr(Simulation, "set_teacher", spy)
+    execute(_tiny_config(tmp_path, **{"data.n_train": 20, "data.n_test": 10,
+                                      "params.poisson_t_ref": 1.0}),
+            out_dir=tmp_path / "run", quiet=True)
+    assert seen and set(seen) == {(1.0, 2, 2)}
+
+
 def test_class_epochs_needs_layerwise_training(tmp_path):
     """Joint training has no E→class phase whose passes class_epochs could set: refused."""
     from biolearn.errors import BiolearnError

@@ -104,11 +104,13 @@ def test_plastic_network_identical_across_thread_counts() -> None:
         _same(one, _diehl_cook_like(t))
 
 
-def _teacher(threads: int) -> dict:
-    """Symmetric STDP onto a class layer driven by a teacher (thread 0 draws its spikes)."""
+def _teacher(threads: int, dead: float = 0.0) -> dict:
+    """Symmetric STDP onto a class layer driven by a teacher (thread 0 draws its spikes); with
+    ``dead``, the inputs and the teacher have that dead time (ms)."""
     rng = np.random.default_rng(4)
     net = Network(dt=0.5)
-    net.add(PoissonSource("in", 64, rates=rng.uniform(0, 40, 64)))
+    net.add(PoissonSource("in", 64, rates=rng.uniform(0, 40, 64) * (1 + 10 * dead),
+                          t_ref=dead))
     net.add(LIF("cls", 40, synapse="conductance", theta_rule="hao", theta_plus=0.1,
                 tau_theta=1e4, v_floor=-100.0))
     net.connect(connect.dense("xc", "in", "cls", rng.uniform(0, 0.5, (64, 40)), target="e",
@@ -118,7 +120,7 @@ def _teacher(threads: int) -> dict:
     assert sim._mt == (threads > 1)
     rates = np.zeros(40)
     rates[:10] = 200.0
-    sim.set_teacher("cls", rates)
+    sim.set_teacher("cls", rates, t_ref=dead)
     a = sim.run(200.0)
     sim.set_teacher("cls", None)
     b = sim.run(200.0)
@@ -126,11 +128,12 @@ def _teacher(threads: int) -> dict:
                        **{f"b{k}": v for k, v in b["spikes"].items()}}, **_state(sim)}
 
 
-def test_teacher_identical_across_thread_counts() -> None:
-    one = _teacher(1)
+@pytest.mark.parametrize("dead", [0.0, 1.0])
+def test_teacher_identical_across_thread_counts(dead: float) -> None:
+    one = _teacher(1, dead)
     assert len(one["spikes"]["acls"][0]) > 50
     for t in (2, 4):
-        _same(one, _teacher(t))
+        _same(one, _teacher(t, dead))
 
 
 def _mixed(threads: int) -> dict:

@@ -38,7 +38,7 @@ import numpy as np
 from biolearn.backends import Backend, register_backend
 from biolearn.engine.definitions import brian2_quietly, neuron_ir, synapse_ir, value_of
 from biolearn.engine.front import KIND_NEURONS, Network, PoissonSource, SpikeSource, StateMonitor
-from biolearn.engine.simulation import PI_REF, PI_TEACH, Simulation
+from biolearn.engine.simulation import PI_PREF, PI_REF, PI_TEACH, Simulation
 from biolearn.engine.units import scale
 from biolearn.errors import BiolearnError, missing_extra
 
@@ -176,9 +176,20 @@ def to_brian2(net: Network, sim_state: Any = None) -> tuple[Any, dict]:
                     val = value_of(x, values, f"in population '{p.name}'.init")
                     setattr(g, v, quantity(np.broadcast_to(val, (p.n,)), ir.dims[v]))
         elif isinstance(p, PoissonSource):
-            r = sim.rate[sim.slice(p.name)] if sim is not None else p.rates
-            g = b2.PoissonGroup(p.n, np.broadcast_to(np.asarray(r, float), (p.n,)) * b2.Hz,
-                                dt=dt_q, name=gname)
+            r = np.broadcast_to(np.asarray(sim.rate[sim.slice(p.name)] if sim is not None
+                                           else p.rates, float), (p.n,))
+            dead = int(sim.pop_i[k, PI_PREF]) if sim is not None else int(_steps(p.t_ref, dt))
+            if dead > 1:  # a dead time: Brian2's refractory on per-step Bernoulli draws
+                g = b2.NeuronGroup(p.n, "rates : Hz", threshold="rand() < rates*dt",
+                                   refractory=dead * dt_q, dt=dt_q, name=gname)
+                g.rates = r * b2.Hz
+                if sim is not None:
+                    last = sim.last_spike[sim.slice(p.name)]
+                    g.lastspike = np.where(last > -(2**61), (last - t_now) * dt * 1e-3,
+                                           _NEVER_S) * b2.second
+                    g.not_refractory = (t_now - last) >= dead
+            else:
+                g = b2.PoissonGroup(p.n, r * b2.Hz, dt=dt_q, name=gname)
         elif isinstance(p, SpikeSource):
             st = _steps(p.times, dt)
             idx = np.asarray(p.indices, np.int64)

@@ -169,11 +169,16 @@ class PoissonSource:
 
     Spikes are drawn per time step with probability ``rate·dt`` (as Brian2's PoissonGroup) but
     event-driven: the number of steps to the next spike is geometric, so silent steps cost nothing.
+    ``t_ref`` (ms) is a dead time with the neurons' convention (Brian2's ``refractory``): the next
+    spike comes no sooner than ``round(t_ref/dt)`` steps after the last, and the per-step draws
+    resume from there. ``t_ref = 2·dt`` is GeNN 2's Poisson neuron, which blocks the step after
+    each spike: it fires at a fraction p/(1 + p) per step for p = rate·dt.
     """
 
     name: str
     n: int
     rates: Any = 0.0
+    t_ref: float = 0.0
 
     kind = KIND_POISSON
 
@@ -182,6 +187,9 @@ class PoissonSource:
         if np.any(r < 0) or not np.all(np.isfinite(r)):
             raise BiolearnError("rates must be finite and ≥ 0 Hz", f"in source '{self.name}'",
                                 "check the rate array")
+        if not (np.isfinite(self.t_ref) and self.t_ref >= 0):
+            raise BiolearnError(f"t_ref={self.t_ref!r} must be finite and ≥ 0 ms",
+                                f"in source '{self.name}'", "set a dead time ≥ 0 (0 = none)")
 
 
 @dataclass

@@ -80,8 +80,9 @@ def threads_chosen() -> bool:
     rather than taken from the number of cores."""
     return _DEFAULT_THREADS is not None or any(
         os.environ.get(v, "").strip() for v in ("BIOLEARN_THREADS", "NUMBA_NUM_THREADS"))
-# Columns of the per-population integer table ``pop_i``.
-PI_REF, PI_REC, PI_TEACH = 0, 1, 2
+# Columns of the per-population integer table ``pop_i``: refractory steps, recorded, teacher
+# mode, and the dead time (steps) of Poisson firing (sources and teachers).
+PI_REF, PI_REC, PI_TEACH, PI_PREF = 0, 1, 2, 3
 
 
 @dataclass
@@ -131,7 +132,7 @@ class Simulation:
                 self.slots.setdefault(v, len(self.slots))
             self.pop_values[k] = p.values()
         n_par = max([len(ir.params) for ir in self.models] + [1])
-        self.pop_i = np.zeros((len(pops), 3), np.int64)
+        self.pop_i = np.zeros((len(pops), 4), np.int64)
         self.pop_f = np.zeros((len(pops), n_par), np.float64)
         self.hold = np.zeros((len(pops), max(len(self.slots), 1)), np.int64)
         self.frozen_vals = np.zeros((len(pops), n_par))
@@ -147,6 +148,7 @@ class Simulation:
             if p.kind == KIND_NEURONS:
                 self._compile_neurons(k, p)
             elif p.kind == KIND_POISSON:
+                self.pop_i[k, PI_PREF] = int(np.round(p.t_ref / self.dt))
                 self.set_rates(p.name, p.rates)
             elif isinstance(p, SpikeSource):
                 steps = np.round(np.asarray(p.times, float) / self.dt).astype(np.int64)
@@ -534,8 +536,9 @@ class Simulation:
     def set_rates(self, name: str, rates: Any) -> None:
         """Set Poisson rates (Hz) of a source, or teacher rates of a LIF population in teacher mode.
 
-        Next spike steps are redrawn from the current step (geometric waiting times, exact for
-        per-step Bernoulli firing with probability rate·dt)."""
+        Next spike steps are redrawn from the current step, or from the end of a source's dead
+        time (geometric waiting times, exact for per-step Bernoulli firing with probability
+        rate·dt)."""
         k = self._pop(name)
         lo, hi = self.pop_lo[k], self.pop_hi[k]
         r = np.broadcast_to(np.asarray(rates, np.float64), (hi - lo,))
@@ -547,19 +550,26 @@ class Simulation:
             q = np.minimum(r * self.dt / 1000.0, 1.0)
             nxt = np.full(hi - lo, -1, np.int64)
             on = q > 0
-            nxt[on] = self.t - 1 + self.rng.geometric(q[on])
+            start = np.maximum(self.t, self.last_spike[lo:hi] + self.pop_i[k, PI_PREF])
+            nxt[on] = start[on] - 1 + self.rng.geometric(q[on])
             self.next_spike[lo:hi] = nxt
 
-    def set_teacher(self, name: str, rates: Any | None) -> None:
+    def set_teacher(self, name: str, rates: Any | None, t_ref: float = 0.0) -> None:
         """Force a neuron population to fire as Poisson at ``rates`` (Hz); ``None`` restores it.
 
         While taught, the model's integration is skipped; a forced spike runs the reset except
-        for statements writing variables with a differential equation (θ still adapts)."""
+        for statements writing variables with a differential equation (θ still adapts).
+        ``t_ref`` (ms) is the teacher's dead time, as :class:`PoissonSource`'s, counted from
+        its last forced spike."""
         k = self._pop(name)
         if self.pop_kind[k] != KIND_NEURONS:
             raise BiolearnError(f"'{name}' is not a neuron population", "in set_teacher",
                                 "teachers drive neuron populations")
+        if not (np.isfinite(t_ref) and t_ref >= 0):
+            raise BiolearnError(f"t_ref={t_ref!r} must be finite and ≥ 0 ms",
+                                f"in set_teacher('{name}')", "set a dead time ≥ 0 (0 = none)")
         self.pop_i[k, PI_TEACH] = 0 if rates is None else 1
+        self.pop_i[k, PI_PREF] = int(np.round(t_ref / self.dt))
         if rates is not None:
             self.set_rates(name, rates)
 
@@ -732,6 +742,9 @@ class Simulation:
                                     "in Simulation.load_state_dict",
                                     "it was written by an older biolearn: start the run again")
             arr = getattr(self, k)
+            if k == "pop_i" and np.shape(d[k]) == (arr.shape[0], PI_PREF):
+                # written before the dead-time column existed: no dead time
+                d = {**d, k: np.column_stack([d[k], np.zeros(arr.shape[0], np.int64)])}
             if arr.shape != np.shape(d[k]):
                 raise BiolearnError(f"checkpoint array '{k}' has shape {np.shape(d[k])}, "
                                     f"expected {arr.shape}", "in Simulation.load_state_dict",

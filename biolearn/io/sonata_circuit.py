@@ -306,6 +306,8 @@ def export_circuit(net: Network, out_dir: str | os.PathLike, duration_ms: float 
                 g0 = g.create_group("0")
                 if p.kind == KIND_POISSON:
                     _put(g0, "rate", p.rates, p.n)
+                    if p.t_ref:
+                        g0.attrs["biolearn_t_ref"] = float(p.t_ref)
                 else:
                     with SpikeWriter(in_dir / f"{p.name}.h5", {p.name: p.n}) as wr:
                         t = np.asarray(p.times, np.float64)
@@ -426,7 +428,9 @@ def import_circuit(path: str | os.PathLike) -> Network:
             for name, g in f["nodes"].items():
                 n = int(g["node_type_id"].shape[0])
                 if types[int(g["node_type_id"][0])]["biolearn_source"] == "poisson":
-                    built[name] = PoissonSource(name, n, rates=_get(g["0"], "rate"))
+                    built[name] = PoissonSource(name, n, rates=_get(g["0"], "rate"),
+                                                t_ref=float(g["0"].attrs.get("biolearn_t_ref",
+                                                                             0.0)))
                 else:
                     t, ids = read_spikes(base / "inputs" / f"{name}.h5", name)[name]
                     built[name] = SpikeSource(name, n, indices=ids.astype(np.int64), times=t)

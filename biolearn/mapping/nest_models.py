@@ -51,6 +51,7 @@ import numpy as np
 
 from biolearn.engine.front import (
     KIND_NEURONS,
+    KIND_POISSON,
     KIND_SPIKES,
     LIF,
     TARGETS,
@@ -189,6 +190,10 @@ def check(net: Network, frozen: bool = False, approximate: bool = False) -> list
             hard.append(f"adaptive threshold theta_rule='{p.theta_rule}' of '{p.name}' "
                         "(pass frozen=True to use θ as fixed per-neuron thresholds)")
     pops = {p.name: p for p in net.populations}
+    for p in pops.values():
+        if p.kind == KIND_POISSON and round(p.t_ref / net.dt) > 1:
+            hard.append(f"dead time t_ref={p.t_ref} ms of source '{p.name}' "
+                        "(NEST's poisson_generator has none)")
     for q in net.projections:
         entry, post = views[q.post]
         pre = pops[q.pre]

@@ -512,21 +512,26 @@ def run_steps(t0, n_steps, dt, rng, S, last_spike, next_spike, rate, counts,
             lo, hi, kind = pop_lo[p], pop_hi[p], pop_kind[p]
             if kind == KIND_NEURONS:
                 if pop_i[p, 2] != 0:  # teacher: forced Poisson firing at `rate`
+                    dead = pop_i[p, 3]  # no draw before next_spike (the dead time)
                     for n in range(lo, hi):
-                        if rate[n] > 0.0 and rng.random() < rate[n] * pdt:
+                        if rate[n] > 0.0 and t >= next_spike[n] \
+                                and rng.random() < rate[n] * pdt:
                             hist[slot, hist_n[slot]] = n
                             hist_n[slot] += 1
+                            next_spike[n] = t + dead
                     continue
                 mdl = pop_model[p]
 {update_dispatch}
             elif kind == KIND_POISSON:
                 nxt, rt = next_spike[lo:hi], rate[lo:hi]
+                gap = max(pop_i[p, 3] - 1, 0)  # steps blocked after a spike (dead time)
                 for k in range(hi - lo):
                     if nxt[k] == t:
                         hist[slot, hist_n[slot]] = lo + k
                         hist_n[slot] += 1
+                        last_spike[lo + k] = t
                         qq = rt[k] * pdt
-                        nxt[k] = t + (1 if qq >= 1.0 else rng.geometric(qq))
+                        nxt[k] = t + gap + (1 if qq >= 1.0 else rng.geometric(qq))
         while sg_ptr[0] < sg_step.shape[0] and sg_step[sg_ptr[0]] <= t:
             if sg_step[sg_ptr[0]] == t:
                 hist[slot, hist_n[slot]] = sg_gid[sg_ptr[0]]
@@ -723,10 +728,13 @@ def run_steps_mt(tid, T, bar, stop, part_lo, part_hi, seg_lo, segn, row_split, a
                 if pop_i[p, 2] != 0:  # teacher: thread 0 draws for the whole population
                     if tid == 0:
                         nh = pop_lo[p]
+                        dead = pop_i[p, 3]  # no draw before next_spike (the dead time)
                         for n in range(pop_lo[p], pop_hi[p]):
-                            if rate[n] > 0.0 and rng.random() < rate[n] * pdt:
+                            if rate[n] > 0.0 and t >= next_spike[n] \
+                                    and rng.random() < rate[n] * pdt:
                                 hist[slot, nh] = n
                                 nh += 1
+                                next_spike[n] = t + dead
                         segn[slot, sg] = nh - pop_lo[p]
                     continue
                 if hi <= lo:
@@ -738,12 +746,14 @@ def run_steps_mt(tid, T, bar, stop, part_lo, part_hi, seg_lo, segn, row_split, a
             elif kind == KIND_POISSON and hi > lo:
                 nh = lo
                 nxt, rt = next_spike[lo:hi], rate[lo:hi]
+                gap = max(pop_i[p, 3] - 1, 0)  # steps blocked after a spike (dead time)
                 for k in range(hi - lo):
                     if nxt[k] == t:
                         hist[slot, nh] = lo + k
                         nh += 1
+                        last_spike[lo + k] = t
                         qq = rt[k] * pdt
-                        nxt[k] = t + (1 if qq >= 1.0 else rng.geometric(qq))
+                        nxt[k] = t + gap + (1 if qq >= 1.0 else rng.geometric(qq))
                 segn[slot, sg] = nh - lo
         if tid == 0:
             nh = seg_lo[sgs]
