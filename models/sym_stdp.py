@@ -157,6 +157,10 @@ class Params:
                                  "1.0 at dt 0.5 is the authors' GeNN code, which blocks the "
                                  "step after each spike (add_model.cc; docs/sym_stdp.md)",
                                  min=0.0)
+    scale_before_test: bool = param(False, "scale the input weights to norm_in before the test "
+                                    "images too, as the authors' code does before every "
+                                    "presentation (train.cc); the weights are frozen at test, so "
+                                    "this undoes the last training image's growth")
     exc: Excitatory = param(factory=Excitatory)
     inh: Inhibitory = param(factory=Inhibitory)
     cls: ClassLayer = param(factory=ClassLayer)
@@ -362,6 +366,10 @@ def train_and_test(cfg, ctx, sim, attrs: dict,
         s.freeze_theta(EXC, theta_frozen)
 
     def test(s) -> None:
+        if p.scale_before_test:  # frozen weights: scaling once is scaling before every image
+            notify(s, "pre_scaling")
+            s.normalize("input_exc", pl.norm_in)
+            notify(s, "post_scaling")
         notify(s, "test")
         plastic(s, False, False, False, True)
 

@@ -549,6 +549,23 @@ def test_poisson_t_ref_gives_the_inputs_and_the_teacher_their_dead_time(tmp_path
     assert seen and set(seen) == {(1.0, 2, 2)}
 
 
+@needs_mnist
+def test_scale_before_test_tests_with_input_sums_at_norm_in(tmp_path):
+    """The authors scale the input weights before test images too: the weights the test ran
+    with (saved after it) sum to norm_in per hidden neuron; without it the last training image's
+    growth is left in them."""
+    from biolearn.runner import execute
+
+    sums = {}
+    for on in (False, True):
+        execute(_tiny_config(tmp_path, **{"data.n_train": 40, "data.n_test": 10,
+                                          "params.scale_before_test": on}),
+                out_dir=tmp_path / str(on), quiet=True)
+        sums[on] = _learned(tmp_path / str(on))["input_exc"].sum(axis=0)
+    np.testing.assert_allclose(sums[True], 78.4, rtol=1e-12)
+    assert np.abs(sums[False] - 78.4).max() > 1e-6
+
+
 def test_class_epochs_needs_layerwise_training(tmp_path):
     """Joint training has no E→class phase whose passes class_epochs could set: refused."""
     from biolearn.errors import BiolearnError
