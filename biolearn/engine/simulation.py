@@ -550,6 +550,7 @@ class Simulation:
             q = np.minimum(r * self.dt / 1000.0, 1.0)
             nxt = np.full(hi - lo, -1, np.int64)
             on = q > 0
+            # the kernel keeps a source's last spike step only when it has a dead time
             start = np.maximum(self.t, self.last_spike[lo:hi] + self.pop_i[k, PI_PREF])
             nxt[on] = start[on] - 1 + self.rng.geometric(q[on])
             self.next_spike[lo:hi] = nxt

@@ -529,7 +529,8 @@ def run_steps(t0, n_steps, dt, rng, S, last_spike, next_spike, rate, counts,
                     if nxt[k] == t:
                         hist[slot, hist_n[slot]] = lo + k
                         hist_n[slot] += 1
-                        last_spike[lo + k] = t
+                        if gap > 0:  # set_rates redraws after the dead time
+                            last_spike[lo + k] = t
                         qq = rt[k] * pdt
                         nxt[k] = t + gap + (1 if qq >= 1.0 else rng.geometric(qq))
         while sg_ptr[0] < sg_step.shape[0] and sg_step[sg_ptr[0]] <= t:
@@ -751,7 +752,8 @@ def run_steps_mt(tid, T, bar, stop, part_lo, part_hi, seg_lo, segn, row_split, a
                     if nxt[k] == t:
                         hist[slot, nh] = lo + k
                         nh += 1
-                        last_spike[lo + k] = t
+                        if gap > 0:  # set_rates redraws after the dead time
+                            last_spike[lo + k] = t
                         qq = rt[k] * pdt
                         nxt[k] = t + gap + (1 if qq >= 1.0 else rng.geometric(qq))
                 segn[slot, sg] = nh - lo
