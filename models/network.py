@@ -146,6 +146,8 @@ class PopulationSpec:
                                     "(none|add|hao), floor (true|false)")
     rate_hz: float | list[float] = param(0.0, "poisson: rate (Hz), one value or one per neuron",
                                          min=0.0)
+    t_ref_ms: float = param(0.0, "poisson: dead time after each spike (ms); 2·dt is GeNN 2's "
+                            "Poisson neuron, which skips the step after a spike", min=0.0)
     times_ms: list[float] = param(factory=list, help="spikes: spike times (ms)", min=0.0)
     indices: list[int] | None = param(None, "spikes: neuron of each spike time (default: 0 for "
                                       "a single neuron)", min=0)
@@ -165,6 +167,9 @@ class PopulationSpec:
             if extra:
                 raise ValueError(f"a {self.kind} source takes no {', '.join(extra)} "
                                  f"(population '{self.name}')")
+        if self.t_ref_ms and self.kind != "poisson":
+            raise ValueError(f"'t_ref_ms' is for poisson sources only (population "
+                             f"'{self.name}' is {self.kind})")
         if self.kind == "poisson" and isinstance(self.rate_hz, list) and \
                 len(self.rate_hz) != self.n:
             raise ValueError(f"rate_hz has {len(self.rate_hz)} values for {self.n} neurons "
@@ -617,7 +622,7 @@ def build(p: NetworkParams, seed: int, cfg_path: Path | None = None) -> tuple[An
     for k, s in enumerate(p.populations):
         key = f"params.populations[{k}]"
         if s.kind == "poisson":
-            pop = PoissonSource(s.name, s.n, np.asarray(s.rate_hz, float))
+            pop = PoissonSource(s.name, s.n, np.asarray(s.rate_hz, float), t_ref=s.t_ref_ms)
         elif s.kind == "spikes":
             idx = s.indices if s.indices is not None else [0] * len(s.times_ms)
             pop = SpikeSource(s.name, s.n, np.asarray(idx, np.int64),

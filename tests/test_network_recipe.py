@@ -233,12 +233,32 @@ def test_mistake_in_definitions_file_names_model_and_file(runner, tmp_path):
      ["invalid lif option synapse='cuba'", "conductance"]),
     ("populations: [{name: a, n: 2, kind: poisson, model: adex}]",
      ["a poisson source takes no model", "params.populations[0]"]),
+    ("populations: [{name: a, n: 2, model: adex, t_ref_ms: 1.0}]",
+     ["'t_ref_ms' is for poisson sources only", "params.populations[0]"]),
 ])
 def test_network_mistake_is_one_line(runner, tmp_path, params, fragments):
     cfg = write(tmp_path / "c.yaml", "model: network\nparams:\n  " + params + "\n")
     line = one_error(run(runner, cfg))
     for frag in fragments:
         assert frag in line, line
+
+
+def test_poisson_dead_time_from_the_config(runner, tmp_path):
+    """t_ref_ms of a poisson source: a fraction p/(1 + p) of the steps fire at one blocked step
+    (p = rate·dt = 0.1 here, so 200 Hz becomes 181.8 Hz)."""
+    cfg = write(tmp_path / "c.yaml", """
+        model: network
+        data: {dataset: none}
+        params:
+          duration_ms: 2000
+          dt_ms: 0.5
+          populations: [{name: inp, n: 200, kind: poisson, rate_hz: 200, t_ref_ms: 1.0}]
+    """)
+    res = run(runner, cfg)
+    assert res.exit_code == 0, res.output + res.stderr
+    n = results()["metrics"]["spikes.inp"]
+    expected = 200 * 4000 * 0.1 / 1.1
+    assert abs(n - expected) < 5 * expected ** 0.5
 
 
 # --------------------------------------------------------------------------------------------
