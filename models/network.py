@@ -169,7 +169,8 @@ class PopulationSpec:
                                  f"(population '{self.name}')")
         if self.t_ref_ms and self.kind != "poisson":
             raise ValueError(f"'t_ref_ms' is for poisson sources only (population "
-                             f"'{self.name}' is {self.kind})")
+                             f"'{self.name}' is {self.kind}); a neuron model's refractory "
+                             "period is one of its params")
         if self.kind == "poisson" and isinstance(self.rate_hz, list) and \
                 len(self.rate_hz) != self.n:
             raise ValueError(f"rate_hz has {len(self.rate_hz)} values for {self.n} neurons "

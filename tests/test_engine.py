@@ -502,6 +502,34 @@ def test_new_rates_keep_the_dead_time_of_the_last_spike():
     np.testing.assert_array_equal(np.unique(st), np.arange(0, 30, 3))
 
 
+def test_reset_state_ends_dead_times_and_silence_does_not():
+    """At p = rate·dt = 1 and R = 4 a source and a teacher fire every fourth step. A reset
+    (standing in for a rest) lets both fire on the next step; silencing them does not."""
+    net = Network(dt=0.5)
+    net.add(PoissonSource("in", 3, rates=2000.0, t_ref=2.0))
+    net.add(LIF("c", 3))
+    net.monitor(SpikeMonitor())
+    sim = net.compile(seed=0)
+    sim.set_teacher("c", np.full(3, 2000.0), t_ref=2.0)
+
+    def fired(reset: bool) -> np.ndarray:  # the steps the two fire at, after one step
+        sim.run(0.5)  # both spike now (their block has ended)
+        if reset:
+            sim.reset_state()
+        else:
+            sim.silence()
+        sim.set_rates("in", np.full(3, 2000.0))
+        sim.set_rates("c", np.full(3, 2000.0))
+        t0 = sim.t
+        out = sim.run(3.0)["spikes"]
+        sim.run(2.0)  # past any block
+        return np.array([np.unique(np.round(out[k][0] / 0.5).astype(int) - t0)
+                         for k in ("in", "c")])
+
+    np.testing.assert_array_equal(fired(reset=False), [[3], [3]])
+    np.testing.assert_array_equal(fired(reset=True), [[0, 4], [0, 4]])
+
+
 def test_dead_time_must_be_non_negative():
     with pytest.raises(BiolearnError, match="t_ref"):
         Network(dt=0.5).add(PoissonSource("in", 4, t_ref=-1.0))
@@ -512,15 +540,24 @@ def test_dead_time_must_be_non_negative():
 
 
 def test_checkpoint_without_the_dead_time_column_loads_with_none():
-    sim = _poisson_net().compile(seed=1)
+    """A checkpoint written before sources had a dead time resumes without one."""
+    def net() -> Network:
+        n = Network(dt=0.5)
+        n.add(PoissonSource("in", 50, rates=200.0, t_ref=1.0))
+        n.monitor(SpikeMonitor())
+        return n
+
+    sim = net().compile(seed=1)
     sim.run(20.0)
     d = sim.state_dict()
-    d["pop_i"] = d["pop_i"][:, :3]  # as written before sources had a dead time
-    other = _poisson_net().compile(seed=1)
+    d["pop_i"] = d["pop_i"][:, :3]
+    other = net().compile(seed=1)
+    assert other.pop_i[0, 3] == 2
     other.load_state_dict(d)
-    np.testing.assert_array_equal(other.pop_i[:, 3], 0)
-    a, b = sim.run(50.0)["spikes"], other.run(50.0)["spikes"]
-    np.testing.assert_array_equal(a["in"][0], b["in"][0])
+    assert other.pop_i[0, 3] == 0
+    t, i = other.run(500.0)["spikes"]["in"]
+    isi = np.concatenate([np.diff(np.round(t[i == k] / 0.5)) for k in range(50)])
+    assert isi.min() == 1  # consecutive steps: no dead time
 
 
 def test_normalize_restores_target_sums():

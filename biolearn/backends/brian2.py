@@ -57,6 +57,13 @@ def _steps(x: Any, dt: float) -> np.ndarray:
     return np.round(np.asarray(x, float) / dt).astype(np.int64)
 
 
+def _carry_refractoriness(g: Any, last: np.ndarray, t_now: int, dt: float, ref: int) -> None:
+    """Give a Brian2 group the engine's last spike steps (``last``, relative to step
+    ``t_now``) and so the rest of each neuron's ``ref``-step refractory period."""
+    g.lastspike = np.where(last > -(2**61), (last - t_now) * dt * 1e-3, _NEVER_S) * _b2().second
+    g.not_refractory = (t_now - last) >= ref
+
+
 def quantity(value: Any, dim: Any) -> Any:
     """A value in biolearn units as a Brian2 quantity of dimension ``dim`` (±inf → ±1e300)."""
     b2 = _b2()
@@ -166,11 +173,8 @@ def to_brian2(net: Network, sim_state: Any = None) -> tuple[Any, dict]:
                 sl = sim.slice(p.name)
                 for v in ir.variables:
                     setattr(g, v, quantity(sim.S[sim.slots[v], sl], ir.dims[v]))
-                last = sim.last_spike[sl]
                 if ref > 0:
-                    ls = np.where(last > -(2**61), (last - t_now) * dt * 1e-3, _NEVER_S)
-                    g.lastspike = ls * b2.second
-                    g.not_refractory = (t_now - last) >= ref
+                    _carry_refractoriness(g, sim.last_spike[sl], t_now, dt, ref)
             else:
                 for v, x in p.initial().items():
                     val = value_of(x, values, f"in population '{p.name}'.init")
@@ -178,16 +182,14 @@ def to_brian2(net: Network, sim_state: Any = None) -> tuple[Any, dict]:
         elif isinstance(p, PoissonSource):
             r = np.broadcast_to(np.asarray(sim.rate[sim.slice(p.name)] if sim is not None
                                            else p.rates, float), (p.n,))
-            dead = int(sim.pop_i[k, PI_PREF]) if sim is not None else int(_steps(p.t_ref, dt))
+            dead = int(sim.pop_i[k, PI_PREF]) if sim is not None else p.dead_steps(dt)
             if dead > 1:  # a dead time: Brian2's refractory on per-step Bernoulli draws
                 g = b2.NeuronGroup(p.n, "rates : Hz", threshold="rand() < rates*dt",
                                    refractory=dead * dt_q, dt=dt_q, name=gname)
                 g.rates = r * b2.Hz
                 if sim is not None:
-                    last = sim.last_spike[sim.slice(p.name)]
-                    g.lastspike = np.where(last > -(2**61), (last - t_now) * dt * 1e-3,
-                                           _NEVER_S) * b2.second
-                    g.not_refractory = (t_now - last) >= dead
+                    _carry_refractoriness(g, sim.last_spike[sim.slice(p.name)], t_now, dt,
+                                          dead)
             else:
                 g = b2.PoissonGroup(p.n, r * b2.Hz, dt=dt_q, name=gname)
         elif isinstance(p, SpikeSource):

@@ -187,9 +187,23 @@ class PoissonSource:
         if np.any(r < 0) or not np.all(np.isfinite(r)):
             raise BiolearnError("rates must be finite and ≥ 0 Hz", f"in source '{self.name}'",
                                 "check the rate array")
-        if not (np.isfinite(self.t_ref) and self.t_ref >= 0):
-            raise BiolearnError(f"t_ref={self.t_ref!r} must be finite and ≥ 0 ms",
-                                f"in source '{self.name}'", "set a dead time ≥ 0 (0 = none)")
+        check_dead_time(self.t_ref, f"in source '{self.name}'")
+
+    def dead_steps(self, dt: float) -> int:
+        """The dead time in whole steps (0 or 1: none)."""
+        return dead_steps(self.t_ref, dt)
+
+
+def check_dead_time(t_ref: Any, where: str) -> None:
+    """A Poisson dead time (ms) must be a finite number ≥ 0."""
+    if not (np.ndim(t_ref) == 0 and np.isfinite(t_ref) and t_ref >= 0):
+        raise BiolearnError(f"t_ref={t_ref!r} must be one finite number ≥ 0 ms", where,
+                            "set a dead time ≥ 0 (0 = none)")
+
+
+def dead_steps(t_ref: float, dt: float) -> int:
+    """A dead time (ms) in whole steps, rounded as refractory periods are."""
+    return int(np.round(t_ref / dt))
 
 
 @dataclass

@@ -26,6 +26,8 @@ from biolearn.engine.front import (
     SpikeMonitor,
     SpikeSource,
     StateMonitor,
+    check_dead_time,
+    dead_steps,
 )
 from biolearn.errors import BiolearnError
 
@@ -148,7 +150,7 @@ class Simulation:
             if p.kind == KIND_NEURONS:
                 self._compile_neurons(k, p)
             elif p.kind == KIND_POISSON:
-                self.pop_i[k, PI_PREF] = int(np.round(p.t_ref / self.dt))
+                self.pop_i[k, PI_PREF] = p.dead_steps(self.dt)
                 self.set_rates(p.name, p.rates)
             elif isinstance(p, SpikeSource):
                 steps = np.round(np.asarray(p.times, float) / self.dt).astype(np.int64)
@@ -561,16 +563,15 @@ class Simulation:
         While taught, the model's integration is skipped; a forced spike runs the reset except
         for statements writing variables with a differential equation (θ still adapts).
         ``t_ref`` (ms) is the teacher's dead time, as :class:`PoissonSource`'s, counted from
-        its last forced spike."""
+        its last forced spike (a new value applies from the next one); :meth:`reset_state`
+        ends it."""
         k = self._pop(name)
         if self.pop_kind[k] != KIND_NEURONS:
             raise BiolearnError(f"'{name}' is not a neuron population", "in set_teacher",
                                 "teachers drive neuron populations")
-        if not (np.isfinite(t_ref) and t_ref >= 0):
-            raise BiolearnError(f"t_ref={t_ref!r} must be finite and ≥ 0 ms",
-                                f"in set_teacher('{name}')", "set a dead time ≥ 0 (0 = none)")
+        check_dead_time(t_ref, f"in set_teacher('{name}')")
         self.pop_i[k, PI_TEACH] = 0 if rates is None else 1
-        self.pop_i[k, PI_PREF] = int(np.round(t_ref / self.dt))
+        self.pop_i[k, PI_PREF] = dead_steps(t_ref, self.dt)
         if rates is not None:
             self.set_rates(name, rates)
 
@@ -660,7 +661,8 @@ class Simulation:
 
     def reset_state(self, names: list[str] | None = None) -> None:
         """Rest state: the model's ``rest`` values (LIF: v = v_rest, conductances 0),
-        refractoriness and traces cleared.
+        refractoriness, the dead times of teachers and sources (a source's from its next
+        :meth:`set_rates`), and traces cleared.
 
         Other variables (θ) and weights are kept. Spikes in flight are dropped."""
         for k, p in enumerate(self.net.populations):
@@ -677,6 +679,7 @@ class Simulation:
                                 strict=True))
                 for v, x in rest.items():
                     self.S[self.slots[v], lo:hi] = value_of(x, vals, f"in {ir.model.name}.rest")
+                self.next_spike[lo:hi] = -1  # a teacher's dead time
             self.last_spike[lo:hi] = NEVER
         self.hist_n[:] = 0
         self.segn[:] = 0
@@ -701,9 +704,12 @@ class Simulation:
         self.act_nt[:] = 0
 
     def silence(self) -> None:
-        """Every Poisson source and teacher stops firing (rates 0) until its rates are set."""
+        """Every Poisson source and teacher stops firing (rates 0) until its rates are set.
+
+        Their dead times run on (a rest of at least the dead time ends them)."""
         self.rate[:] = 0.0
-        self.next_spike[:] = -1
+        for k in np.flatnonzero(self.pop_kind == KIND_POISSON):
+            self.next_spike[self.pop_lo[k]:self.pop_hi[k]] = -1
 
     def reset_counts(self) -> None:
         self.counts[:] = 0
@@ -743,8 +749,8 @@ class Simulation:
                                     "in Simulation.load_state_dict",
                                     "it was written by an older biolearn: start the run again")
             arr = getattr(self, k)
-            if k == "pop_i" and np.shape(d[k]) == (arr.shape[0], PI_PREF):
-                # written before the dead-time column existed: no dead time
+            if k == "pop_i" and np.shape(d[k]) == (arr.shape[0], arr.shape[1] - 1):
+                # written before the dead-time column (the last) existed: no dead time
                 d = {**d, k: np.column_stack([d[k], np.zeros(arr.shape[0], np.int64)])}
             if arr.shape != np.shape(d[k]):
                 raise BiolearnError(f"checkpoint array '{k}' has shape {np.shape(d[k])}, "

@@ -198,7 +198,7 @@ def _init_error(p: Any, var: str, where: str) -> BiolearnError:
 def _is_bias_source(p: Any, dt: float) -> bool:
     from biolearn.engine.front import PoissonSource
 
-    return (isinstance(p, PoissonSource) and p.n == 1 and round(p.t_ref / dt) <= 1
+    return (isinstance(p, PoissonSource) and p.n == 1 and p.dead_steps(dt) <= 1
             and float(np.min(np.asarray(p.rates, float))) * dt / 1000.0 >= 1.0)
 
 

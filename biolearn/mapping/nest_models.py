@@ -191,7 +191,7 @@ def check(net: Network, frozen: bool = False, approximate: bool = False) -> list
                         "(pass frozen=True to use θ as fixed per-neuron thresholds)")
     pops = {p.name: p for p in net.populations}
     for p in pops.values():
-        if p.kind == KIND_POISSON and round(p.t_ref / net.dt) > 1:
+        if p.kind == KIND_POISSON and p.dead_steps(net.dt) > 1:
             hard.append(f"dead time t_ref={p.t_ref} ms of source '{p.name}' "
                         "(NEST's poisson_generator has none)")
     for q in net.projections:
