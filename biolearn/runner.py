@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from biolearn.errors import BiolearnError
+from biolearn.io import _h5
 
 RUNS_DIR = "runs"
 RESULTS = "results.json"
@@ -516,7 +517,10 @@ class SignalGuard:
     A handler's exception that lands in a finaliser or weakref callback is swallowed by Python
     (it goes to :data:`sys.unraisablehook`). The guard's hook keeps such an exception off the
     terminal and delivers the signal again 20 ms later (``_thread.interrupt_main``), so that
-    it is raised in the run's own code."""
+    it is raised in the run's own code. A signal that arrives while HDF5 calls back into
+    :class:`biolearn.io._h5.FailSoftFile` is delivered again the same way without raising:
+    an exception inside HDF5's file driver leaves the library inconsistent (it can crash the
+    process at exit)."""
 
     SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP")
                     if hasattr(signal, n))
@@ -547,8 +551,11 @@ class SignalGuard:
                 pass
         return self
 
-    def _handle(self, signum: int, _frame: Any) -> None:
+    def _handle(self, signum: int, frame: Any) -> None:
         if self.stopping:
+            return
+        if _in_hdf5_callback(frame):
+            self._deliver_later(signum)
             return
         self.stopping = True
         self.received = signal.Signals(signum).name
@@ -560,17 +567,20 @@ class SignalGuard:
         if (isinstance(info.exc_value, KeyboardInterrupt) and self.received
                 and not self.closing):
             # raised by _handle where Python swallows it: deliver the signal again a moment
-            # later, from a timer thread, so that it lands after this hook and the callback
-            import _thread
-
-            timer = threading.Timer(0.02, _thread.interrupt_main,
-                                    (signal.Signals[self.received].value,))
-            timer.daemon = True
-            timer.start()
-            self.timers.append(timer)
+            # later, so that it lands after this hook and the callback
+            self._deliver_later(signal.Signals[self.received].value)
             self.stopping = False  # last: a signal arriving within this hook stays ignored
             return
         (self.saved_hook or sys.__unraisablehook__)(info)
+
+    def _deliver_later(self, signum: int) -> None:
+        """Send ``signum`` to the main thread again in 20 ms, from a timer thread."""
+        import _thread
+
+        timer = threading.Timer(0.02, _thread.interrupt_main, (signum,))
+        timer.daemon = True
+        timer.start()
+        self.timers.append(timer)
 
     def stop(self) -> None:
         """Ignore further signals (the run is already stopping)."""
@@ -588,6 +598,17 @@ class SignalGuard:
                 signal.signal(s, old)
             except (OSError, ValueError, TypeError):  # pragma: no cover
                 pass
+
+
+def _in_hdf5_callback(frame: Any) -> bool:
+    """Whether ``frame`` runs inside a :class:`biolearn.io._h5.FailSoftFile` method (HDF5's
+    file driver calls them)."""
+    while frame is not None:
+        code = frame.f_code
+        if code.co_filename == _h5.__file__ and code.co_qualname.startswith("FailSoftFile."):
+            return True
+        frame = frame.f_back
+    return False
 
 
 def worker_signals() -> None:

@@ -382,6 +382,38 @@ def test_sigterm_and_sighup_stop_like_ctrl_c(tmp_path, sig, code):
     assert data["status"] == "completed" and data["metrics"]["resumed_from"] > 0
 
 
+def test_a_signal_inside_an_hdf5_file_callback_is_raised_after_it(tmp_path):
+    """An exception raised inside HDF5's file driver leaves the library inconsistent (the
+    process can crash at exit): a signal landing in a FailSoftFile call completes the call and
+    is raised in the run's own code after it."""
+    from biolearn.io._h5 import FailSoftFile
+    from biolearn.runner import SignalGuard, Signalled
+
+    f = FailSoftFile(tmp_path / "x.h5", "w")
+    real = f._fh
+
+    class Interrupted:  # the OS file, with a SIGTERM arriving during the first write
+        def __getattr__(self, name):  # noqa: ANN001, ANN204
+            return getattr(real, name)
+
+        def write(self, data):  # noqa: ANN001, ANN202
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(100_000):  # the handler runs here, inside the callback
+                pass
+            return real.write(data)
+
+    f._fh = Interrupted()
+    with SignalGuard() as guard:
+        with pytest.raises(Signalled):
+            assert f.write(b"abcdef") == 6  # completes: no exception inside the callback
+            deadline = time.monotonic() + 20  # the run's own code: stopped here
+            while time.monotonic() < deadline:
+                time.sleep(0.005)
+    assert guard.received == "SIGTERM"
+    real.close()
+    assert (tmp_path / "x.h5").read_bytes() == b"abcdef"
+
+
 def test_a_signal_landing_in_a_finaliser_still_stops_the_run_quietly():
     """Python swallows an exception raised in a weakref callback; the guard delivers the signal
     again so that the run's own code raises it, and nothing reaches the unraisable hook."""
