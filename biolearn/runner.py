@@ -520,7 +520,7 @@ class SignalGuard:
     it is raised in the run's own code. A signal that arrives while HDF5 calls back into
     :class:`biolearn.io._h5.FailSoftFile` is delivered again the same way without raising:
     an exception inside HDF5's file driver leaves the library inconsistent (it can crash the
-    process at exit)."""
+    process at exit). So a write blocked in the kernel is not interrupted by the signal."""
 
     SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP")
                     if hasattr(signal, n))
@@ -555,6 +555,7 @@ class SignalGuard:
         if self.stopping:
             return
         if _in_hdf5_callback(frame):
+            self.received = signal.Signals(signum).name  # seen after the run if not redelivered
             self._deliver_later(signum)
             return
         self.stopping = True
@@ -600,12 +601,15 @@ class SignalGuard:
                 pass
 
 
+_HDF5_CALLBACKS = frozenset(f.__code__ for f in vars(_h5.FailSoftFile).values()
+                            if callable(f) and hasattr(f, "__code__"))
+
+
 def _in_hdf5_callback(frame: Any) -> bool:
     """Whether ``frame`` runs inside a :class:`biolearn.io._h5.FailSoftFile` method (HDF5's
     file driver calls them)."""
     while frame is not None:
-        code = frame.f_code
-        if code.co_filename == _h5.__file__ and code.co_qualname.startswith("FailSoftFile."):
+        if frame.f_code in _HDF5_CALLBACKS:
             return True
         frame = frame.f_back
     return False
