@@ -350,7 +350,8 @@ def train_and_test(cfg, ctx, sim, attrs: dict,
     teach = np.zeros(10)
     notify = hook or (lambda s, event: None)
 
-    def before(s, label: int, hidden: bool = True, cls: bool = True) -> None:
+    def before(s, label: int | None, hidden: bool = True, cls: bool = True) -> None:
+        """Synaptic scaling (and the label's teacher) before a presentation."""
         notify(s, "pre_scaling")
         if hidden:
             s.normalize("input_exc", pl.norm_in)
@@ -369,9 +370,7 @@ def train_and_test(cfg, ctx, sim, attrs: dict,
 
     def test(s) -> None:
         if p.scale_before_test:  # frozen weights: scaling once is scaling before every image
-            notify(s, "pre_scaling")
-            s.normalize("input_exc", pl.norm_in)
-            notify(s, "post_scaling")
+            before(s, None, hidden=True, cls=False)
         notify(s, "test")
         plastic(s, False, False, False, True)
 
