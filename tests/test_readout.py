@@ -21,3 +21,19 @@ def test_assign_vote_and_allocation_on_a_hand_made_layer():
     alloc = readout.class_allocation(counts, labels, a, n_classes=4)
     assert alloc["neurons_per_class"] == [2, 1, 1, 0]
     assert alloc["hidden_spikes_per_image"] == [5.5, 5.0, 1.5, None]
+
+
+def test_the_in_sample_vote_reads_structure_into_noise():
+    # Spike counts that carry no information about the labels: labels taken from a disjoint set
+    # of images give chance, labels taken from the scored images themselves do not.
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(2.0, size=(400, 2000))
+    labels = rng.integers(0, 10, size=400)
+    own = np.mean(readout.vote_in_sample(counts[:200], labels[:200]) == labels[:200])
+    held_out = readout.assign_labels(counts[200:], labels[200:])
+    fair = np.mean(readout.vote(counts[:200], held_out) == labels[:200])
+    assert abs(fair - 0.1) < 0.07
+    assert own > 0.9
+    np.testing.assert_array_equal(
+        readout.vote_in_sample(counts[:200], labels[:200]),
+        readout.vote(counts[:200], readout.assign_labels(counts[:200], labels[:200])))

@@ -51,6 +51,15 @@ def vote(counts: np.ndarray, assignments: np.ndarray, n_classes: int = 10) -> np
     return pred
 
 
+def vote_in_sample(counts: np.ndarray, labels: np.ndarray, n_classes: int = 10) -> np.ndarray:
+    """The vote with each neuron labelled from the very responses it is scored on.
+
+    Optimistic (the labels see the test set), so not a test accuracy: it is the read-out Hao et
+    al.'s code printed before June 2019 (``train.cc``, ``assignmentsTestDataSet``), kept to
+    compare with numbers read that way."""
+    return vote(counts, assign_labels(counts, labels, n_classes), n_classes)
+
+
 def argmax_or_silent(counts: np.ndarray) -> np.ndarray:
     """Class-neuron read-out: the most active output neuron, −1 when none fired."""
     counts = np.asarray(counts)

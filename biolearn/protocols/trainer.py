@@ -182,6 +182,7 @@ def run_protocol(cfg: Any, ctx: Any, sim: Any, phases: list, test_setup: Callabl
         "silent_fraction": main["silent_fraction"],
         **extra,
         "test_accuracy_vote": vote["accuracy"],
+        "test_accuracy_vote_in_sample": float(np.mean(readout.vote_in_sample(hid, y) == y)),
         "hidden_allocation": readout.class_allocation(hid, y, assignments),
         "train_curve": [{"images": a, "accuracy": b} for a, b in curve.points],
         "n_train_images": int(len(x_tr)),
