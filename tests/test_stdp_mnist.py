@@ -3,6 +3,7 @@ file, and exact resumption after an interrupt."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import h5py
@@ -480,6 +481,44 @@ def _interrupt_and_resume(out: Path, sets: dict, monkeypatch, at_call: int) -> d
     res = execute(_tiny_config(out, **sets), out_dir=out, quiet=True, resume=True)
     monkeypatch.setattr(trainer, "epoch_test", real_test)
     return {**res, "tests_run": calls["tests"]}
+
+
+@needs_mnist
+def test_a_resumed_run_stopped_again_still_reports_the_tests_before_the_resume(tmp_path,
+                                                                               monkeypatch):
+    """The partial results.json of a resumed run that is stopped before its next test keep the
+    tests made before the resume (they come back from the checkpoint)."""
+    from biolearn.protocols import image_stdp
+    from biolearn.runner import RunInterrupted, execute
+
+    sets = {"params.epochs": 2, "params.presentation.order": "file",
+            "params.output.test_workers": 1, "params.output.test_every": 100}
+    out = tmp_path / "part"
+    real = image_stdp.Presenter.present
+
+    def stop_at(n: int):
+        calls = {"n": 0}
+
+        def flaky(self, image, before=None):
+            calls["n"] += 1
+            if calls["n"] == n:
+                raise KeyboardInterrupt
+            return real(self, image, before)
+        return flaky
+
+    # calls 1-100 train, 101-160 are the test at 100, 170 is training image 110
+    monkeypatch.setattr(image_stdp.Presenter, "present", stop_at(170))
+    with pytest.raises(RunInterrupted):
+        execute(_tiny_config(out, **sets), out_dir=out, quiet=True)
+    first = json.loads((out / "results.json").read_text())["metrics"]["epoch_tests"]
+    assert [r["images_trained"] for r in first] == [100]
+    # resumed from the checkpoint after that test, stopped at image 120, before the next test
+    monkeypatch.setattr(image_stdp.Presenter, "present", stop_at(20))
+    with pytest.raises(RunInterrupted):
+        execute(_tiny_config(out, **sets), out_dir=out, quiet=True, resume=True)
+    again = json.loads((out / "results.json").read_text())
+    assert again["status"] == "interrupted"
+    assert again["metrics"]["epoch_tests"] == first
 
 
 @needs_mnist

@@ -68,6 +68,8 @@ def run_protocol(cfg: Any, ctx: Any, sim: Any, phases: list, test_setup: Callabl
         pos.update(extra["pos"])
         curve.restore(extra["curve"])
         epoch_tests.extend(extra.get("epoch_tests", []))
+        if epoch_tests:  # so that a resumed run stopped again still reports them
+            ctx.metrics["epoch_tests"] = epoch_tests
     total = sum(ph.epochs for ph in phases) * len(x_tr)
     done = sum(ph.epochs for ph in phases[:pos["phase"]]) * len(x_tr) \
         + pos["epoch"] * len(x_tr) + pos["index"]
