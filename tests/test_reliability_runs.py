@@ -349,7 +349,13 @@ def _start_toy(tmp_path: Path, cleanup_s: float, save_s: float, *args: str, step
     return subprocess.Popen([sys.executable, str(script), str(cleanup_s), str(save_s), "run",
                              str(cfg), *args], cwd=tmp_path, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            env=env), cfg
+                            env=env, preexec_fn=_default_hangup), cfg
+
+
+def _default_hangup() -> None:
+    """The toy run gets SIGHUP's default disposition even when the tests run under ``nohup``
+    (a signal its parent ignores stays ignored in a run, by design)."""
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def _wait_for(path: Path, proc, timeout: float = 60.0) -> None:
