@@ -34,6 +34,22 @@ def test_the_in_sample_vote_reads_structure_into_noise():
     fair = np.mean(readout.vote(counts[:200], held_out) == labels[:200])
     assert abs(fair - 0.1) < 0.07
     assert own > 0.9
-    np.testing.assert_array_equal(
-        readout.vote_in_sample(counts[:200], labels[:200]),
-        readout.vote(counts[:200], readout.assign_labels(counts[:200], labels[:200])))
+
+
+def test_the_in_sample_vote_leaves_silent_neurons_out_and_calls_a_silent_image_0():
+    # Hao et al.'s get_new_assignments labels only neurons that fired; get_recognized_number
+    # takes the first of equal class means. Neurons: 0 answers class 0, 1 class 1, 2 class 3
+    # (mean 6 on 3s against 1 on 0s), 3 never fires.
+    counts = np.array([[4, 0, 0, 0],   # a 0
+                       [3, 0, 2, 0],   # a 0 that neuron 2 answers too
+                       [0, 3, 0, 0],   # a 1
+                       [0, 0, 6, 0],   # a 3
+                       [0, 0, 0, 0]])  # a 2, silent
+    labels = np.array([0, 0, 1, 3, 2])
+    np.testing.assert_array_equal(readout.vote_in_sample(counts, labels, n_classes=4),
+                                  [0, 0, 1, 3, 0])
+    # labelled as the argmax of its zeros, the silent neuron joins class 0 and halves its mean:
+    # image 1 becomes a 3 (1.5 against 2)
+    labelled = readout.vote(counts, readout.assign_labels(counts, labels, n_classes=4),
+                            n_classes=4)
+    np.testing.assert_array_equal(labelled, [0, 3, 1, 3, -1])

@@ -303,7 +303,11 @@ def test_nonfinite_metrics_are_kept_as_strings_and_flagged(runner):
 # ---- 4. signals -----------------------------------------------------------------------------
 
 _TOY_SCRIPT = """
-import os, sys, time
+import os, signal, sys, time
+# the toy run gets the default dispositions even when the tests run under nohup or as a
+# background job (a run keeps a signal its parent ignores, by design)
+signal.signal(signal.SIGHUP, signal.SIG_DFL)
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from dataclasses import dataclass
 from biolearn import registry
 from biolearn.config import param
@@ -349,13 +353,7 @@ def _start_toy(tmp_path: Path, cleanup_s: float, save_s: float, *args: str, step
     return subprocess.Popen([sys.executable, str(script), str(cleanup_s), str(save_s), "run",
                              str(cfg), *args], cwd=tmp_path, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            env=env, preexec_fn=_default_hangup), cfg
-
-
-def _default_hangup() -> None:
-    """The toy run gets SIGHUP's default disposition even when the tests run under ``nohup``
-    (a signal its parent ignores stays ignored in a run, by design)."""
-    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+                            env=env), cfg
 
 
 def _wait_for(path: Path, proc, timeout: float = 60.0) -> None:

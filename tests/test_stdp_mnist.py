@@ -486,7 +486,7 @@ def _interrupt_and_resume(out: Path, sets: dict, monkeypatch, at_call: int) -> d
 @needs_mnist
 def test_a_resumed_run_stopped_again_still_reports_the_tests_before_the_resume(tmp_path,
                                                                                monkeypatch):
-    """The partial results.json of a resumed run that is stopped before its next test keep the
+    """The partial results.json of a resumed run that is stopped before its next test keeps the
     tests made before the resume (they come back from the checkpoint)."""
     from biolearn.protocols import image_stdp
     from biolearn.runner import RunInterrupted, execute
@@ -518,7 +518,7 @@ def test_a_resumed_run_stopped_again_still_reports_the_tests_before_the_resume(t
         execute(_tiny_config(out, **sets), out_dir=out, quiet=True, resume=True)
     again = json.loads((out / "results.json").read_text())
     assert again["status"] == "interrupted"
-    assert again["metrics"]["epoch_tests"] == first
+    assert again["metrics"].get("epoch_tests") == first
 
 
 @needs_mnist

@@ -55,9 +55,19 @@ def vote_in_sample(counts: np.ndarray, labels: np.ndarray, n_classes: int = 10) 
     """The vote with each neuron labelled from the very responses it is scored on.
 
     Optimistic (the labels see the test set), so not a test accuracy: it is the read-out Hao et
-    al.'s code printed before June 2019 (``train.cc``, ``assignmentsTestDataSet``), kept to
-    compare with numbers read that way."""
-    return vote(counts, assign_labels(counts, labels, n_classes), n_classes)
+    al.'s code printed before June 2019 (``train.cc``, ``assignmentsTestDataSet``;
+    ``evaluation.cc``, ``get_new_assignments`` and ``get_recognized_number``), kept to compare
+    with numbers read that way. As there, a neuron that never fires gets no label and no vote,
+    and an image with no hidden spike is called class 0 (the first of equal scores)."""
+    counts = np.asarray(counts, np.float64)
+    assignments = assign_labels(counts, labels, n_classes)
+    assignments[counts.sum(axis=0) == 0] = -1
+    scores = np.zeros((counts.shape[0], n_classes))
+    for c in range(n_classes):
+        m = assignments == c
+        if m.any():
+            scores[:, c] = counts[:, m].mean(axis=1)
+    return scores.argmax(axis=1)
 
 
 def argmax_or_silent(counts: np.ndarray) -> np.ndarray:

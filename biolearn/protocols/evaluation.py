@@ -223,9 +223,9 @@ def epoch_test(ctx: Any, sim: Any, pr: Presenter, x_te: np.ndarray, y_te: np.nda
     resume_setup(sim)
     y = y_te.astype(np.int64)
     res = {}
+    res["test_accuracy_vote_in_sample"] = float(np.mean(readout.vote_in_sample(hid, y) == y))
     if assignments is not None:
         res["test_accuracy_vote"] = float(np.mean(readout.vote(hid, assignments) == y))
-        res["test_accuracy_vote_in_sample"] = float(np.mean(readout.vote_in_sample(hid, y) == y))
         res["hidden_allocation"] = readout.class_allocation(hid, y, assignments)
     if class_pop is not None:
         res["test_accuracy"] = float(np.mean(readout.argmax_or_silent(cls) == y))
