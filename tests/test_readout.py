@@ -20,6 +20,14 @@ def test_assign_vote_and_allocation_on_a_hand_made_layer():
     np.testing.assert_array_equal(readout.vote(counts, a, n_classes=3), [0, 0, 1, 2, -1])
     alloc = readout.class_allocation(counts, labels, a, n_classes=4)
     assert alloc["neurons_per_class"] == [2, 1, 1, 0]
+    assert alloc["silent_per_class"] == [0, 0, 0, 0]
+    # a neuron that never fires, labelled as assign_labels labels it (class 0), is counted
+    silent = np.hstack([counts, np.zeros((5, 1), int)])
+    a = readout.assign_labels(silent, labels, n_classes=3)
+    np.testing.assert_array_equal(a, [0, 0, 1, 2, 0])
+    alloc = readout.class_allocation(silent, labels, a, n_classes=4)
+    assert alloc["neurons_per_class"] == [3, 1, 1, 0]
+    assert alloc["silent_per_class"] == [1, 0, 0, 0]
     assert alloc["hidden_spikes_per_image"] == [5.5, 5.0, 1.5, None]
 
 

@@ -26,13 +26,19 @@ def class_allocation(counts: np.ndarray, labels: np.ndarray, assignments: np.nda
                      n_classes: int = 10) -> dict:
     """How the hidden layer shares itself among the classes: neurons assigned to each class, and
     the mean hidden spike count per image of each true class. A layer that gives most neurons to
-    one class (e.g. the high-ink digits 0 and 8) shows up here before it shows in the accuracy."""
+    one class (e.g. the high-ink digits 0 and 8) shows up here before it shows in the accuracy.
+
+    :func:`assign_labels` calls a neuron that was silent while it was labelled a 0, so
+    ``silent_per_class`` counts the neurons of each class with no spike in ``counts`` at all."""
     counts = np.asarray(counts, np.float64)
     labels = np.asarray(labels)
+    assignments = np.asarray(assignments, np.int64)
     per_image = counts.sum(axis=1)
+    silent = counts.sum(axis=0) == 0
     return {
-        "neurons_per_class": np.bincount(np.asarray(assignments, np.int64),
-                                         minlength=n_classes)[:n_classes].tolist(),
+        "neurons_per_class": np.bincount(assignments, minlength=n_classes)[:n_classes].tolist(),
+        "silent_per_class": np.bincount(assignments[silent],
+                                        minlength=n_classes)[:n_classes].tolist(),
         "hidden_spikes_per_image": [float(per_image[labels == c].mean()) if (labels == c).any()
                                     else None for c in range(n_classes)],
     }
