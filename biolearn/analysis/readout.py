@@ -44,15 +44,21 @@ def class_allocation(counts: np.ndarray, labels: np.ndarray, assignments: np.nda
     }
 
 
-def vote(counts: np.ndarray, assignments: np.ndarray, n_classes: int = 10) -> np.ndarray:
-    """Predict the class whose assigned neurons have the highest mean count (−1 if all silent)."""
-    counts = np.asarray(counts, np.float64)
-    scores = np.full((counts.shape[0], n_classes), -1.0)
+def _class_means(counts: np.ndarray, assignments: np.ndarray, n_classes: int,
+                 empty: float) -> np.ndarray:
+    """[image, class] mean count of the neurons assigned to each class (``empty`` for none)."""
+    scores = np.full((counts.shape[0], n_classes), empty)
     for c in range(n_classes):
         m = assignments == c
         if m.any():
             scores[:, c] = counts[:, m].mean(axis=1)
-    pred = scores.argmax(axis=1)
+    return scores
+
+
+def vote(counts: np.ndarray, assignments: np.ndarray, n_classes: int = 10) -> np.ndarray:
+    """Predict the class whose assigned neurons have the highest mean count (−1 if all silent)."""
+    counts = np.asarray(counts, np.float64)
+    pred = _class_means(counts, assignments, n_classes, -1.0).argmax(axis=1)
     pred[counts.sum(axis=1) == 0] = -1
     return pred
 
@@ -68,12 +74,7 @@ def vote_in_sample(counts: np.ndarray, labels: np.ndarray, n_classes: int = 10) 
     counts = np.asarray(counts, np.float64)
     assignments = assign_labels(counts, labels, n_classes)
     assignments[counts.sum(axis=0) == 0] = -1
-    scores = np.zeros((counts.shape[0], n_classes))
-    for c in range(n_classes):
-        m = assignments == c
-        if m.any():
-            scores[:, c] = counts[:, m].mean(axis=1)
-    return scores.argmax(axis=1)
+    return _class_means(counts, assignments, n_classes, 0.0).argmax(axis=1)
 
 
 def argmax_or_silent(counts: np.ndarray) -> np.ndarray:
