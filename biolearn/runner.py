@@ -13,11 +13,15 @@ the partial metrics the recipe put in ``ctx.metrics``); ``diverged`` when a reci
 :func:`check_finite` found NaN or infinity in the network state; ``failed`` on any other error.
 ``warnings`` lists what looks wrong without stopping the run (a silent network, chance-level
 accuracy, non-finite metrics, which are kept as the strings ``"nan"``, ``"inf"``, ``"-inf"``).
+
+A run outside the main thread (a sweep's task on a Dask worker) gets no signals; inside
+:func:`stop_when` it stops as after Ctrl-C at its next progress-bar update once the check says so.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import datetime as _dt
 import json
 import math
@@ -28,6 +32,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +52,8 @@ RESUME_EXEMPT_KEYS = frozenset({"test_workers", "threads"})
 """Config fields (leaf names) a resumed run may change: worker and thread counts, on which results
 never depend (DESIGN: "Threads: results never depend on the thread or worker count")."""
 _STAMP_RE = re.compile(r"(\d{8}-\d{6})(?:-(\d+))?\Z")
+_STOP_CHECK: contextvars.ContextVar[Callable[[], str | None] | None] = contextvars.ContextVar(
+    "biolearn_stop_check", default=None)
 
 
 class _LineStream:
@@ -115,9 +122,14 @@ class RunContext:
         from tqdm.auto import tqdm
 
         if self.quiet or sys.stderr.isatty():
-            return tqdm(total=total, desc=desc, unit=unit, disable=self.quiet, dynamic_ncols=True)
-        return tqdm(total=total, desc=desc, unit=unit, file=_LineStream(LOG_INTERVAL_S), ncols=100,
-                    mininterval=min(LOG_INTERVAL_S, 1.0))
+            bar = tqdm(total=total, desc=desc, unit=unit, disable=self.quiet, dynamic_ncols=True)
+        else:
+            bar = tqdm(total=total, desc=desc, unit=unit, file=_LineStream(LOG_INTERVAL_S),
+                       ncols=100, mininterval=min(LOG_INTERVAL_S, 1.0))
+        check = _STOP_CHECK.get()
+        if check is not None:
+            bar.update = _stopping(bar.update, check)
+        return bar
 
     def save_figure(self, fig: Any, name: str) -> Path:
         """Save a matplotlib figure as ``name``.png in the run directory (atomically) and close
@@ -158,6 +170,37 @@ class Diverged(BiolearnError):
             f"the run diverged: NaN or infinite values in {array}{detail}", where,
             "lower the learning rates, weight bounds or input drive and start again (--overwrite "
             "or a new --out); the last finite checkpoint, if any, is kept")
+
+
+class StopRequested(KeyboardInterrupt):
+    """Raised at a progress-bar update inside :func:`stop_when` once its check names a reason
+    (the signal that stopped the sweep): handled like Ctrl-C."""
+
+    def __init__(self, name: str):
+        self.name = name
+        super().__init__(name)
+
+
+@contextlib.contextmanager
+def stop_when(check: Callable[[], str | None]) -> Any:
+    """Within this block (this thread only), every progress bar a run makes calls ``check()`` at
+    each update and raises :class:`StopRequested` when it returns a name: a run in a worker thread,
+    which receives no signals, then stops as after Ctrl-C and keeps its partial results."""
+    token = _STOP_CHECK.set(check)
+    try:
+        yield
+    finally:
+        _STOP_CHECK.reset(token)
+
+
+def _stopping(update: Callable[..., Any], check: Callable[[], str | None]) -> Callable[..., Any]:
+    def checked(n: float = 1) -> Any:
+        name = check()
+        if name:
+            raise StopRequested(name)
+        return update(n)
+
+    return checked
 
 
 class Signalled(KeyboardInterrupt):

@@ -24,7 +24,9 @@ Each run is single-threaded (numba, BLAS and OpenMP threads; ``params.output.tes
 A run is one task. It is idempotent: it finds its directory as it left it (finished: nothing to
 do; a checkpoint: resume; else: clear and start again), so a task retried after a lost worker, or a
 sweep run again after Ctrl-C, finishes exactly what was missing. A failing run is reported (status
-and error line) and the others go on.
+and error line) and the others go on. A stopped sweep (Ctrl-C, SIGTERM, SIGHUP) asks the runs
+still going to stop as after Ctrl-C (:func:`stop_runs`) and waits up to :data:`STOP_WAIT_S` for
+them to write their partial ``results.json``.
 """
 
 from __future__ import annotations
@@ -59,6 +61,10 @@ FIGURES_DIR = "figures"
 FINISHED = ("completed", "diverged")
 """Statuses of runs that are done: running them again gives the same result."""
 RETRIES = 2
+STOP_WAIT_S = 60.0
+"""Seconds a stopped sweep waits for its running runs to save their partial results."""
+_STOPS: dict[str, str] = {}
+"""In a worker process: sweep topic -> the signal that stopped that sweep (:func:`stop_runs`)."""
 """How often Dask runs a task again after its worker was lost."""
 THREAD_ENV = ("BIOLEARN_THREADS", "NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
               "OPENBLAS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
@@ -525,13 +531,16 @@ def run_one(spec: dict) -> dict:
     out = Path(spec["run_dir"])
     limit_threads(int(spec.get("threads", 1)))
     info = {"name": spec["name"], "host": _host()}
-    with _run_lock(out, bool(spec.get("topic"))):
+    topic = spec.get("topic")
+    with _run_lock(out, bool(topic)):
         res = read_results(out)
         if res is not None and res.get("status") in FINISHED:
             return {**info, "status": res["status"], "error": None, "action": "skipped"}
+        if topic in _STOPS:  # the sweep stopped before this run began
+            return {**info, "status": "not run", "error": "cancelled", "action": "cancelled"}
         _notify(spec.get("topic"), {"run": spec["name"], "state": "started"})
         from biolearn.config import load_config
-        from biolearn.runner import RunInterrupted, execute
+        from biolearn.runner import RunInterrupted, execute, stop_when
 
         try:
             cfg = load_config(spec["config"], spec["overrides"], spec["seed"])
@@ -546,7 +555,7 @@ def run_one(spec: dict) -> dict:
             data_root = str(Path(spec["cwd"]) / cfg.data.root)  # as `biolearn run` there would
         action = "resumed" if resume else "started"
         try:
-            with _signals_off_main_thread():
+            with _signals_off_main_thread(), stop_when(lambda: _STOPS.get(topic)):
                 res = execute(cfg, out_dir=out, quiet=True, resume=resume, data_root=data_root,
                               config_path=spec["config"])
         except RunInterrupted as e:
@@ -558,6 +567,12 @@ def run_one(spec: dict) -> dict:
                     "error": _error_line(e), "action": action}
         return {**info, "status": res.get("status", "completed"),
                 "error": _one_line(res["error"]) if res.get("error") else None, "action": action}
+
+
+def stop_runs(topic: str, signal_name: str) -> None:
+    """On a worker: stop the runs of the sweep ``topic`` (they stop as after Ctrl-C at their next
+    progress update and write their partial results) and start none of its runs from now on."""
+    _STOPS[topic] = signal_name
 
 
 def _host() -> str:
@@ -1087,12 +1102,32 @@ def _run_on_dask(plan: SweepPlan, todo: list[Run], sweep_dir: Path, outcomes: di
                     slots[0] = max(1, sum(w.get("nthreads", 1) for w in
                                           client.scheduler_info().get("workers", {}).values()))
                 show()
-        except KeyboardInterrupt:
-            for fut in futures:
-                fut.cancel()
+        except KeyboardInterrupt as e:
             bar.close()
+            _stop_running(client, futures, outcomes, topic, getattr(e, "name", "SIGINT"), log)
             raise
         bar.close()
         with contextlib.suppress(Exception):
             client.unsubscribe_topic(topic)
     log(f"{len(todo)} runs in {time.perf_counter() - t0:.1f} s, {failed} not completed")
+
+
+def _stop_running(client: Any, futures: dict, outcomes: dict[str, dict], topic: str,
+                  signal_name: str, log: Any) -> None:
+    """After a signal: ask every worker to stop this sweep's runs (:func:`stop_runs`), wait up to
+    :data:`STOP_WAIT_S` for the runs still going to save their partial results, record their
+    outcomes, and cancel what is left. Runs not yet begun return at once as not run."""
+    from distributed import wait
+
+    left = [f for f, name in futures.items() if name not in outcomes]
+    if left:
+        log(f"stopping: waiting up to {STOP_WAIT_S:g} s for the runs still going to save their "
+            "partial results")
+        with contextlib.suppress(Exception):  # a lost worker or scheduler: nothing to wait for
+            client.run(stop_runs, topic, signal_name)
+            wait(left, timeout=STOP_WAIT_S)
+    for fut in left:
+        if fut.status == "finished":
+            with contextlib.suppress(Exception):
+                outcomes[futures[fut]] = fut.result()
+        fut.cancel()

@@ -384,8 +384,8 @@ def test_a_signalled_sweep_keeps_its_tables_and_says_how_to_continue(tmp_path, s
                                                                       group):
     """Ctrl-C in a terminal (SIGINT to the sweep and its workers, the process group), SIGINT or
     SIGTERM to the sweep process alone: the finished run is in sweep.csv, the one still running
-    is listed as not completed, the exit code is the shell's, the worker processes go, and no
-    traceback reaches the terminal."""
+    stops as after Ctrl-C and keeps its partial results.json, the exit code is the shell's, the
+    worker processes go, and no traceback reaches the terminal."""
     import psutil
 
     d = tmp_path / "sweep"
@@ -411,7 +411,7 @@ def test_a_signalled_sweep_keeps_its_tables_and_says_how_to_continue(tmp_path, s
             os.killpg(p.pid, sig)
         else:
             p.send_signal(sig)
-        out, err = p.communicate(timeout=60)
+        out, err = p.communicate(timeout=120)
         code_seen = p.returncode
         psutil.wait_procs(workers, timeout=30)
         left = [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
@@ -425,10 +425,54 @@ def test_a_signalled_sweep_keeps_its_tables_and_says_how_to_continue(tmp_path, s
     assert f"--out {d}" in err.split("continue with:")[1]
     rows = {r["run"]: r for r in _read_csv(d / SWEEP_CSV)}
     assert rows[short.name]["status"] == "completed"
-    assert rows[long_.name]["status"] != "completed"
+    assert rows[long_.name]["status"] == "interrupted"
+    partial = json.loads((long_ / RESULTS).read_text())
+    assert partial["status"] == "interrupted"
+    assert partial["interrupted_by"] == ("SIGINT" if sig == signal.SIGINT else "SIGTERM")
+    assert 0 < partial["metrics"]["simulated_ms"] < 1.0e7
     summary = _read_csv(d / SUMMARY_CSV)
     assert {s["n"] for s in summary if s["params.duration_ms"] == "200"} == {"1"}
     assert not left  # the workers went with the sweep
+
+
+def test_a_signalled_sweep_stops_its_runs_on_a_scheduler_of_your_own(tmp_path, cluster):
+    """SIGTERM to a sweep on an external scheduler: its running run stops (Dask cannot cancel a
+    running task; biolearn asks it to stop) and keeps its partial results.json, the worker is
+    free again, and a later sweep on the same worker runs to completion."""
+    from distributed import Client
+
+    d = tmp_path / "sweep"
+    args = ["sweep", str(CONFIG), *sum((["--set", s] for s in SETS[1:]), []),
+            "--set", "params.duration_ms=1.0e+7", "--scheduler", cluster, "--out", str(d),
+            "--quiet"]
+    p = subprocess.Popen([sys.executable, "-m", "biolearn.cli", *args], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, cwd=tmp_path, text=True,
+                         start_new_session=True)
+    run = d / "seed=0"
+    try:
+        t0 = time.monotonic()
+        while not (run / "config.resolved.yaml").exists():
+            assert p.poll() is None, p.communicate()
+            assert time.monotonic() - t0 < 120, sorted(x.name for x in d.glob("*"))
+            time.sleep(0.2)
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=120)
+    finally:
+        _kill_group(p)
+        p.wait()
+    assert p.returncode == 143, err
+    partial = json.loads((run / RESULTS).read_text())
+    assert partial["status"] == "interrupted" and partial["interrupted_by"] == "SIGTERM"
+    assert 0 < partial["metrics"]["simulated_ms"] < 1.0e7
+    assert _read_csv(d / SWEEP_CSV)[0]["status"] == "interrupted"
+    with Client(cluster, timeout="20s") as client:
+        t0 = time.monotonic()
+        while any(client.processing().values()):  # the stopped run's task ends
+            assert time.monotonic() - t0 < 60, client.processing()
+            time.sleep(0.2)
+    again = run_sweep(CONFIG, SETS, None, [0], out=tmp_path / "again", scheduler=cluster,
+                      quiet=True)
+    assert [r["status"] for r in again.rows] == ["completed"]
 
 
 # --------------------------------------------------------------------------------------------
