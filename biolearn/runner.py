@@ -492,10 +492,9 @@ def read_results(run_dir: Path) -> dict | None:
     return res if isinstance(res, dict) else None
 
 
-def _earlier_parts(out: Path) -> list[dict]:
-    """Commit, times and status of the earlier parts of a resumed run, read from the
-    results.json it is about to replace (empty if there is none)."""
-    old = read_results(out) or {}
+def _earlier_parts(old: dict) -> list[dict]:
+    """Commit, times and status of the earlier parts of a resumed run, from the results.json
+    ``old`` it is about to replace (empty if there is none)."""
     prov = old.get("provenance")
     if not isinstance(prov, dict):
         return []
@@ -709,10 +708,13 @@ def execute(cfg: Any, out_dir: str | Path | None = None, quiet: bool = False,
         ) from e
     start, t0 = _utcnow(), time.perf_counter()
     code_git = process_git_info()
-    earlier = _earlier_parts(out) if resume else []
+    old = (read_results(out) or {}) if resume else {}
+    earlier = _earlier_parts(old)
     n_loaded = len(loaded_datasets()) if loaded_datasets else 0
     root = resolve_data_root(data_root, cfg.data.root)
-    state: dict[str, Any] = {"ctx": None}
+    # a resumed run stopped before its recipe restored the checkpoint keeps the earlier metrics
+    state: dict[str, Any] = {"ctx": None, "earlier": old.get("metrics") if isinstance(
+        old.get("metrics"), dict) else {}}
 
     def results(status: str, metrics: dict, error: str | None = None) -> dict:
         ctx = state["ctx"]
@@ -833,8 +835,10 @@ def _restore_threads(before: int | None) -> Any:
 
 
 def _partial(state: dict) -> dict:
+    """The metrics of a run that did not complete: the recipe's partial ones over those of the
+    earlier part of a resumed run (until the recipe restores its checkpoint it has none)."""
     ctx = state.get("ctx")
-    return dict(ctx.metrics) if ctx is not None else {}
+    return {**state.get("earlier", {}), **(ctx.metrics if ctx is not None else {})}
 
 
 def _with_new_defaults(before: dict) -> dict:

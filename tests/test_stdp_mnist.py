@@ -487,7 +487,8 @@ def _interrupt_and_resume(out: Path, sets: dict, monkeypatch, at_call: int) -> d
 def test_a_resumed_run_stopped_again_still_reports_the_tests_before_the_resume(tmp_path,
                                                                                monkeypatch):
     """The partial results.json of a resumed run that is stopped before its next test keeps the
-    tests made before the resume (they come back from the checkpoint)."""
+    tests made before the resume (they come back from the checkpoint), also when it is stopped
+    before it has read the checkpoint."""
     from biolearn.protocols import image_stdp
     from biolearn.runner import RunInterrupted, execute
 
@@ -519,6 +520,19 @@ def test_a_resumed_run_stopped_again_still_reports_the_tests_before_the_resume(t
     again = json.loads((out / "results.json").read_text())
     assert again["status"] == "interrupted"
     assert again["metrics"].get("epoch_tests") == first
+    # resumed again and stopped before the checkpoint is read (as while loading the data)
+    from biolearn.protocols import trainer
+
+    def stopped(path, sim):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer, "load_checkpoint", stopped)
+    with pytest.raises(RunInterrupted):
+        execute(_tiny_config(out, **sets), out_dir=out, quiet=True, resume=True)
+    third = json.loads((out / "results.json").read_text())
+    assert third["status"] == "interrupted"
+    assert third["metrics"].get("epoch_tests") == first
+    assert len(third["provenance"]["resumed_from"]) == 2
 
 
 @needs_mnist
