@@ -291,8 +291,11 @@ def run(cfg: Any, ctx: Any) -> dict:
         else:
             if not ctx.quiet:
                 print(f"[sym_stdp_device] {v.tag}")
+            # the running variant's own partial metrics (its tests so far), if interrupted
+            ctx.metrics["variant_in_progress"] = {"variant": v.tag, "metrics": sub.metrics}
             m = run_variant(cfg, sub, v)
             write_atomic(done, to_json(m, indent=1))
+            del ctx.metrics["variant_in_progress"]
         rows.append(_row(v, m))
         runs[v.tag] = {"test_accuracy": m["test_accuracy"], "device": m.get("device")}
         ctx.metrics["table"] = rows  # partial results if interrupted

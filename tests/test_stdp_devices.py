@@ -7,6 +7,7 @@ pulse); device runs against the same network with float (software) synapses.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -291,3 +292,43 @@ def test_recipe_software_and_ideal_scheme_match_sym_stdp(tmp_path):
     uni = rows["ag_si_unidirectional_differential"]
     assert uni["ltd_pulses"] == 0.0 and uni["ltp_pulses"] > 0
     assert (tmp_path / "dev" / "results_table.md").exists()
+
+
+def test_an_interrupted_device_sweep_reports_the_running_variants_tests(tmp_path, monkeypatch):
+    """Stopped in its second variant, after that variant's first test: the partial results.json
+    holds the finished variant's row and the running variant's tests so far."""
+    from biolearn.config import load_config
+    from biolearn.protocols import image_stdp
+    from biolearn.runner import RunInterrupted, execute
+
+    root = Path(__file__).resolve().parents[1]
+    cfg = load_config(root / "configs" / "stdp_mnist_memristor.yaml", [
+        "params.n_exc=12", "data.n_train=40", "data.n_test=20", "params.output.figures=false",
+        "params.output.spikes_test_images=2", "params.output.test_workers=1",
+        "params.output.curve_every=20", "params.output.test_every=20",
+        "params.device.presets=[ag_si]", "params.device.schemes=[ideal]"])
+    from biolearn.protocols import trainer
+
+    run_dir, tested = tmp_path / "run", {"second": False}
+    real_test, real_present = trainer.epoch_test, image_stdp.Presenter.present
+
+    def test_and_mark(*a, **k):
+        r = real_test(*a, **k)
+        tested["second"] = (run_dir / "software" / "variant.json").exists()
+        return r
+
+    def stop_in_second_variant(self, image, before=None):
+        if tested["second"]:  # the first training image after the second variant's first test
+            raise KeyboardInterrupt
+        return real_present(self, image, before)
+
+    monkeypatch.setattr(trainer, "epoch_test", test_and_mark)
+    monkeypatch.setattr(image_stdp.Presenter, "present", stop_in_second_variant)
+    with pytest.raises(RunInterrupted):
+        execute(cfg, out_dir=run_dir, quiet=True, data_root=_mnist_root())
+    res = json.loads((run_dir / "results.json").read_text())
+    assert res["status"] == "interrupted"
+    assert [r["variant"] for r in res["metrics"]["table"]] == ["software"]
+    running = res["metrics"]["variant_in_progress"]
+    assert running["variant"] == "ag_si_ideal_unipolar"
+    assert [t["images_trained"] for t in running["metrics"]["epoch_tests"]] == [20]
