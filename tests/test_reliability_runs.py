@@ -455,6 +455,33 @@ def test_a_signal_landing_in_a_finaliser_still_stops_the_run_quietly():
     assert not swallowed
 
 
+def test_a_signal_the_parent_ignores_stays_ignored():
+    """Under ``nohup`` (SIGHUP ignored) or as a shell script's background job (Ctrl-C ignored) the
+    run keeps ignoring that signal and gives it back ignored; the others it handles."""
+    from biolearn.runner import SignalGuard, Signalled
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM)}
+    try:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        with SignalGuard() as guard:
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGHUP)
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # nothing is raised
+            assert guard.received is None
+            with pytest.raises(Signalled):
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(5)
+        assert guard.received == "SIGTERM"
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        for s, h in saved.items():
+            signal.signal(s, h)
+
+
 def test_double_ctrl_c_still_gives_the_resume_command(tmp_path):
     out = tmp_path / "o"
     proc, cfg = _start_toy(tmp_path, 0.4, 0.6, "--out", str(out), "-q")
