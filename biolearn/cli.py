@@ -141,7 +141,7 @@ def cli(debug: bool) -> None:
 @click.option("--seed", type=int, default=None, help="Override the config's seed.")
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run (in --out DIR, else the newest run of this "
-                   "config).")
+                   "config); with --set params.epochs=N, give a finished run more passes.")
 @click.option("--overwrite", is_flag=True,
               help="Start again in --out DIR, deleting the files an earlier run left there.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars; print only the results path.")
@@ -175,6 +175,7 @@ def run_cmd(config: Path, out_dir: Path | None, overrides: tuple[str, ...], seed
       biolearn run configs/stdp_mnist.yaml --set data.n_train=1000 --set data.n_test=1000
       biolearn run configs/stdp_mnist.yaml --seed 7 --out runs/seed7 --quiet
       biolearn run configs/stdp_mnist.yaml --out runs/seed7 --resume
+      biolearn run configs/stdp_mnist.yaml --out runs/seed7 --resume --set params.epochs=3
       biolearn run configs/stdp_mnist.yaml --out runs/seed7 --overwrite
       biolearn run configs/stdp_mnist.yaml --threads 2
       biolearn run configs/stdp_mnist.yaml --backend nest --threads 2

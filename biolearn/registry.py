@@ -29,6 +29,10 @@ class Recipe:
     run: Callable[[Any, Any], dict]
     description: str = ""
     build: Callable[[Any, Any], Any] | None = None
+    extendable: Callable[[dict], tuple[str, ...]] | None = None
+    """Given a run's saved config (a dict), the pass counts (dotted keys) that ``--resume`` may
+    raise: more passes for a finished or stopped run, the same as a run given them from the
+    start."""
 
 
 @dataclass(frozen=True)
@@ -45,13 +49,15 @@ _load_errors: dict[str, str] = {}
 
 
 def register(name: str, params: type, description: str = "",
-             build: Callable[[Any, Any], Any] | None = None) -> Callable:
+             build: Callable[[Any, Any], Any] | None = None,
+             extendable: Callable[[dict], tuple[str, ...]] | None = None) -> Callable:
     """Decorator: register ``run(cfg, ctx) -> metrics`` as model ``name`` (``params`` dataclass;
-    ``build(params, rng) -> Network``, if given, builds the network the recipe trains)."""
+    ``build(params, rng) -> Network``, if given, builds the network the recipe trains;
+    ``extendable``: see :attr:`Recipe.extendable`)."""
 
     def deco(fn: Callable) -> Callable:
         _RECIPES[name] = Recipe(name, params, fn, description or (fn.__doc__ or "").strip(),
-                                build)
+                                build, extendable)
         return fn
 
     return deco

@@ -457,7 +457,8 @@ def clear_run_dir(out: Path) -> None:
                                 f"at {p}", "remove it by hand or choose a new --out DIR") from e
 
 
-def _prepare_dir(out: Path, resume: bool, overwrite: bool, resolved: dict) -> None:
+def _prepare_dir(out: Path, resume: bool, overwrite: bool, resolved: dict,
+                 extendable: Callable[[dict], tuple[str, ...]] | None = None) -> None:
     """Check that a run may write into ``out`` (see :func:`execute`), clearing it for
     ``overwrite``."""
     if resume and overwrite:
@@ -465,7 +466,7 @@ def _prepare_dir(out: Path, resume: bool, overwrite: bool, resolved: dict) -> No
                             "use --resume to continue the run there, or --overwrite to start it "
                             "again")
     if resume:
-        _check_resumable(out, resolved)
+        _check_resumable(out, resolved, extendable)
         return
     if out.is_dir():
         try:
@@ -499,11 +500,16 @@ def _earlier_parts(old: dict) -> list[dict]:
     if not isinstance(prov, dict):
         return []
     keys = ("git_commit", "git_dirty", "biolearn_version", "start_utc", "end_utc")
-    return [*prov.get("resumed_from", []),
-            {**{k: prov.get(k) for k in keys}, "status": old.get("status")}]
+    part = {**{k: prov.get(k) for k in keys}, "status": old.get("status")}
+    metrics = old.get("metrics")
+    if old.get("status") == "completed" and isinstance(metrics, dict):
+        # a finished run resumed with more passes: its final test is replaced, keep its result
+        part.update({k: metrics[k] for k in ("test_accuracy", "epochs_trained") if k in metrics})
+    return [*prov.get("resumed_from", []), part]
 
 
-def _check_resumable(out: Path, resolved: dict) -> None:
+def _check_resumable(out: Path, resolved: dict,
+                     extendable: Callable[[dict], tuple[str, ...]] | None = None) -> None:
     import yaml
 
     resolved_path = out / RESOLVED
@@ -528,15 +534,37 @@ def _check_resumable(out: Path, resolved: dict) -> None:
             "restore that file, or start the run again with --overwrite") from None
     before = _with_new_defaults(before)
     a, b = _drop_exempt(before), _drop_exempt(resolved)
-    if a != b:
-        diff = sorted(_diff_keys(a, b))
+    if a == b:
+        return
+    diff = sorted(_diff_keys(a, b))
+    grow = set(extendable(before)) if extendable else set()
+    if diff and set(diff) <= grow:  # more passes: allowed, never fewer
+        fewer = [f"{k} {_dotted(a, k)} -> {_dotted(b, k)}" for k in diff
+                 if not _at_least(_dotted(a, k), _dotted(b, k))]
+        if not fewer:
+            return
         raise BiolearnError(
-            "the config differs from the run being resumed"
-            + (f" (keys: {', '.join(diff[:6])})" if diff else ""),
-            f"in {out}",
-            "resume with the same config and --set values, or start a new run without "
-            "--resume",
-        )
+            f"--resume can add passes, not take them away ({', '.join(fewer)})", f"in {out}",
+            "resume with at least the run's passes, or start a new run without --resume")
+    raise BiolearnError(
+        "the config differs from the run being resumed"
+        + (f" (keys: {', '.join(diff[:6])})" if diff else ""),
+        f"in {out}",
+        "resume with the same config and --set values"
+        + (f" (only {', '.join(sorted(grow))} may be raised, for more passes)" if grow else "")
+        + ", or start a new run without --resume",
+    )
+
+
+def _dotted(d: dict, key: str) -> Any:
+    for part in key.split("."):
+        d = d.get(part) if isinstance(d, dict) else None
+    return d
+
+
+def _at_least(old: Any, new: Any) -> bool:
+    return (isinstance(old, int) and isinstance(new, int) and not isinstance(old, bool)
+            and new >= old)
 
 
 def _drop_exempt(d: Any) -> Any:
@@ -698,7 +726,7 @@ def execute(cfg: Any, out_dir: str | Path | None = None, quiet: bool = False,
     resolved = to_dict(cfg)
     check_data_root(data_root, cfg.data.root, getattr(cfg.data, "dataset", None))
     out = run_dir_for(cfg.name, out_dir, resume)
-    _prepare_dir(out, resume, overwrite, resolved)
+    _prepare_dir(out, resume, overwrite, resolved, recipe.extendable)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:

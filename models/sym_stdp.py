@@ -330,7 +330,20 @@ def build(p: Params, rng: np.random.Generator) -> Network:
     return net
 
 
-@register("sym_stdp", Params, "Hao et al. 2020: supervised symmetric STDP on MNIST", build=build)
+def extendable(saved: dict) -> tuple[str, ...]:
+    """The pass count ``--resume`` may raise (more passes of the last phase): ``params.epochs``
+    when joint, ``params.class_epochs`` when layerwise with it set. None under an η schedule,
+    which spans the passes given at the start."""
+    p = saved.get("params", {})
+    if p.get("plasticity", {}).get("eta_final", 1.0) != 1.0:
+        return ()
+    if p.get("training") == "joint":
+        return ("params.epochs",)
+    return ("params.class_epochs",) if p.get("class_epochs") is not None else ()
+
+
+@register("sym_stdp", Params, "Hao et al. 2020: supervised symmetric STDP on MNIST", build=build,
+          extendable=extendable)
 def run(cfg, ctx) -> dict:
     sim = build(cfg.params, ctx.rng).compile(seed=int(ctx.rng.integers(2**63)))
     return train_and_test(cfg, ctx, sim, {"model": "sym_stdp"})

@@ -706,3 +706,53 @@ def test_fashion_mnist_at_a_quarter_of_the_authors_input_rate_holds_over_passes(
     assert third >= first - 0.01, tests
     assert np.abs(np.diff(tests[1:])).max() < 0.08, tests
     assert min(tests[1:]) > 0.66, tests
+
+
+_CLOCKS = ("time_s", "_per_s", "peak_rss_mb")
+
+
+def _without_clocks(m: object) -> object:
+    """Metrics without wall-clock times, speeds and memory (they differ between equal runs)."""
+    if isinstance(m, dict):
+        return {k: _without_clocks(v) for k, v in m.items() if not k.endswith(_CLOCKS)}
+    if isinstance(m, list):
+        return [_without_clocks(v) for v in m]
+    return m
+
+
+@needs_mnist
+@pytest.mark.parametrize("tests", [{"params.output.test_every_epoch": True},
+                                   {"params.output.test_every": 120}])
+def test_a_finished_run_resumed_with_more_passes_equals_a_run_given_them_at_the_start(
+        tmp_path, tests):
+    """--resume with a larger params.epochs continues a finished run from its end-of-training
+    checkpoint: the same weights, tests (the end of the first run's last pass gets the test a
+    longer run takes there) and accuracy as the longer run, and presentations counted over both
+    parts. Fewer passes, and more under an η schedule, are refused."""
+    from biolearn.errors import BiolearnError
+    from biolearn.runner import execute
+
+    sets = {"params.output.test_workers": 1, "data.n_train": 120, **tests}
+    longer = execute(_tiny_config(tmp_path, **sets, **{"params.epochs": 2}),
+                     out_dir=tmp_path / "two", quiet=True)
+    out = tmp_path / "one"
+    first = execute(_tiny_config(tmp_path, **sets), out_dir=out, quiet=True)
+    assert first["metrics"]["epoch_tests"] == []
+    more = execute(_tiny_config(tmp_path, **sets, **{"params.epochs": 2}), out_dir=out,
+                   quiet=True, resume=True)
+    assert more["status"] == "completed"
+    assert [t["images_trained"] for t in more["metrics"]["epoch_tests"]] == [120]
+    files = set(more["metrics"].pop("files")) - set(longer["metrics"].pop("files"))
+    assert files == {"results.json"}  # the first part's, listed when the second one began
+    assert _without_clocks(more["metrics"]) == _without_clocks(longer["metrics"])
+    _assert_same_weights(tmp_path / "two", out)
+    (part,) = more["provenance"]["resumed_from"]
+    assert part["status"] == "completed"
+    assert part["test_accuracy"] == first["metrics"]["test_accuracy"]
+    with pytest.raises(BiolearnError, match="can add passes, not take them away"):
+        execute(_tiny_config(tmp_path, **sets), out_dir=out, quiet=True, resume=True)
+    sched = {**sets, "params.plasticity.eta_final": 0.5}
+    execute(_tiny_config(tmp_path, **sched), out_dir=tmp_path / "s", quiet=True)
+    with pytest.raises(BiolearnError, match="config differs"):
+        execute(_tiny_config(tmp_path, **sched, **{"params.epochs": 2}),
+                out_dir=tmp_path / "s", quiet=True, resume=True)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from biolearn.analysis import readout
+from biolearn.errors import BiolearnError
 from biolearn.protocols.checkpoint import load_checkpoint, save_checkpoint
 from biolearn.protocols.evaluation import StreamedTestSpikes, epoch_test, run_test, warn_if_silent
 from biolearn.protocols.image_stdp import EXC, Output, Presenter
@@ -32,6 +33,24 @@ class Phase:
     setup: Callable[[Any], None]
     before_image: Callable[[Any, int], None]
     schedule: Callable[[Any, float], None] | None = None  # called with the phase's progress 0..1
+
+
+def _extend(pos: dict, before: list | None, phases: list) -> bool:
+    """A run resumed with more passes of its last phase (``--resume`` with a larger pass count,
+    which the recipe allows only where the result equals a run given those passes from the
+    start): a run that had finished training continues with the last phase's next pass.
+    Returns whether it had finished. ``before``: the phases' passes saved in the checkpoint."""
+    now = [ph.epochs for ph in phases]
+    if before is None or list(before) == now:
+        return False
+    if len(before) != len(now) or list(before[:-1]) != now[:-1] or before[-1] > now[-1]:
+        raise BiolearnError(
+            f"the checkpoint's passes per phase {list(before)} cannot continue as {now}",
+            "on --resume", "resume with the passes of the run, or more of its last phase only")
+    if pos["phase"] < len(phases):
+        return False  # still training: the loop simply runs the further passes
+    pos.update(phase=len(phases) - 1, epoch=before[-1], index=0)
+    return True
 
 
 def run_protocol(cfg: Any, ctx: Any, sim: Any, phases: list, test_setup: Callable[[Any], None],
@@ -63,13 +82,16 @@ def run_protocol(cfg: Any, ctx: Any, sim: Any, phases: list, test_setup: Callabl
     pos = {"phase": 0, "epoch": 0, "index": 0, "train_s": 0.0, "presentations": 0}
     epoch_tests: list = []
     ckpt = ctx.checkpoint_path
+    extended = False
     if ctx.resume and ckpt.exists():
         extra = load_checkpoint(ckpt, sim)
         pos.update(extra["pos"])
+        pr.presentations = int(pos["presentations"])
         curve.restore(extra["curve"])
         epoch_tests.extend(extra.get("epoch_tests", []))
         if epoch_tests:  # so that a resumed run stopped again still reports them
             ctx.metrics["epoch_tests"] = epoch_tests
+        extended = _extend(pos, extra.get("phase_epochs"), phases)
     total = sum(ph.epochs for ph in phases) * len(x_tr)
     done = sum(ph.epochs for ph in phases[:pos["phase"]]) * len(x_tr) \
         + pos["epoch"] * len(x_tr) + pos["index"]
@@ -81,9 +103,10 @@ def run_protocol(cfg: Any, ctx: Any, sim: Any, phases: list, test_setup: Callabl
     def checkpoint(at: str | None = None, **where: int) -> None:
         # a diverged state is never saved: the last finite checkpoint stays for inspection
         check_finite(sim, at or f"at training image {done} of {total}")
-        pos.update(where, train_s=time.perf_counter() - t_start)
+        pos.update(where, train_s=time.perf_counter() - t_start, presentations=pr.presentations)
         save_checkpoint(ckpt, sim, {"pos": pos, "curve": curve.state(),
-                                    "epoch_tests": epoch_tests})
+                                    "epoch_tests": epoch_tests,
+                                    "phase_epochs": [ph.epochs for ph in phases]})
 
     def test_now(ph: Phase, e: int, nxt: tuple) -> None:
         """A test of a frozen copy during training (every pass or every ``test_every`` images),
@@ -103,6 +126,10 @@ def run_protocol(cfg: Any, ctx: Any, sim: Any, phases: list, test_setup: Callabl
         since_ckpt = 0
 
     try:
+        if extended and (out.test_every_epoch or (out.test_every and done % out.test_every == 0)):
+            # the test a run with these passes from the start takes here; the finished run
+            # took its final test instead
+            test_now(phases[-1], pos["epoch"] - 1, (pos["phase"], pos["epoch"], 0))
         for k in range(pos["phase"], len(phases)):
             ph = phases[k]
             ph.setup(sim)
