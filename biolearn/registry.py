@@ -14,6 +14,7 @@ import importlib
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from biolearn.errors import BiolearnError
@@ -29,10 +30,10 @@ class Recipe:
     run: Callable[[Any, Any], dict]
     description: str = ""
     build: Callable[[Any, Any], Any] | None = None
-    extendable: Callable[[dict], tuple[str, ...]] | None = None
-    """Given a run's saved config (a dict), the pass counts (dotted keys) that ``--resume`` may
-    raise: more passes for a finished or stopped run, the same as a run given them from the
-    start."""
+    extendable: Callable[[dict, Path], tuple[str, ...]] | None = None
+    """Given a run's saved config (a dict) and its directory, the pass counts (dotted keys) that
+    ``--resume`` may raise: more passes for a finished or stopped run, the same as a run given
+    them from the start."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,8 @@ _load_errors: dict[str, str] = {}
 
 def register(name: str, params: type, description: str = "",
              build: Callable[[Any, Any], Any] | None = None,
-             extendable: Callable[[dict], tuple[str, ...]] | None = None) -> Callable:
+             extendable: Callable[[dict, Path], tuple[str, ...]] | None = None
+             ) -> Callable:
     """Decorator: register ``run(cfg, ctx) -> metrics`` as model ``name`` (``params`` dataclass;
     ``build(params, rng) -> Network``, if given, builds the network the recipe trains;
     ``extendable``: see :attr:`Recipe.extendable`)."""

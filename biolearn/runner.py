@@ -458,7 +458,7 @@ def clear_run_dir(out: Path) -> None:
 
 
 def _prepare_dir(out: Path, resume: bool, overwrite: bool, resolved: dict,
-                 extendable: Callable[[dict], tuple[str, ...]] | None = None) -> None:
+                 extendable: Callable[[dict, Path], tuple[str, ...]] | None = None) -> None:
     """Check that a run may write into ``out`` (see :func:`execute`), clearing it for
     ``overwrite``."""
     if resume and overwrite:
@@ -509,7 +509,7 @@ def _earlier_parts(old: dict) -> list[dict]:
 
 
 def _check_resumable(out: Path, resolved: dict,
-                     extendable: Callable[[dict], tuple[str, ...]] | None = None) -> None:
+                     extendable: Callable[[dict, Path], tuple[str, ...]] | None = None) -> None:
     import yaml
 
     resolved_path = out / RESOLVED
@@ -537,7 +537,7 @@ def _check_resumable(out: Path, resolved: dict,
     if a == b:
         return
     diff = sorted(_diff_keys(a, b))
-    grow = set(extendable(before)) if extendable else set()
+    grow = set(extendable(before, out)) if extendable else set()
     if diff and set(diff) <= grow:  # more passes: allowed, never fewer
         fewer = [f"{k} {_dotted(a, k)} -> {_dotted(b, k)}" for k in diff
                  if not _at_least(_dotted(a, k), _dotted(b, k))]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -330,12 +331,18 @@ def build(p: Params, rng: np.random.Generator) -> Network:
     return net
 
 
-def extendable(saved: dict) -> tuple[str, ...]:
+def extendable(saved: dict, run_dir: Path) -> tuple[str, ...]:
     """The pass count ``--resume`` may raise (more passes of the last phase): ``params.epochs``
     when joint, ``params.class_epochs`` when layerwise with it set. None under an η schedule,
-    which spans the passes given at the start."""
+    which spans the passes given at the start, or when the run's checkpoint does not record its
+    passes (written by an earlier version)."""
+    from biolearn.protocols.checkpoint import saved_extra
+    from biolearn.runner import CHECKPOINT
+
     p = saved.get("params", {})
     if p.get("plasticity", {}).get("eta_final", 1.0) != 1.0:
+        return ()
+    if "phase_epochs" not in (saved_extra(run_dir / CHECKPOINT) or {}):
         return ()
     if p.get("training") == "joint":
         return ("params.epochs",)

@@ -751,6 +751,18 @@ def test_a_finished_run_resumed_with_more_passes_equals_a_run_given_them_at_the_
     assert part["test_accuracy"] == first["metrics"]["test_accuracy"]
     with pytest.raises(BiolearnError, match="can add passes, not take them away"):
         execute(_tiny_config(tmp_path, **sets), out_dir=out, quiet=True, resume=True)
+    # a checkpoint of an earlier version, without the passes it was written for
+    from biolearn.protocols.checkpoint import saved_extra
+
+    ckpt = out / "checkpoint.npz"
+    with np.load(ckpt) as z:
+        arrays = dict(z)
+    extra = saved_extra(ckpt)
+    del extra["phase_epochs"]
+    np.savez(ckpt, **{**arrays, "_extra": np.array(json.dumps(extra))})
+    with pytest.raises(BiolearnError, match="config differs"):
+        execute(_tiny_config(tmp_path, **sets, **{"params.epochs": 3}), out_dir=out,
+                quiet=True, resume=True)
     sched = {**sets, "params.plasticity.eta_final": 0.5}
     execute(_tiny_config(tmp_path, **sched), out_dir=tmp_path / "s", quiet=True)
     with pytest.raises(BiolearnError, match="config differs"):

@@ -56,3 +56,17 @@ def load_checkpoint(path: Any, sim: Any) -> dict:
             "restore the file") from None
     sim.load_state_dict(d)
     return extra
+
+
+def saved_extra(path: Any) -> dict | None:
+    """The loop position and the rest that :func:`save_checkpoint` saved beside the state, read
+    without the state; None when there is no readable checkpoint."""
+    import zipfile
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            extra = json.loads(str(z["_extra"]))
+    except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile,
+            zipfile.LargeZipFile, AttributeError):
+        return None
+    return extra if isinstance(extra, dict) else None
