@@ -141,7 +141,8 @@ def cli(debug: bool) -> None:
 @click.option("--seed", type=int, default=None, help="Override the config's seed.")
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run (in --out DIR, else the newest run of this "
-                   "config); with --set params.epochs=N, give a finished run more passes.")
+                   "config); with a larger --set params.epochs=N, give a finished sym_stdp "
+                   "run more passes.")
 @click.option("--overwrite", is_flag=True,
               help="Start again in --out DIR, deleting the files an earlier run left there.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars; print only the results path.")

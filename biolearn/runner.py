@@ -740,9 +740,10 @@ def execute(cfg: Any, out_dir: str | Path | None = None, quiet: bool = False,
     earlier = _earlier_parts(old)
     n_loaded = len(loaded_datasets()) if loaded_datasets else 0
     root = resolve_data_root(data_root, cfg.data.root)
-    # a resumed run stopped before its recipe restored the checkpoint keeps the earlier metrics
+    # a resumed run stopped before its recipe reported anything keeps the earlier part's partial
+    # metrics (not those of a finished part: they are not this run's, see _earlier_parts)
     state: dict[str, Any] = {"ctx": None, "earlier": old.get("metrics") if isinstance(
-        old.get("metrics"), dict) else {}}
+        old.get("metrics"), dict) and old.get("status") not in ("completed", "diverged") else {}}
 
     def results(status: str, metrics: dict, error: str | None = None) -> dict:
         ctx = state["ctx"]
@@ -863,10 +864,10 @@ def _restore_threads(before: int | None) -> Any:
 
 
 def _partial(state: dict) -> dict:
-    """The metrics of a run that did not complete: the recipe's partial ones over those of the
-    earlier part of a resumed run (until the recipe restores its checkpoint it has none)."""
+    """The metrics of a run that did not complete: the recipe's partial ones, or, while it has
+    reported none (before it restored its checkpoint), those of the earlier part it resumes."""
     ctx = state.get("ctx")
-    return {**state.get("earlier", {}), **(ctx.metrics if ctx is not None else {})}
+    return dict(ctx.metrics) if ctx is not None and ctx.metrics else dict(state["earlier"])
 
 
 def _with_new_defaults(before: dict) -> dict:

@@ -61,11 +61,11 @@ FIGURES_DIR = "figures"
 FINISHED = ("completed", "diverged")
 """Statuses of runs that are done: running them again gives the same result."""
 RETRIES = 2
+"""How often Dask runs a task again after its worker was lost."""
 STOP_WAIT_S = 60.0
 """Seconds a stopped sweep waits for its running runs to save their partial results."""
 _STOPS: dict[str, str] = {}
 """In a worker process: sweep topic -> the signal that stopped that sweep (:func:`stop_runs`)."""
-"""How often Dask runs a task again after its worker was lost."""
 THREAD_ENV = ("BIOLEARN_THREADS", "NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
               "OPENBLAS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 AUTO_ONE = ("params.output.test_workers", "params.threads")
@@ -1005,16 +1005,20 @@ def run_sweep(config: str | Path, sets: list[str] | tuple[str, ...] = (),
         # Ctrl-C does: sweep.csv and summary.csv are written with what finished
         from biolearn.runner import SignalGuard
 
+        def tables() -> None:  # also before a stopped sweep waits for its runs (a SIGKILL
+            write_outputs(plan, sweep_dir, outcomes, figures=False)  # may follow SIGTERM)
+
         with SignalGuard() as guard:
             try:
                 _run_on_dask(plan, todo, sweep_dir, outcomes, ran, workers=workers,
                              threads_per_run=threads_per_run, scheduler=scheduler,
-                             quiet=quiet, data_root=data_root, retries=retries, log=log)
+                             quiet=quiet, data_root=data_root, retries=retries, log=log,
+                             tables=tables)
                 if guard.received:  # its exception was swallowed (a finaliser) as the runs ended
                     raise KeyboardInterrupt
             except KeyboardInterrupt:
                 guard.stop()  # a second signal must not cut the tables short
-                write_outputs(plan, sweep_dir, outcomes, figures=False)
+                tables()
                 raise SweepInterrupted(sweep_dir, guard.received or "SIGINT") from None
             except BiolearnError:  # e.g. no scheduler: leave no empty sweep behind
                 if not again and not any((sweep_dir / r.name).exists() for r in plan.runs):
@@ -1028,7 +1032,7 @@ def run_sweep(config: str | Path, sets: list[str] | tuple[str, ...] = (),
 def _run_on_dask(plan: SweepPlan, todo: list[Run], sweep_dir: Path, outcomes: dict[str, dict],
                  ran: list[str], *, workers: int | None, threads_per_run: int,
                  scheduler: str | None, quiet: bool, data_root: str | Path | None,
-                 retries: int, log: Any) -> None:
+                 retries: int, log: Any, tables: Any = None) -> None:
     from distributed import as_completed
 
     n_workers = min(workers or default_workers(threads_per_run), len(todo))
@@ -1104,7 +1108,8 @@ def _run_on_dask(plan: SweepPlan, todo: list[Run], sweep_dir: Path, outcomes: di
                 show()
         except KeyboardInterrupt as e:
             bar.close()
-            _stop_running(client, futures, outcomes, topic, getattr(e, "name", "SIGINT"), log)
+            _stop_running(client, futures, outcomes, running, topic,
+                          getattr(e, "name", "SIGINT"), log, tables)
             raise
         bar.close()
         with contextlib.suppress(Exception):
@@ -1112,21 +1117,29 @@ def _run_on_dask(plan: SweepPlan, todo: list[Run], sweep_dir: Path, outcomes: di
     log(f"{len(todo)} runs in {time.perf_counter() - t0:.1f} s, {failed} not completed")
 
 
-def _stop_running(client: Any, futures: dict, outcomes: dict[str, dict], topic: str,
-                  signal_name: str, log: Any) -> None:
-    """After a signal: ask every worker to stop this sweep's runs (:func:`stop_runs`), wait up to
-    :data:`STOP_WAIT_S` for the runs still going to save their partial results, record their
-    outcomes, and cancel what is left. Runs not yet begun return at once as not run."""
+def _stop_running(client: Any, futures: dict, outcomes: dict[str, dict], running: set[str],
+                  topic: str, signal_name: str, log: Any, tables: Any = None) -> None:
+    """After a signal: cancel the runs not yet begun, ask every worker to stop this sweep's runs
+    (:func:`stop_runs`; also those whose start was not yet reported), write the tables, wait up to
+    :data:`STOP_WAIT_S` for the runs going to save their partial results, and record their
+    outcomes. Runs that report no progress in that time are left to the cluster."""
     from distributed import wait
 
     left = [f for f, name in futures.items() if name not in outcomes]
-    if left:
-        log(f"stopping: waiting up to {STOP_WAIT_S:g} s for the runs still going to save their "
-            "partial results")
-        with contextlib.suppress(Exception):  # a lost worker or scheduler: nothing to wait for
-            client.run(stop_runs, topic, signal_name)
-            wait(left, timeout=STOP_WAIT_S)
+    going = [f for f in left if futures[f] in running]
     for fut in left:
+        if fut not in going:
+            fut.cancel()
+    with contextlib.suppress(Exception):  # a lost scheduler: nothing to ask
+        client.run(stop_runs, topic, signal_name, on_error="ignore")
+    if tables is not None:
+        tables()
+    if going:
+        log(f"stopping: waiting up to {STOP_WAIT_S:g} s for {len(going)} running run(s) to "
+            "save their partial results")
+        with contextlib.suppress(Exception):  # TimeoutError, or a lost scheduler
+            wait(going, timeout=STOP_WAIT_S)
+    for fut in going:
         if fut.status == "finished":
             with contextlib.suppress(Exception):
                 outcomes[futures[fut]] = fut.result()

@@ -768,3 +768,58 @@ def test_a_finished_run_resumed_with_more_passes_equals_a_run_given_them_at_the_
     with pytest.raises(BiolearnError, match="config differs"):
         execute(_tiny_config(tmp_path, **sched, **{"params.epochs": 2}),
                 out_dir=tmp_path / "s", quiet=True, resume=True)
+
+
+@needs_mnist
+@pytest.mark.parametrize("case", ["layerwise", "extension stopped", "stopped at the end"])
+def test_more_passes_in_the_other_ways_a_run_can_get_them(tmp_path, monkeypatch, case):
+    """More E→class passes of a layerwise run; an extension stopped in its first test and
+    resumed again (its partial results.json shows none of the finished run's final metrics); a
+    run stopped while writing its end-of-training checkpoint, right after one written at the
+    end of its last pass. Each equals the run given the passes from the start."""
+    from biolearn.protocols import trainer
+    from biolearn.runner import RunInterrupted, execute
+
+    sets = {"params.output.test_workers": 1, "data.n_train": 120, "params.output.test_every": 120,
+            "params.output.checkpoint_every": 60}
+    key, more = "params.epochs", 2
+    if case == "layerwise":
+        sets |= {"params.training": "layerwise", "params.output.test_every_epoch": True}
+        key = "params.class_epochs"
+    sets[key] = 1
+    longer = execute(_tiny_config(tmp_path, **{**sets, key: more}), out_dir=tmp_path / "two",
+                     quiet=True)
+    out = tmp_path / "one"
+    if case == "stopped at the end":
+        real = trainer.save_checkpoint
+
+        def stop_at_the_end(path, sim, extra):
+            if extra["pos"]["phase"] == 1:  # the end-of-training checkpoint
+                raise KeyboardInterrupt
+            real(path, sim, extra)
+
+        monkeypatch.setattr(trainer, "save_checkpoint", stop_at_the_end)
+        with pytest.raises(RunInterrupted):
+            execute(_tiny_config(tmp_path, **sets), out_dir=out, quiet=True)
+        monkeypatch.setattr(trainer, "save_checkpoint", real)
+    else:
+        execute(_tiny_config(tmp_path, **sets), out_dir=out, quiet=True)
+    if case == "extension stopped":
+        real_test = trainer.epoch_test
+
+        def stopped(*a, **k):
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(trainer, "epoch_test", stopped)
+        with pytest.raises(RunInterrupted):
+            execute(_tiny_config(tmp_path, **{**sets, key: more}), out_dir=out, quiet=True,
+                    resume=True)
+        monkeypatch.setattr(trainer, "epoch_test", real_test)
+        partial = json.loads((out / "results.json").read_text())
+        assert partial["status"] == "interrupted"
+        assert "test_accuracy" not in partial["metrics"]
+    res = execute(_tiny_config(tmp_path, **{**sets, key: more}), out_dir=out, quiet=True,
+                  resume=True)
+    res["metrics"].pop("files"), longer["metrics"].pop("files")
+    assert _without_clocks(res["metrics"]) == _without_clocks(longer["metrics"])
+    _assert_same_weights(tmp_path / "two", out)

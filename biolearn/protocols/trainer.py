@@ -35,11 +35,12 @@ class Phase:
     schedule: Callable[[Any, float], None] | None = None  # called with the phase's progress 0..1
 
 
-def _extend(pos: dict, before: list | None, phases: list) -> bool:
+def _extend(pos: dict, before: list | None, phases: list, n_images: int) -> bool:
     """A run resumed with more passes of its last phase (``--resume`` with a larger pass count,
     which the recipe allows only where the result equals a run given those passes from the
-    start): a run that had finished training continues with the last phase's next pass.
-    Returns whether it had finished. ``before``: the phases' passes saved in the checkpoint."""
+    start): a run that had trained all its passes continues with the last phase's next pass.
+    Returns whether it had trained them all. ``before``: the phases' passes saved in the
+    checkpoint; ``n_images``: the images of a pass."""
     now = [ph.epochs for ph in phases]
     if before is None or list(before) == now:
         return False
@@ -47,9 +48,12 @@ def _extend(pos: dict, before: list | None, phases: list) -> bool:
         raise BiolearnError(
             f"the checkpoint's passes per phase {list(before)} cannot continue as {now}",
             "on --resume", "resume with the passes of the run, or more of its last phase only")
-    if pos["phase"] < len(phases):
-        return False  # still training: the loop simply runs the further passes
-    pos.update(phase=len(phases) - 1, epoch=before[-1], index=0)
+    last = len(phases) - 1
+    trained = pos["phase"] > last or (pos["phase"] == last and pos["epoch"] == before[-1] - 1
+                                      and pos["index"] >= n_images)
+    if not trained:
+        return False  # the loop simply runs the further passes
+    pos.update(phase=last, epoch=before[-1], index=0)
     return True
 
 
@@ -91,7 +95,7 @@ def run_protocol(cfg: Any, ctx: Any, sim: Any, phases: list, test_setup: Callabl
         epoch_tests.extend(extra.get("epoch_tests", []))
         if epoch_tests:  # so that a resumed run stopped again still reports them
             ctx.metrics["epoch_tests"] = epoch_tests
-        extended = _extend(pos, extra.get("phase_epochs"), phases)
+        extended = _extend(pos, extra.get("phase_epochs"), phases, len(x_tr))
     total = sum(ph.epochs for ph in phases) * len(x_tr)
     done = sum(ph.epochs for ph in phases[:pos["phase"]]) * len(x_tr) \
         + pos["epoch"] * len(x_tr) + pos["index"]
