@@ -30,10 +30,10 @@ class Recipe:
     run: Callable[[Any, Any], dict]
     description: str = ""
     build: Callable[[Any, Any], Any] | None = None
-    extendable: Callable[[dict, Path], tuple[str, ...]] | None = None
+    extendable: Callable[[dict, Path], tuple[str, ...] | str] | None = None
     """Given a run's saved config (a dict) and its directory, the pass counts (dotted keys) that
     ``--resume`` may raise: more passes for a finished or stopped run, the same as a run given
-    them from the start."""
+    them from the start; or a sentence saying why it cannot have more."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ _load_errors: dict[str, str] = {}
 
 def register(name: str, params: type, description: str = "",
              build: Callable[[Any, Any], Any] | None = None,
-             extendable: Callable[[dict, Path], tuple[str, ...]] | None = None
+             extendable: Callable[[dict, Path], tuple[str, ...] | str] | None = None
              ) -> Callable:
     """Decorator: register ``run(cfg, ctx) -> metrics`` as model ``name`` (``params`` dataclass;
     ``build(params, rng) -> Network``, if given, builds the network the recipe trains;

@@ -458,7 +458,8 @@ def clear_run_dir(out: Path) -> None:
 
 
 def _prepare_dir(out: Path, resume: bool, overwrite: bool, resolved: dict,
-                 extendable: Callable[[dict, Path], tuple[str, ...]] | None = None) -> None:
+                 extendable: Callable[[dict, Path], tuple[str, ...] | str] | None = None
+                 ) -> None:
     """Check that a run may write into ``out`` (see :func:`execute`), clearing it for
     ``overwrite``."""
     if resume and overwrite:
@@ -509,7 +510,8 @@ def _earlier_parts(old: dict) -> list[dict]:
 
 
 def _check_resumable(out: Path, resolved: dict,
-                     extendable: Callable[[dict, Path], tuple[str, ...]] | None = None) -> None:
+                     extendable: Callable[[dict, Path], tuple[str, ...] | str] | None = None
+                 ) -> None:
     import yaml
 
     resolved_path = out / RESOLVED
@@ -537,7 +539,9 @@ def _check_resumable(out: Path, resolved: dict,
     if a == b:
         return
     diff = sorted(_diff_keys(a, b))
-    grow = set(extendable(before, out)) if extendable else set()
+    allowed = extendable(before, out) if extendable else ()
+    why = allowed if isinstance(allowed, str) else None  # the recipe's reason for no more passes
+    grow = set() if why else set(allowed)
     if diff and set(diff) <= grow:  # more passes: allowed, never fewer
         fewer = [f"{k} {_dotted(a, k)} -> {_dotted(b, k)}" for k in diff
                  if not _at_least(_dotted(a, k), _dotted(b, k))]
@@ -552,6 +556,7 @@ def _check_resumable(out: Path, resolved: dict,
         f"in {out}",
         "resume with the same config and --set values"
         + (f" (only {', '.join(sorted(grow))} may be raised, for more passes)" if grow else "")
+        + (f" (it cannot be given more passes: {why})" if why else "")
         + ", or start a new run without --resume",
     )
 

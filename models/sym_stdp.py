@@ -331,22 +331,22 @@ def build(p: Params, rng: np.random.Generator) -> Network:
     return net
 
 
-def extendable(saved: dict, run_dir: Path) -> tuple[str, ...]:
+def extendable(saved: dict, run_dir: Path) -> tuple[str, ...] | str:
     """The pass count ``--resume`` may raise (more passes of the last phase): ``params.epochs``
-    when joint, ``params.class_epochs`` when layerwise with it set. None under an η schedule,
-    which spans the passes given at the start, or when the run's checkpoint does not record its
-    passes (written by an earlier version)."""
+    when joint, ``params.class_epochs`` when layerwise with it set; else why not."""
     from biolearn.protocols.checkpoint import saved_extra
     from biolearn.runner import CHECKPOINT
 
     p = saved.get("params", {})
     if p.get("plasticity", {}).get("eta_final", 1.0) != 1.0:
-        return ()
+        return "η falls over the passes given at the start (params.plasticity.eta_final)"
     if "phase_epochs" not in (saved_extra(run_dir / CHECKPOINT) or {}):
-        return ()
+        return "its checkpoint, from an earlier version of biolearn, does not record its passes"
     if p.get("training") == "joint":
         return ("params.epochs",)
-    return ("params.class_epochs",) if p.get("class_epochs") is not None else ()
+    if p.get("class_epochs") is not None:
+        return ("params.class_epochs",)
+    return "a layerwise run gets more passes through params.class_epochs, which it did not set"
 
 
 @register("sym_stdp", Params, "Hao et al. 2020: supervised symmetric STDP on MNIST", build=build,

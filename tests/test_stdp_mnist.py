@@ -760,12 +760,12 @@ def test_a_finished_run_resumed_with_more_passes_equals_a_run_given_them_at_the_
     extra = saved_extra(ckpt)
     del extra["phase_epochs"]
     np.savez(ckpt, **{**arrays, "_extra": np.array(json.dumps(extra))})
-    with pytest.raises(BiolearnError, match="config differs"):
+    with pytest.raises(BiolearnError, match="does not record its passes"):
         execute(_tiny_config(tmp_path, **sets, **{"params.epochs": 3}), out_dir=out,
                 quiet=True, resume=True)
     sched = {**sets, "params.plasticity.eta_final": 0.5}
     execute(_tiny_config(tmp_path, **sched), out_dir=tmp_path / "s", quiet=True)
-    with pytest.raises(BiolearnError, match="config differs"):
+    with pytest.raises(BiolearnError, match="config differs.*η falls over the passes"):
         execute(_tiny_config(tmp_path, **sched, **{"params.epochs": 2}),
                 out_dir=tmp_path / "s", quiet=True, resume=True)
 
