@@ -511,7 +511,7 @@ def _earlier_parts(old: dict) -> list[dict]:
 
 def _check_resumable(out: Path, resolved: dict,
                      extendable: Callable[[dict, Path], tuple[str, ...] | str] | None = None
-                 ) -> None:
+                     ) -> None:
     import yaml
 
     resolved_path = out / RESOLVED
