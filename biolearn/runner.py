@@ -172,20 +172,11 @@ class Diverged(BiolearnError):
             "or a new --out); the last finite checkpoint, if any, is kept")
 
 
-class StopRequested(KeyboardInterrupt):
-    """Raised at a progress-bar update inside :func:`stop_when` once its check names a reason
-    (the signal that stopped the sweep): handled like Ctrl-C."""
-
-    def __init__(self, name: str):
-        self.name = name
-        super().__init__(name)
-
-
 @contextlib.contextmanager
 def stop_when(check: Callable[[], str | None]) -> Any:
     """Within this block (this thread only), every progress bar a run makes calls ``check()`` at
-    each update and raises :class:`StopRequested` when it returns a name: a run in a worker thread,
-    which receives no signals, then stops as after Ctrl-C and keeps its partial results."""
+    each update and raises :class:`Signalled` with the signal it names: a run in a worker thread,
+    which receives no signals, then stops as after that signal and keeps its partial results."""
     token = _STOP_CHECK.set(check)
     try:
         yield
@@ -197,14 +188,15 @@ def _stopping(update: Callable[..., Any], check: Callable[[], str | None]) -> Ca
     def checked(n: float = 1) -> Any:
         name = check()
         if name:
-            raise StopRequested(name)
+            raise Signalled(signal.Signals[name].value)
         return update(n)
 
     return checked
 
 
 class Signalled(KeyboardInterrupt):
-    """SIGTERM or SIGHUP during a run: handled like Ctrl-C (a :class:`KeyboardInterrupt`)."""
+    """SIGTERM or SIGHUP during a run, or the signal that stopped the sweep of a run in a worker
+    thread (:func:`stop_when`): handled like Ctrl-C (a :class:`KeyboardInterrupt`)."""
 
     def __init__(self, signum: int):
         self.signum = signum

@@ -1032,7 +1032,7 @@ def run_sweep(config: str | Path, sets: list[str] | tuple[str, ...] = (),
 def _run_on_dask(plan: SweepPlan, todo: list[Run], sweep_dir: Path, outcomes: dict[str, dict],
                  ran: list[str], *, workers: int | None, threads_per_run: int,
                  scheduler: str | None, quiet: bool, data_root: str | Path | None,
-                 retries: int, log: Any, tables: Any = None) -> None:
+                 retries: int, log: Any, tables: Any) -> None:
     from distributed import as_completed
 
     n_workers = min(workers or default_workers(threads_per_run), len(todo))
@@ -1118,7 +1118,7 @@ def _run_on_dask(plan: SweepPlan, todo: list[Run], sweep_dir: Path, outcomes: di
 
 
 def _stop_running(client: Any, futures: dict, outcomes: dict[str, dict], running: set[str],
-                  topic: str, signal_name: str, log: Any, tables: Any = None) -> None:
+                  topic: str, signal_name: str, log: Any, tables: Any) -> None:
     """After a signal: cancel the runs not yet begun, ask every worker to stop this sweep's runs
     (:func:`stop_runs`; also those whose start was not yet reported), write the tables, wait up to
     :data:`STOP_WAIT_S` for the runs going to save their partial results, and record their
@@ -1132,8 +1132,7 @@ def _stop_running(client: Any, futures: dict, outcomes: dict[str, dict], running
             fut.cancel()
     with contextlib.suppress(Exception):  # a lost scheduler: nothing to ask
         client.run(stop_runs, topic, signal_name, on_error="ignore")
-    if tables is not None:
-        tables()
+    tables()
     if going:
         log(f"stopping: waiting up to {STOP_WAIT_S:g} s for {len(going)} running run(s) to "
             "save their partial results")

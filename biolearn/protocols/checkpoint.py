@@ -5,9 +5,14 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from typing import Any
 
 import numpy as np
+
+_UNREADABLE = (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile,
+               zipfile.LargeZipFile, AttributeError)
+"""What reading a file that is not a complete checkpoint raises."""
 
 
 def save_checkpoint(path: Any, sim: Any, extra: dict) -> None:
@@ -33,8 +38,6 @@ def load_checkpoint(path: Any, sim: Any) -> dict:
 
     A file that is not a complete checkpoint (cut short, overwritten, another format) gives a
     one-line :class:`BiolearnError` saying how to start again."""
-    import zipfile
-
     from biolearn.errors import BiolearnError
 
     try:
@@ -45,8 +48,7 @@ def load_checkpoint(path: Any, sim: Any) -> dict:
             extra = json.loads(str(z["_extra"]))
         if not isinstance(extra, dict) or "pos" not in extra:
             raise ValueError("no loop position")
-    except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile,
-            zipfile.LargeZipFile, AttributeError) as e:
+    except _UNREADABLE as e:
         reason = " ".join(str(e).split())[:120] or type(e).__name__
         if "allow_pickle" in reason or "pickle" in reason:
             reason = "not a checkpoint written by biolearn"
@@ -61,12 +63,9 @@ def load_checkpoint(path: Any, sim: Any) -> dict:
 def saved_extra(path: Any) -> dict | None:
     """The loop position and the rest that :func:`save_checkpoint` saved beside the state, read
     without the state; None when there is no readable checkpoint."""
-    import zipfile
-
     try:
         with np.load(path, allow_pickle=False) as z:
             extra = json.loads(str(z["_extra"]))
-    except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile,
-            zipfile.LargeZipFile, AttributeError):
+    except _UNREADABLE:
         return None
     return extra if isinstance(extra, dict) else None
