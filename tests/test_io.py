@@ -325,6 +325,18 @@ def test_recover_fixes_stale_end_address_and_fill_tail(tmp_path):
         np.testing.assert_array_equal(f["spikes/a/timestamps"][()], t)
 
 
+def test_describe_summarises_datasets_of_unequal_length(tmp_path):
+    # A writer killed between extending timestamps and node_ids leaves them unequal; the summary
+    # counts the common prefix and flags the unfinished tail.
+    p = tmp_path / "s.h5"
+    with SpikeWriter(p, {"a": 100}, sorting="by_time") as w:
+        w.write("a", np.arange(5000) * 0.1, np.arange(5000) % 100)
+    with h5py.File(p, "r+") as f:
+        f["spikes/a/node_ids"].resize((4200,))
+    text = describe(p)
+    assert "4,200 spikes" in text and "UNFINISHED TAIL" in text
+
+
 # ---------------------------------------------------------------------- memory
 def _rss_bytes() -> int:
     with open("/proc/self/statm") as fh:

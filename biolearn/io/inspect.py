@@ -157,8 +157,9 @@ def _spike_stats(g: h5py.Group) -> dict[str, Any]:
     distinct = np.empty(0, np.uint64)
     count = 0
     for a in range(0, m, _BLOCK):
+        b = min(a + _BLOCK, m)  # both datasets' common length: a killed writer leaves them unequal
         try:
-            t, n = ts[a:a + _BLOCK], ids[a:a + _BLOCK].astype(np.uint64, copy=False)
+            t, n = ts[a:b], ids[a:b].astype(np.uint64, copy=False)
         except (OSError, RuntimeError):
             s["damaged"] = True
             break

@@ -549,8 +549,9 @@ def _read_population(g: h5py.Group) -> tuple[np.ndarray, np.ndarray, int]:
         step = ts.chunks[0] if ts.chunks else max(m, 1)
         parts_t, parts_n = [], []
         for a in range(0, m, step):
+            b = min(a + step, m)
             try:
-                ct, cn = ts[a:a + step], ids[a:a + step]
+                ct, cn = ts[a:b], ids[a:b]
             except (OSError, RuntimeError):
                 break
             parts_t.append(ct)
