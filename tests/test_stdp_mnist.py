@@ -476,6 +476,8 @@ def _interrupt_and_resume(out: Path, sets: dict, monkeypatch, at_call: int) -> d
     monkeypatch.setattr(image_stdp.Presenter, "present", flaky)
     with pytest.raises(RunInterrupted):
         execute(_tiny_config(out, **sets), out_dir=out, quiet=True)
+    if sets.get("params.output.figures") == "true":  # the tests so far, drawn
+        assert (out / "training_tests.png").exists()
     monkeypatch.setattr(image_stdp.Presenter, "present", real)
     monkeypatch.setattr(trainer, "epoch_test", counted)
     res = execute(_tiny_config(out, **sets), out_dir=out, quiet=True, resume=True)

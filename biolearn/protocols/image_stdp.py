@@ -74,7 +74,7 @@ class Output:
                                    "copy; training is unchanged); adds epoch_tests to the metrics")
     test_every: int | None = param(None, "also test every this many training images (frozen "
                                    "copy; Hao et al.'s code tests every 10 000); adds to "
-                                   "epoch_tests and draws training_tests.png", min=1)
+                                   "epoch_tests and redraws training_tests.png", min=1)
     epoch_test_images: int | None = param(None, "test images for those tests (None = all)",
                                           min=1)
 
