@@ -325,9 +325,13 @@ def test_recover_fixes_stale_end_address_and_fill_tail(tmp_path):
         np.testing.assert_array_equal(f["spikes/a/timestamps"][()], t)
 
 
-def test_describe_summarises_datasets_of_unequal_length(tmp_path):
+@pytest.mark.parametrize("block", [1 << 20, 1000])
+def test_describe_summarises_datasets_of_unequal_length(tmp_path, monkeypatch, block):
     # A writer killed between extending timestamps and node_ids leaves them unequal; the summary
-    # counts the common prefix and flags the unfinished tail.
+    # counts the common prefix, block by block, and flags the unfinished tail.
+    from biolearn.io import inspect
+
+    monkeypatch.setattr(inspect, "_BLOCK", block)
     p = tmp_path / "s.h5"
     with SpikeWriter(p, {"a": 100}, sorting="by_time") as w:
         w.write("a", np.arange(5000) * 0.1, np.arange(5000) % 100)

@@ -131,6 +131,20 @@ def test_nwb_killed_writer_tail_and_bare_file(tmp_path):
     assert len(units[("a", 2)]) == 0
 
 
+@pytest.mark.parametrize("short", ["timestamps", "node_ids"])
+def test_nwb_datasets_of_unequal_length(tmp_path, short):
+    """A writer killed between extending its two datasets leaves them unequal: the common
+    prefix is exported."""
+    p = tmp_path / "spikes.h5"
+    with SpikeWriter(p, {"a": 3}) as wr:
+        wr.write("a", np.arange(10) * 1.0, np.arange(10) % 3)
+    with h5py.File(p, "r+") as f:
+        f[f"spikes/a/{short}"].resize((7,))
+    units = _units(write_nwb(p, tmp_path / "a.nwb", weights=False, chunk_rows=4))
+    for k in range(3):
+        np.testing.assert_array_equal(units[("a", k)], np.arange(k, 7, 3) / 1000.0)
+
+
 def test_nwb_errors(tmp_path):
     from biolearn.errors import BiolearnError
 

@@ -151,7 +151,7 @@ def _spike_stats(g: h5py.Group) -> dict[str, Any]:
         return s
     s["units"] = decode_attr(ts.attrs.get("units", "?"))
     m = min(ts.shape[0], ids.shape[0])
-    s["damaged"] = ts.shape[0] != ids.shape[0]
+    unequal = ts.shape[0] != ids.shape[0]
     nan_fill = ts.dtype.kind == "f" and ts.fillvalue is not None and np.isnan(ts.fillvalue)
     tmin, tmax, imin, imax = np.inf, -np.inf, None, None
     distinct = np.empty(0, np.uint64)
@@ -179,7 +179,7 @@ def _spike_stats(g: h5py.Group) -> dict[str, Any]:
         if s["damaged"]:
             break
     s.update(count=count, t_min=tmin, t_max=tmax, id_min=imin, id_max=imax,
-             n_distinct=int(distinct.shape[0]))
+             n_distinct=int(distinct.shape[0]), damaged=s["damaged"] or unequal)
     return s
 
 

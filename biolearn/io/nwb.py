@@ -103,8 +103,9 @@ class _Population:
         counts = np.zeros(int(group.attrs.get("n_nodes", 0)), np.int64)
         end, self.t_max = 0, -np.inf
         for a in range(0, m, chunk_rows):  # pass 1: valid prefix and spikes per neuron
+            b = min(a + chunk_rows, m)  # a killed writer can leave the two of unequal length
             try:
-                t, n = ts[a:a + chunk_rows], ids[a:a + chunk_rows]
+                t, n = ts[a:b], ids[a:b]
             except (OSError, RuntimeError):  # a chunk past a killed writer's last flush
                 break
             bad = np.flatnonzero(np.isnan(t) | (n == FILL_ID))

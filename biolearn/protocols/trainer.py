@@ -126,13 +126,15 @@ def run_protocol(cfg: Any, ctx: Any, sim: Any, phases: list, test_setup: Callabl
         epoch_tests.append({"phase": ph.name, "epoch": e + 1, "images_trained": done,
                             "n_test_images": n_ev, **r})
         ctx.metrics["epoch_tests"] = epoch_tests
+        checkpoint(phase=nxt[0], epoch=nxt[1], index=nxt[2])
+        since_ckpt = 0
         if out.figures:  # the curve so far, for a run that is watched, stopped or killed
             from biolearn.analysis import plots
 
+            t_plot = time.perf_counter()
             ctx.save_figure(plots.training_tests(epoch_tests, pass_length=len(x_tr)),
                             "training_tests")
-        checkpoint(phase=nxt[0], epoch=nxt[1], index=nxt[2])
-        since_ckpt = 0
+            t_start += time.perf_counter() - t_plot
 
     try:
         if extended and (out.test_every_epoch or (out.test_every and done % out.test_every == 0)):
