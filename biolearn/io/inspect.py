@@ -21,7 +21,7 @@ import numpy as np
 
 from biolearn.errors import BiolearnError
 from biolearn.io._h5 import decode_attr, open_read
-from biolearn.io.sonata import FILL_ID, PRESENTATIONS, SONATA_MAGIC, sorting_name
+from biolearn.io.sonata import FILL_ID, PRESENTATIONS, SONATA_MAGIC, paired_blocks, sorting_name
 from biolearn.io.store import read_json
 
 _BLOCK = 1 << 20  # spikes per block when scanning
@@ -150,19 +150,13 @@ def _spike_stats(g: h5py.Group) -> dict[str, Any]:
         s["missing"] = [k for k, d in (("timestamps", ts), ("node_ids", ids)) if d is None]
         return s
     s["units"] = decode_attr(ts.attrs.get("units", "?"))
-    m = min(ts.shape[0], ids.shape[0])
-    unequal = ts.shape[0] != ids.shape[0]
     nan_fill = ts.dtype.kind == "f" and ts.fillvalue is not None and np.isnan(ts.fillvalue)
     tmin, tmax, imin, imax = np.inf, -np.inf, None, None
     distinct = np.empty(0, np.uint64)
-    count = 0
-    for a in range(0, m, _BLOCK):
-        b = min(a + _BLOCK, m)  # both datasets' common length: a killed writer leaves them unequal
-        try:
-            t, n = ts[a:b], ids[a:b].astype(np.uint64, copy=False)
-        except (OSError, RuntimeError):
-            s["damaged"] = True
-            break
+    count = read = 0
+    for t, n in paired_blocks(ts, ids, _BLOCK):
+        n = n.astype(np.uint64, copy=False)
+        read += t.shape[0]
         k = t.shape[0]
         if nan_fill:
             bad = np.flatnonzero(np.isnan(t) | (n == FILL_ID))
@@ -179,7 +173,8 @@ def _spike_stats(g: h5py.Group) -> dict[str, Any]:
         if s["damaged"]:
             break
     s.update(count=count, t_min=tmin, t_max=tmax, id_min=imin, id_max=imax,
-             n_distinct=int(distinct.shape[0]), damaged=s["damaged"] or unequal)
+             n_distinct=int(distinct.shape[0]),
+             damaged=s["damaged"] or read < max(ts.shape[0], ids.shape[0]))  # unequal, unreadable
     return s
 
 

@@ -95,19 +95,13 @@ class _Population:
     """One SONATA population: valid rows, per-neuron counts and the neuron blocks to write."""
 
     def __init__(self, name: str, group: Any, chunk_rows: int, max_spikes: int):
-        from biolearn.io.sonata import FILL_ID
+        from biolearn.io.sonata import FILL_ID, paired_blocks
 
         self.name, self.group, self.chunk_rows = name, group, chunk_rows
-        ts, ids = group["timestamps"], group["node_ids"]
-        m = min(ts.shape[0], ids.shape[0])
         counts = np.zeros(int(group.attrs.get("n_nodes", 0)), np.int64)
         end, self.t_max = 0, -np.inf
-        for a in range(0, m, chunk_rows):  # pass 1: valid prefix and spikes per neuron
-            b = min(a + chunk_rows, m)  # a killed writer can leave the two of unequal length
-            try:
-                t, n = ts[a:b], ids[a:b]
-            except (OSError, RuntimeError):  # a chunk past a killed writer's last flush
-                break
+        # pass 1: valid prefix and spikes per neuron
+        for t, n in paired_blocks(group["timestamps"], group["node_ids"], chunk_rows):
             bad = np.flatnonzero(np.isnan(t) | (n == FILL_ID))
             k = int(bad[0]) if bad.size else len(t)
             n = n[:k].astype(np.int64)
@@ -117,7 +111,7 @@ class _Population:
             counts += np.bincount(n, minlength=len(counts))
             if k:
                 self.t_max = max(self.t_max, float(t[:k].max()))
-            end = a + k
+            end += k
             if k < len(t):
                 break
         self.rows, self.counts = end, counts

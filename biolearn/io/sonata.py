@@ -32,7 +32,7 @@ import functools
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -533,6 +533,21 @@ def populations(path: str | os.PathLike) -> list[str]:
         return list(_require_spikes(f, path))
 
 
+def paired_blocks(ts: h5py.Dataset, ids: h5py.Dataset, step: int
+                  ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """A population's ``timestamps`` and ``node_ids`` in blocks of at most ``step`` rows, over
+    their common length (a writer killed between extending the two leaves them unequal); ends at
+    the first block that cannot be read (a chunk past a killed writer's last flush)."""
+    m = min(ts.shape[0], ids.shape[0])
+    for a in range(0, m, step):
+        b = min(a + step, m)
+        try:
+            block = ts[a:b], ids[a:b]
+        except (OSError, RuntimeError):
+            return
+        yield block
+
+
 def _read_population(g: h5py.Group) -> tuple[np.ndarray, np.ndarray, int]:
     """Valid spikes of one population and the number of stored rows they were taken from.
 
@@ -546,18 +561,9 @@ def _read_population(g: h5py.Group) -> tuple[np.ndarray, np.ndarray, int]:
     try:
         t, n = ts[:m], ids[:m]
     except (OSError, RuntimeError):
-        step = ts.chunks[0] if ts.chunks else max(m, 1)
-        parts_t, parts_n = [], []
-        for a in range(0, m, step):
-            b = min(a + step, m)
-            try:
-                ct, cn = ts[a:b], ids[a:b]
-            except (OSError, RuntimeError):
-                break
-            parts_t.append(ct)
-            parts_n.append(cn)
-        t = np.concatenate(parts_t) if parts_t else np.empty(0, ts.dtype)
-        n = np.concatenate(parts_n) if parts_n else np.empty(0, ids.dtype)
+        parts = list(paired_blocks(ts, ids, ts.chunks[0] if ts.chunks else max(m, 1)))
+        t = np.concatenate([p[0] for p in parts]) if parts else np.empty(0, ts.dtype)
+        n = np.concatenate([p[1] for p in parts]) if parts else np.empty(0, ids.dtype)
     k = t.shape[0]
     if ts.dtype.kind == "f" and ts.fillvalue is not None and np.isnan(ts.fillvalue):
         bad = np.flatnonzero(np.isnan(t))
