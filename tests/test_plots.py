@@ -50,3 +50,14 @@ def test_training_tests_marks_the_end_of_every_pass_but_the_last():
                                [55, 60, 65, 70, 75, 80])
     assert "end of a pass" in [t.get_text() for t in acc.get_legend().get_texts()]
     assert vertical(plots.training_tests(tests).axes[0]) == []
+    assert "fire in the test" not in [line.get_label() for line in alloc.lines]
+
+
+def test_training_tests_draws_the_hidden_neurons_that_fire_in_the_test():
+    tests = [{"images_trained": n, "test_accuracy": 0.5, "test_accuracy_vote": 0.5,
+              "hidden_allocation": {"neurons_per_class": [7, 3],
+                                    "silent_per_class": [s, 1]}}
+             for n, s in ((10, 6), (20, 4), (30, 0))]
+    lines = {line.get_label(): line for line in plots.training_tests(tests).axes[1].lines}
+    np.testing.assert_allclose(lines["fire in the test"].get_xdata(), [10, 20, 30])
+    np.testing.assert_allclose(lines["fire in the test"].get_ydata(), [3, 5, 9])

@@ -69,8 +69,9 @@ def accuracy_curve(images: list, acc: list, label: str | None = None,
 
 def training_tests(tests: list, pass_length: int | None = None) -> Any:
     """Tests during training (``epoch_tests`` and the final test): the class neurons' and the
-    hidden-layer vote's accuracy, and the hidden neurons assigned to each class, against the
-    training images seen. ``pass_length`` (training images per pass) draws the ends of the
+    hidden-layer vote's accuracy, the hidden neurons assigned to each class and (where
+    ``silent_per_class`` is recorded) those that fire on any test image, against the training
+    images seen. ``pass_length`` (training images per pass) draws the ends of the
     passes as dotted lines."""
     x = [r["images_trained"] for r in tests]
     fig, (a1, a2) = plt.subplots(2, 1, figsize=(6.5, 6), sharex=True)
@@ -95,7 +96,14 @@ def training_tests(tests: list, pass_length: int | None = None) -> Any:
         n = np.asarray(n)
         for c in range(n.shape[1]):
             a2.plot(xs, n[:, c], ".-", color=plt.cm.tab10(c), label=str(c))
-        a2.legend(ncol=5, fontsize=7, title="class", title_fontsize=7)
+        firing = [(xi, sum(r["hidden_allocation"]["neurons_per_class"])
+                   - sum(r["hidden_allocation"]["silent_per_class"]))
+                  for xi, r in zip(x, tests, strict=True)
+                  if r.get("hidden_allocation", {}).get("silent_per_class") is not None]
+        if firing:
+            a2.plot(*zip(*firing, strict=True), "k--", lw=1.2, label="fire in the test")
+        a2.legend(fontsize=7, title="class", title_fontsize=7, loc="center left",
+                  bbox_to_anchor=(1.01, 0.5))
     a2.set_ylabel("hidden neurons assigned")
     a2.set_xlabel("training images seen")
     a2.grid(alpha=0.3)
