@@ -61,3 +61,17 @@ def test_training_tests_draws_the_hidden_neurons_that_fire_in_the_test():
     lines = {line.get_label(): line for line in plots.training_tests(tests).axes[1].lines}
     np.testing.assert_allclose(lines["fire in the test"].get_xdata(), [10, 20, 30])
     np.testing.assert_allclose(lines["fire in the test"].get_ydata(), [3, 5, 9])
+
+
+def test_training_tests_draws_the_spread_of_theta_where_recorded():
+    def test(n, lo):
+        return {"images_trained": n, "test_accuracy": 0.5,
+                "hidden_theta": {"percentiles": [5, 25, 50, 75, 95],
+                                 "theta_mv": [lo, lo + 1, lo + 2, lo + 3, lo + 4]}}
+
+    fig = plots.training_tests([test(10, 20.0), test(20, 22.0)])
+    assert len(fig.axes) == 3  # accuracy, allocation, θ
+    median = {line.get_label(): line for line in fig.axes[2].lines}["median"]
+    np.testing.assert_allclose(median.get_ydata(), [22.0, 24.0])
+    assert fig.axes[2].get_xlabel() == "training images seen" and fig.axes[1].get_xlabel() == ""
+    assert len(plots.training_tests([{"images_trained": 5, "test_accuracy": 0.5}]).axes) == 2

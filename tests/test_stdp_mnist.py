@@ -446,6 +446,15 @@ def test_periodic_tests_in_file_order_match_a_run_on_the_first_images(tmp_path, 
     best = max([*m["epoch_tests"], m], key=lambda r: r["test_accuracy"])
     assert m["best_test"]["test_accuracy"] == best["test_accuracy"]
     assert (tmp_path / "tested" / "training_tests.png").exists()
+    # θ is recorded as training left it: after 100 images that of the run trained on them, at
+    # the end that of weights.h5
+    assert m["epoch_tests"][0]["hidden_theta"] == first["metrics"]["hidden_theta"]
+    theta = _learned(tmp_path / "tested")["theta_exc"]
+    assert m["hidden_theta"]["percentiles"] == [5, 25, 50, 75, 95]
+    np.testing.assert_array_equal(m["hidden_theta"]["theta_mv"],
+                                  np.percentile(theta, [5, 25, 50, 75, 95]))
+    assert m["hidden_theta"]["mean_mv"] == pytest.approx(theta.mean(), rel=1e-12)
+    assert m["epoch_tests"][0]["hidden_theta"]["mean_mv"] < m["hidden_theta"]["mean_mv"]
 
     resumed = _interrupt_and_resume(tmp_path / "part", every, monkeypatch, at_call=170)
     # calls 1-100 train, 101-160 are the test at 100 (60 images), 170 is training image 110: the

@@ -70,14 +70,19 @@ def accuracy_curve(images: list, acc: list, label: str | None = None,
 def training_tests(tests: list, pass_length: int | None = None) -> Any:
     """Tests during training (``epoch_tests`` and the final test): the class neurons' and the
     hidden-layer vote's accuracy, the hidden neurons assigned to each class and (where
-    ``silent_per_class`` is recorded) those that fire on any test image, against the training
+    ``silent_per_class`` is recorded) those that fire on any test image, and (where
+    ``hidden_theta`` is recorded) the spread of the hidden neurons' θ, against the training
     images seen. ``pass_length`` (training images per pass) draws the ends of the
     passes as dotted lines."""
     x = [r["images_trained"] for r in tests]
-    fig, (a1, a2) = plt.subplots(2, 1, figsize=(6.5, 6), sharex=True)
+    theta = [(xi, r["hidden_theta"]) for xi, r in zip(x, tests, strict=True)
+             if r.get("hidden_theta")]
+    fig, axes = plt.subplots(3 if theta else 2, 1, figsize=(6.5, 8.5 if theta else 6),
+                             sharex=True)
+    a1, a2 = axes[:2]
     if pass_length and x:
         for k, end in enumerate(range(pass_length, max(x), pass_length)):
-            for ax in (a1, a2):
+            for ax in axes:
                 ax.axvline(end, color="0.5", ls=":", lw=1,
                            label="end of a pass" if k == 0 and ax is a1 else None)
     for key, name in (("test_accuracy", "class neurons"), ("test_accuracy_vote", "hidden vote")):
@@ -105,8 +110,19 @@ def training_tests(tests: list, pass_length: int | None = None) -> Any:
         a2.legend(fontsize=7, title="class", title_fontsize=7, loc="center left",
                   bbox_to_anchor=(1.01, 0.5))
     a2.set_ylabel("hidden neurons assigned")
-    a2.set_xlabel("training images seen")
     a2.grid(alpha=0.3)
+    if theta:
+        a3 = axes[2]
+        xs = [xi for xi, _ in theta]
+        q = {p: [t["theta_mv"][t["percentiles"].index(p)] for _, t in theta]
+             for p in (5, 25, 50, 75, 95)}
+        a3.fill_between(xs, q[5], q[95], color="C0", alpha=0.15, label="5–95 %")
+        a3.fill_between(xs, q[25], q[75], color="C0", alpha=0.35, label="25–75 %")
+        a3.plot(xs, q[50], "o-", ms=3, color="C0", label="median")
+        a3.set_ylabel("hidden θ (mV)")
+        a3.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+        a3.grid(alpha=0.3)
+    axes[-1].set_xlabel("training images seen")
     return fig
 
 

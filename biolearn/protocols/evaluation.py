@@ -210,6 +210,24 @@ def run_test(ctx: Any, sim: Any, pr: Presenter, x_te: np.ndarray, pops: list,
     return hid, cls, recs
 
 
+#: Percentiles of the hidden neurons' adaptive threshold recorded with every test.
+THETA_PERCENTILES = (5, 25, 50, 75, 95)
+
+
+def hidden_theta(sim: Any) -> dict | None:
+    """The hidden neurons' adaptive thresholds θ (mV) as they are now: the
+    :data:`THETA_PERCENTILES` and the mean; ``None`` for a network without θ. A θ that only
+    rises (Hao et al.'s float32 θ at τθ ≥ 1.68·10⁷ ms, docs/sym_stdp.md) shows as a wide spread:
+    neurons still at their initial θ beside neurons whose many spikes have raised it far."""
+    if "theta" not in getattr(sim, "slots", {}):
+        return None
+    sl = sim.slice(EXC)
+    th = np.asarray(sim.theta[sl], np.float64)
+    q = np.percentile(th, THETA_PERCENTILES)
+    return {"percentiles": list(THETA_PERCENTILES), "theta_mv": [float(v) for v in q],
+            "mean_mv": float(th.mean())}
+
+
 def epoch_test(ctx: Any, sim: Any, pr: Presenter, x_te: np.ndarray, y_te: np.ndarray,
                test_setup: Callable[[Any], None], resume_setup: Callable[[Any], None],
                class_pop: str | None, assignments: Any, seed: int, workers: int) -> dict:

@@ -19,7 +19,13 @@ import numpy as np
 from biolearn.analysis import readout
 from biolearn.errors import BiolearnError
 from biolearn.protocols.checkpoint import load_checkpoint, save_checkpoint
-from biolearn.protocols.evaluation import StreamedTestSpikes, epoch_test, run_test, warn_if_silent
+from biolearn.protocols.evaluation import (
+    StreamedTestSpikes,
+    epoch_test,
+    hidden_theta,
+    run_test,
+    warn_if_silent,
+)
 from biolearn.protocols.image_stdp import EXC, Output, Presenter
 from biolearn.runner import Diverged, check_finite
 
@@ -123,8 +129,10 @@ def run_protocol(cfg: Any, ctx: Any, sim: Any, phases: list, test_setup: Callabl
         r = epoch_test(ctx, sim, pr, x_te[:n_ev], y_te[:n_ev], test_setup, ph.setup,
                        class_pop, curve.assignments, cfg.seed, out.test_workers)
         t_start += time.perf_counter() - t_eval  # training time excludes these tests
+        theta = hidden_theta(sim)
         epoch_tests.append({"phase": ph.name, "epoch": e + 1, "images_trained": done,
-                            "n_test_images": n_ev, **r})
+                            "n_test_images": n_ev, **r,
+                            **({"hidden_theta": theta} if theta else {})})
         ctx.metrics["epoch_tests"] = epoch_tests
         checkpoint(phase=nxt[0], epoch=nxt[1], index=nxt[2])
         since_ckpt = 0
@@ -190,6 +198,7 @@ def run_protocol(cfg: Any, ctx: Any, sim: Any, phases: list, test_setup: Callabl
 
     # ---- test: blocks of images, each with its own RNG stream, spread over worker processes;
     # the recorded presentations stream into spikes.h5 as they are done
+    theta = hidden_theta(sim)  # as training left it
     test_setup(sim)
     n_te = len(x_te)
     pops = out.spike_populations or list(sim.pop_index)
@@ -224,6 +233,7 @@ def run_protocol(cfg: Any, ctx: Any, sim: Any, phases: list, test_setup: Callabl
         "test_accuracy_vote": vote["accuracy"],
         "test_accuracy_vote_in_sample": float(np.mean(readout.vote_in_sample(hid, y) == y)),
         "hidden_allocation": readout.class_allocation(hid, y, assignments),
+        **({"hidden_theta": theta} if theta else {}),
         "train_curve": [{"images": a, "accuracy": b} for a, b in curve.points],
         "n_train_images": int(len(x_tr)),
         "n_test_images": int(n_te),
