@@ -54,24 +54,40 @@ def test_training_tests_marks_the_end_of_every_pass_but_the_last():
 
 
 def test_training_tests_draws_the_hidden_neurons_that_fire_in_the_test():
+    """One line per test size: the final test on more images is not joined to the others."""
     tests = [{"images_trained": n, "test_accuracy": 0.5, "test_accuracy_vote": 0.5,
+              "n_test_images": size,
               "hidden_allocation": {"neurons_per_class": [7, 3],
                                     "silent_per_class": [s, 1]}}
-             for n, s in ((10, 6), (20, 4), (30, 0))]
-    lines = {line.get_label(): line for line in plots.training_tests(tests).axes[1].lines}
-    np.testing.assert_allclose(lines["fire in the test"].get_xdata(), [10, 20, 30])
-    np.testing.assert_allclose(lines["fire in the test"].get_ydata(), [3, 5, 9])
+             for n, s, size in ((10, 6, 20), (20, 4, 20), (30, 0, 20), (30, 0, 100))]
+    tests.insert(0, {"images_trained": 5, "test_accuracy": 0.5,
+                     "hidden_allocation": {"neurons_per_class": [7, 3]}})  # older record
+    fig = plots.training_tests(tests)
+    (right,) = [ax for ax in fig.axes if ax.get_ylabel() == "hidden neurons that fire"]
+    lines = {line.get_label(): line for line in right.lines}
+    assert set(lines) == {"fire in the test (20 images)", "fire in the test (100 images)"}
+    np.testing.assert_allclose(lines["fire in the test (20 images)"].get_xdata(), [10, 20, 30])
+    np.testing.assert_allclose(lines["fire in the test (20 images)"].get_ydata(), [3, 5, 9])
+    np.testing.assert_allclose(lines["fire in the test (100 images)"].get_ydata(), [9])
+    assert not any("fire" in line.get_label() for line in fig.axes[1].lines)
 
 
 def test_training_tests_draws_the_spread_of_theta_where_recorded():
-    def test(n, lo):
+    def test(n, lo):  # percentiles in another order than drawn
         return {"images_trained": n, "test_accuracy": 0.5,
-                "hidden_theta": {"percentiles": [5, 25, 50, 75, 95],
-                                 "theta_mv": [lo, lo + 1, lo + 2, lo + 3, lo + 4]}}
+                "hidden_theta": {"percentiles": [50, 5, 95, 25, 75],
+                                 "theta_mv": [lo + 2, lo, lo + 4, lo + 1, lo + 3]}}
 
-    fig = plots.training_tests([test(10, 20.0), test(20, 22.0)])
+    odd = {"images_trained": 40, "test_accuracy": 0.5,
+           "hidden_theta": {"percentiles": [10, 90], "theta_mv": [0.0, 1.0]}}
+    fig = plots.training_tests([test(10, 20.0), test(20, 22.0), odd])
     assert len(fig.axes) == 3  # accuracy, allocation, θ
-    median = {line.get_label(): line for line in fig.axes[2].lines}["median"]
+    panel = fig.axes[2]
+    median = {line.get_label(): line for line in panel.lines}["median"]
+    np.testing.assert_allclose(median.get_xdata(), [10, 20])  # the record without them left out
     np.testing.assert_allclose(median.get_ydata(), [22.0, 24.0])
-    assert fig.axes[2].get_xlabel() == "training images seen" and fig.axes[1].get_xlabel() == ""
+    bands = {c.get_label(): c.get_paths()[0].vertices[:, 1] for c in panel.collections}
+    np.testing.assert_allclose(sorted(set(bands["5–95 %"])), [20.0, 22.0, 24.0, 26.0])
+    np.testing.assert_allclose(sorted(set(bands["25–75 %"])), [21.0, 23.0, 25.0])
+    assert panel.get_xlabel() == "training images seen" and fig.axes[1].get_xlabel() == ""
     assert len(plots.training_tests([{"images_trained": 5, "test_accuracy": 0.5}]).axes) == 2

@@ -72,3 +72,24 @@ def test_a_dead_worker_is_an_error_not_a_hang():
     with pytest.raises(RuntimeError, match="exited with code 7"):
         forked_map(fn, range(8), 2, lambda r: None)
     assert mp.active_children() == []
+
+
+@pytest.mark.parametrize("rule", ["none", "add", "hao", "hao_f32"])
+def test_hidden_theta_only_for_a_hidden_layer_whose_theta_adapts(rule):
+    """``hidden_theta``: the hidden layer's θ percentiles, or None when its θ never changes (a
+    LIF without a theta_rule has θ in its state all the same), whatever the other layers do."""
+    from biolearn.engine.front import LIF, Network
+    from biolearn.protocols.evaluation import hidden_theta
+    from biolearn.protocols.image_stdp import EXC
+
+    net = Network(dt=0.5)
+    net.add(LIF("other", 3, theta_rule="add", theta_plus=1.0, theta_init=99.0))
+    net.add(LIF(EXC, 101, theta_rule=rule, theta_plus=0.05, tau_theta=1e7, theta_init=20.0))
+    sim = net.compile()
+    sim.theta[sim.slice(EXC)] = np.arange(101.0)
+    got = hidden_theta(sim)
+    if rule == "none":
+        assert got is None
+    else:
+        assert got == {"percentiles": [5, 25, 50, 75, 95],
+                       "theta_mv": [5.0, 25.0, 50.0, 75.0, 95.0], "mean_mv": 50.0}

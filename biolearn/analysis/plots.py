@@ -67,16 +67,21 @@ def accuracy_curve(images: list, acc: list, label: str | None = None,
     return fig
 
 
+#: The θ percentiles ``training_tests`` draws (the bands and the median): those that the
+#: image protocols record (``hidden_theta``); records without all of them are left out.
+THETA_BANDS = (5, 25, 50, 75, 95)
+
+
 def training_tests(tests: list, pass_length: int | None = None) -> Any:
     """Tests during training (``epoch_tests`` and the final test): the class neurons' and the
     hidden-layer vote's accuracy, the hidden neurons assigned to each class and (where
-    ``silent_per_class`` is recorded) those that fire on any test image, and (where
-    ``hidden_theta`` is recorded) the spread of the hidden neurons' θ, against the training
-    images seen. ``pass_length`` (training images per pass) draws the ends of the
-    passes as dotted lines."""
+    ``silent_per_class`` is recorded, on the right axis, one line per test size) those that fire
+    on any test image, and (where ``hidden_theta`` holds the :data:`THETA_BANDS` percentiles) the
+    spread of the hidden neurons' θ, against the training images seen. ``pass_length``
+    (training images per pass) draws the ends of the passes as dotted lines."""
     x = [r["images_trained"] for r in tests]
     theta = [(xi, r["hidden_theta"]) for xi, r in zip(x, tests, strict=True)
-             if r.get("hidden_theta")]
+             if r.get("hidden_theta") and set(THETA_BANDS) <= set(r["hidden_theta"]["percentiles"])]
     fig, axes = plt.subplots(3 if theta else 2, 1, figsize=(6.5, 8.5 if theta else 6),
                              sharex=True)
     a1, a2 = axes[:2]
@@ -101,21 +106,32 @@ def training_tests(tests: list, pass_length: int | None = None) -> Any:
         n = np.asarray(n)
         for c in range(n.shape[1]):
             a2.plot(xs, n[:, c], ".-", color=plt.cm.tab10(c), label=str(c))
-        firing = [(xi, sum(r["hidden_allocation"]["neurons_per_class"])
-                   - sum(r["hidden_allocation"]["silent_per_class"]))
-                  for xi, r in zip(x, tests, strict=True)
-                  if r.get("hidden_allocation", {}).get("silent_per_class") is not None]
-        if firing:
-            a2.plot(*zip(*firing, strict=True), "k--", lw=1.2, label="fire in the test")
         a2.legend(fontsize=7, title="class", title_fontsize=7, loc="center left",
-                  bbox_to_anchor=(1.01, 0.5))
+                  bbox_to_anchor=(1.13, 0.5))
+        # neurons that fire on any test image, one line per test size (more images, more fire)
+        firing: dict = {}
+        for xi, r in zip(x, tests, strict=True):
+            a = r.get("hidden_allocation") or {}
+            if a.get("silent_per_class") is not None:
+                firing.setdefault(r.get("n_test_images"), []).append(
+                    (xi, sum(a["neurons_per_class"]) - sum(a["silent_per_class"])))
+        if firing:
+            tw = a2.twinx()
+            for k, (n_img, pts) in enumerate(sorted(firing.items(), key=lambda kv: kv[1][0])):
+                size = f" ({n_img} images)" if n_img else ""
+                tw.plot(*zip(*pts, strict=True), ("k--" if len(pts) > 1 else "k*"), lw=1.2,
+                        ms=7, label=f"fire in the test{size}", zorder=3 + k)
+            tw.set_ylabel("hidden neurons that fire")
+            tw.set_ylim(bottom=0)
+            tw.legend(fontsize=7, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2,
+                      frameon=False)
     a2.set_ylabel("hidden neurons assigned")
     a2.grid(alpha=0.3)
     if theta:
         a3 = axes[2]
         xs = [xi for xi, _ in theta]
         q = {p: [t["theta_mv"][t["percentiles"].index(p)] for _, t in theta]
-             for p in (5, 25, 50, 75, 95)}
+             for p in THETA_BANDS}
         a3.fill_between(xs, q[5], q[95], color="C0", alpha=0.15, label="5–95 %")
         a3.fill_between(xs, q[25], q[75], color="C0", alpha=0.35, label="25–75 %")
         a3.plot(xs, q[50], "o-", ms=3, color="C0", label="median")

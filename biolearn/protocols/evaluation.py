@@ -216,10 +216,16 @@ THETA_PERCENTILES = (5, 25, 50, 75, 95)
 
 def hidden_theta(sim: Any) -> dict | None:
     """The hidden neurons' adaptive thresholds θ (mV) as they are now: the
-    :data:`THETA_PERCENTILES` and the mean; ``None`` for a network without θ. A θ that only
-    rises (Hao et al.'s float32 θ at τθ ≥ 1.68·10⁷ ms, docs/sym_stdp.md) shows as a wide spread:
-    neurons still at their initial θ beside neurons whose many spikes have raised it far."""
-    if "theta" not in getattr(sim, "slots", {}):
+    :data:`THETA_PERCENTILES` and the mean. ``None`` unless the hidden neurons' model changes a
+    variable ``theta`` on its steps or at its reset (``lif_model`` with a ``theta_rule``). How
+    θ spreads over passes is where a θ that decays and one that only rises part
+    (docs/sym_stdp.md)."""
+    models = getattr(sim, "models", None)
+    if models is None or EXC not in getattr(sim, "pop_index", {}):
+        return None
+    k = sim.pop_index[EXC]
+    ir = models[sim.pop_model[k]] if sim.pop_model[k] >= 0 else None
+    if ir is None or not any(v == "theta" for v, _, _ in [*ir.vector, *ir.reset]):
         return None
     sl = sim.slice(EXC)
     th = np.asarray(sim.theta[sl], np.float64)
