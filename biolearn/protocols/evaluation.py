@@ -217,9 +217,8 @@ THETA_PERCENTILES = (5, 25, 50, 75, 95)
 def hidden_theta(sim: Any) -> dict | None:
     """The hidden neurons' adaptive thresholds θ (mV) as they are now: the
     :data:`THETA_PERCENTILES` and the mean. ``None`` unless the hidden neurons' model changes a
-    variable ``theta`` on its steps or at its reset (``lif_model`` with a ``theta_rule``). How
-    θ spreads over passes is where a θ that decays and one that only rises part
-    (docs/sym_stdp.md)."""
+    variable ``theta`` on its steps or at its reset (``lif_model`` with a ``theta_rule``). Its
+    spread over passes tells a θ that decays from one that only rises (docs/sym_stdp.md)."""
     models = getattr(sim, "models", None)
     if models is None or EXC not in getattr(sim, "pop_index", {}):
         return None
