@@ -117,10 +117,10 @@ def training_tests(tests: list, pass_length: int | None = None) -> Any:
                     (xi, sum(a["neurons_per_class"]) - sum(a["silent_per_class"])))
         if firing:
             tw = a2.twinx()
-            for k, (n_img, pts) in enumerate(sorted(firing.items(), key=lambda kv: kv[1][0])):
+            for n_img, pts in firing.items():
                 size = f" ({n_img} images)" if n_img else ""
                 tw.plot(*zip(*pts, strict=True), ("k--" if len(pts) > 1 else "k*"), lw=1.2,
-                        ms=7, label=f"fire in the test{size}", zorder=3 + k)
+                        ms=7, label=f"fire in the test{size}")
             tw.set_ylabel("hidden neurons that fire")
             tw.set_ylim(bottom=0)
             tw.legend(fontsize=7, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2,

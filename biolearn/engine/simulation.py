@@ -640,6 +640,15 @@ class Simulation:
 
     freeze = freeze_theta
 
+    def adapts_theta(self, name: str) -> bool:
+        """Whether population ``name``'s model changes θ on its steps or at its reset. Every LIF
+        carries θ in its state; only one with a ``theta_rule`` adapts it."""
+        k = self._pop(name)
+        if self.pop_model[k] < 0:
+            return False
+        ir = self.models[self.pop_model[k]]
+        return any(v == "theta" for v, _, _ in [*ir.vector, *ir.reset])
+
     def decay_theta(self, steps: int) -> None:
         """Let every unfrozen adaptive threshold θ decay over ``steps`` silent steps
         (θ·exp(−dt/τθ)^steps, or step by step in float32 for the ``hao_f32`` rule), as it would

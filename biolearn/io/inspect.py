@@ -156,8 +156,8 @@ def _spike_stats(g: h5py.Group) -> dict[str, Any]:
     count = read = 0
     for t, n in paired_blocks(ts, ids, _BLOCK):
         n = n.astype(np.uint64, copy=False)
-        read += t.shape[0]
         k = t.shape[0]
+        read += k
         if nan_fill:
             bad = np.flatnonzero(np.isnan(t) | (n == FILL_ID))
             if bad.size:

@@ -216,18 +216,12 @@ THETA_PERCENTILES = (5, 25, 50, 75, 95)
 
 def hidden_theta(sim: Any) -> dict | None:
     """The hidden neurons' adaptive thresholds θ (mV) as they are now: the
-    :data:`THETA_PERCENTILES` and the mean. ``None`` unless the hidden neurons' model changes a
-    variable ``theta`` on its steps or at its reset (``lif_model`` with a ``theta_rule``). Its
-    spread over passes tells a θ that decays from one that only rises (docs/sym_stdp.md)."""
-    models = getattr(sim, "models", None)
-    if models is None or EXC not in getattr(sim, "pop_index", {}):
+    :data:`THETA_PERCENTILES` and the mean; ``None`` unless the hidden neurons' θ adapts
+    (:meth:`~biolearn.engine.simulation.Simulation.adapts_theta`). Its spread over passes tells
+    a θ that decays from one that only rises (docs/sym_stdp.md)."""
+    if EXC not in getattr(sim, "pop_index", {}) or not sim.adapts_theta(EXC):
         return None
-    k = sim.pop_index[EXC]
-    ir = models[sim.pop_model[k]] if sim.pop_model[k] >= 0 else None
-    if ir is None or not any(v == "theta" for v, _, _ in [*ir.vector, *ir.reset]):
-        return None
-    sl = sim.slice(EXC)
-    th = np.asarray(sim.theta[sl], np.float64)
+    th = np.asarray(sim.theta[sim.slice(EXC)], np.float64)
     q = np.percentile(th, THETA_PERCENTILES)
     return {"percentiles": list(THETA_PERCENTILES), "theta_mv": [float(v) for v in q],
             "mean_mv": float(th.mean())}
