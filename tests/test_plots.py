@@ -70,6 +70,12 @@ def test_training_tests_draws_the_hidden_neurons_that_fire_in_the_test():
     np.testing.assert_allclose(lines["fire in the test (20 images)"].get_ydata(), [3, 5, 9])
     np.testing.assert_allclose(lines["fire in the test (100 images)"].get_ydata(), [9])
     assert not any("fire" in line.get_label() for line in fig.axes[1].lines)
+    acc = {line.get_label(): line for line in fig.axes[0].lines}
+    assert set(acc) == {f"{name} ({size} images)" for name in ("class neurons", "hidden vote")
+                        for size in (20, 100)} | {"class neurons"}
+    np.testing.assert_allclose(acc["class neurons (20 images)"].get_xdata(), [10, 20, 30])
+    np.testing.assert_allclose(acc["hidden vote (100 images)"].get_xdata(), [30])
+    np.testing.assert_allclose(acc["class neurons"].get_xdata(), [5])  # the older record
 
 
 def test_training_tests_draws_the_spread_of_theta_where_recorded():

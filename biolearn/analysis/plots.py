@@ -73,10 +73,10 @@ THETA_BANDS = (5, 25, 50, 75, 95)
 
 
 def training_tests(tests: list, pass_length: int | None = None) -> Any:
-    """Tests during training (``epoch_tests`` and the final test): the class neurons' and the
-    hidden-layer vote's accuracy, the hidden neurons assigned to each class and (where
-    ``silent_per_class`` is recorded, on the right axis, one line per test size) those that fire
-    on any test image, and (where ``hidden_theta`` holds the :data:`THETA_BANDS` percentiles) the
+    """Tests during training (``epoch_tests`` and the final test), one line per test size: the
+    class neurons' and the hidden-layer vote's accuracy, the hidden neurons assigned to each class
+    and (where ``silent_per_class`` is recorded, on the right axis) those that fire on any test
+    image, and (where ``hidden_theta`` holds the :data:`THETA_BANDS` percentiles) the
     spread of the hidden neurons' θ, against the training images seen. ``pass_length``
     (training images per pass) draws the ends of the passes as dotted lines."""
     x = [r["images_trained"] for r in tests]
@@ -90,11 +90,18 @@ def training_tests(tests: list, pass_length: int | None = None) -> Any:
             for ax in axes:
                 ax.axvline(end, color="0.5", ls=":", lw=1,
                            label="end of a pass" if k == 0 and ax is a1 else None)
-    for key, name in (("test_accuracy", "class neurons"), ("test_accuracy_vote", "hidden vote")):
-        pts = [(xi, r[key]) for xi, r in zip(x, tests, strict=True) if r.get(key) is not None]
-        if pts:
-            xs, ys = zip(*pts, strict=True)
-            a1.plot(xs, np.asarray(ys) * 100, "o-", ms=3, label=name)
+    # one line per read-out and test size: a final test on all test images is not joined to
+    # tests on fewer
+    for colour, (key, name) in enumerate((("test_accuracy", "class neurons"),
+                                          ("test_accuracy_vote", "hidden vote"))):
+        by_size: dict = {}
+        for xi, r in zip(x, tests, strict=True):
+            if r.get(key) is not None:
+                by_size.setdefault(r.get("n_test_images"), []).append((xi, r[key] * 100))
+        for n_img, pts in by_size.items():
+            size = f" ({n_img} images)" if n_img and len(by_size) > 1 else ""
+            a1.plot(*zip(*pts, strict=True), "o-" if len(pts) > 1 else "*",
+                    ms=3 if len(pts) > 1 else 8, color=f"C{colour}", label=name + size)
     a1.set_ylabel("test accuracy (%)")
     a1.grid(alpha=0.3)
     a1.legend(loc="lower right")
