@@ -12,6 +12,7 @@ of the checkpoint's state is the one that equals ``theta_exc`` in RUN_DIR/weight
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import h5py
@@ -27,9 +28,16 @@ def main() -> None:
     ap.add_argument("--floor", type=float, default=-np.inf)
     ap.add_argument("--n-test", type=int, default=2000)
     a = ap.parse_args()
+    if not (a.run_dir / "weights.h5").exists():
+        raise SystemExit(f"{a.run_dir} has no weights.h5: give the folder of a finished run")
     with h5py.File(a.run_dir / "weights.h5", "r") as f:
         theta = f["theta_exc"][:]
-    z = dict(np.load(a.run_dir / "checkpoint.npz", allow_pickle=False))
+    with np.load(a.run_dir / "checkpoint.npz", allow_pickle=False) as f:
+        z = dict(f)
+    pos = json.loads(str(z["_extra"]))["pos"]
+    if pos["phase"] < len(json.loads(str(z["_extra"])).get("phase_epochs", [])):
+        raise SystemExit(f"{a.run_dir} has not finished training: its checkpoint would go on "
+                         "training with the changed θ")
     n_in = z["S"].shape[1] - 2 * len(theta) - 10  # inputs, hidden, inhibitory, class
     hidden = slice(n_in, n_in + len(theta))
     rows = [r for r in range(z["S"].shape[0]) if np.array_equal(z["S"][r, hidden], theta)]
