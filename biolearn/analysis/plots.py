@@ -73,12 +73,13 @@ THETA_BANDS = (5, 25, 50, 75, 95)
 
 
 def training_tests(tests: list, pass_length: int | None = None) -> Any:
-    """Tests during training (``epoch_tests`` and the final test), one line per test size: the
-    class neurons' and the hidden-layer vote's accuracy, the hidden neurons assigned to each class
-    and (where ``silent_per_class`` is recorded, on the right axis) those that fire on any test
-    image, and (where ``hidden_theta`` holds the :data:`THETA_BANDS` percentiles) the
-    spread of the hidden neurons' θ, against the training images seen. ``pass_length``
-    (training images per pass) draws the ends of the passes as dotted lines."""
+    """Tests during training (``epoch_tests`` and the final test): the class neurons' and the
+    hidden-layer vote's accuracy (one line per test size), the hidden neurons assigned to each
+    class and (where ``silent_per_class`` is recorded, on the right axis, one line per test size)
+    those that fire on any test image, and (where ``hidden_theta`` holds the
+    :data:`THETA_BANDS` percentiles) the spread of the hidden neurons' θ, against the training
+    images seen. ``pass_length`` (training images per pass) draws the ends of the passes as
+    dotted lines."""
     x = [r["images_trained"] for r in tests]
     theta = [(xi, r["hidden_theta"]) for xi, r in zip(x, tests, strict=True)
              if r.get("hidden_theta") and set(THETA_BANDS) <= set(r["hidden_theta"]["percentiles"])]
