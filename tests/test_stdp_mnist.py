@@ -401,6 +401,48 @@ def test_interrupt_and_resume_gives_identical_weights(tmp_path, monkeypatch):
 
 
 @needs_mnist
+def test_presentations_per_image_is_carried_over_a_resume_or_left_unknown(tmp_path, monkeypatch):
+    """A resumed run counts the presentations before the stop too; one resumed from a checkpoint
+    that never kept the count reports None rather than the part of the count it saw."""
+    import json
+
+    from biolearn.protocols import image_stdp
+    from biolearn.runner import RunInterrupted, execute
+
+    full = execute(_tiny_config(tmp_path / "full"), out_dir=tmp_path / "full", quiet=True)
+    want = full["metrics"]["presentations_per_image"]
+    assert want >= 1.0
+    real = image_stdp.Presenter.present
+    got = {}
+    for case in ("kept", "lost"):
+        out = tmp_path / case
+        calls = {"n": 0}
+
+        def flaky(self, image, before=None, calls=calls):
+            calls["n"] += 1
+            if calls["n"] == 130:  # after the checkpoint at 80 images
+                raise KeyboardInterrupt
+            return real(self, image, before)
+
+        monkeypatch.setattr(image_stdp.Presenter, "present", flaky)
+        with pytest.raises(RunInterrupted):
+            execute(_tiny_config(out), out_dir=out, quiet=True)
+        monkeypatch.setattr(image_stdp.Presenter, "present", real)
+        if case == "lost":  # a checkpoint as written before the count was kept
+            ckpt = out / "checkpoint.npz"
+            with np.load(ckpt, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+            extra = json.loads(str(arrays["_extra"]))
+            del extra["pos"]["presentations"]
+            arrays["_extra"] = np.array(json.dumps(extra))
+            np.savez(ckpt, **arrays)
+        res = execute(_tiny_config(out), out_dir=out, quiet=True, resume=True)
+        got[case] = res["metrics"]["presentations_per_image"]
+    assert got["kept"] == pytest.approx(want)
+    assert got["lost"] is None
+
+
+@needs_mnist
 @pytest.mark.parametrize("workers", [1, 2])
 def test_test_after_every_pass_leaves_training_unchanged(tmp_path, workers):
     """The per-pass test runs on a frozen copy: final weights are those of a run without it, and

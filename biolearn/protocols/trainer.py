@@ -95,8 +95,9 @@ def run_protocol(cfg: Any, ctx: Any, sim: Any, phases: list, test_setup: Callabl
     extended = False
     if ctx.resume and ckpt.exists():
         extra = load_checkpoint(ckpt, sim)
-        pos.update(extra["pos"])
-        pr.presentations = int(pos["presentations"])
+        # a checkpoint written before the count was kept: the count stays unknown to the end
+        pos.update({"presentations": None, **extra["pos"]})
+        pr.presentations = int(pos["presentations"] or 0)
         curve.restore(extra["curve"])
         epoch_tests.extend(extra.get("epoch_tests", []))
         if epoch_tests:  # so that a resumed run stopped again still reports them
@@ -113,7 +114,8 @@ def run_protocol(cfg: Any, ctx: Any, sim: Any, phases: list, test_setup: Callabl
     def checkpoint(at: str | None = None, **where: int) -> None:
         # a diverged state is never saved: the last finite checkpoint stays for inspection
         check_finite(sim, at or f"at training image {done} of {total}")
-        pos.update(where, train_s=time.perf_counter() - t_start, presentations=pr.presentations)
+        pos.update(where, train_s=time.perf_counter() - t_start,
+                   presentations=None if pos["presentations"] is None else pr.presentations)
         save_checkpoint(ckpt, sim, {"pos": pos, "curve": curve.state(),
                                     "epoch_tests": epoch_tests,
                                     "phase_epochs": [ph.epochs for ph in phases]})
@@ -241,7 +243,8 @@ def run_protocol(cfg: Any, ctx: Any, sim: Any, phases: list, test_setup: Callabl
         "test_images_per_s": n_te / test_s if test_s > 0 else None,
         "train_time_s": train_s,
         "test_time_s": test_s,
-        "presentations_per_image": pr.presentations / max(1, done + n_te),
+        "presentations_per_image": (None if pos["presentations"] is None
+                                    else pr.presentations / max(1, done + n_te)),
         "spikes_written": written,
         "peak_rss_mb": _peak_rss_mb(),
         "epoch_tests": epoch_tests,
