@@ -7,12 +7,20 @@ through ``ctx`` so that every run leaves the same files: ``results.json``, ``spi
 :func:`execute` makes the run directory (``runs/<config name>/<YYYYmmdd-HHMMSS>``, with ``-1``,
 ``-2`` … appended when runs start in the same second; created atomically, so runs started together
 never share one), refuses a directory that already holds files unless it resumes or overwrites,
-writes ``config.resolved.yaml`` before the recipe starts, runs it, and writes ``results.json``
-atomically with a ``status``: ``completed``; ``interrupted`` after Ctrl-C, SIGTERM or SIGHUP (with
+writes ``config.resolved.yaml`` and ``results.json`` with ``status: "running"`` before the recipe
+starts, runs it, and rewrites ``results.json`` atomically with the ``status`` it ended with:
+``completed``; ``interrupted`` after Ctrl-C, SIGTERM or SIGHUP (with
 the partial metrics the recipe put in ``ctx.metrics``); ``diverged`` when a recipe's
 :func:`check_finite` found NaN or infinity in the network state; ``failed`` on any other error.
 ``warnings`` lists what looks wrong without stopping the run (a silent network, chance-level
 accuracy, non-finite metrics, which are kept as the strings ``"nan"``, ``"inf"``, ``"-inf"``).
+A run that could write no status (SIGKILL, the out-of-memory killer, a power cut) is left
+``running``; ``--resume`` continues it from its last checkpoint and records that part as
+``killed`` in ``provenance.resumed_from``.
+
+While a run executes it holds a lock on its directory (``flock``, which the kernel releases when
+the process ends, however it ends): a second run resuming or overwriting the same directory is
+refused instead of writing into it at the same time.
 
 A run outside the main thread (a sweep's task on a Dask worker) gets no signals; inside
 :func:`stop_when` it stops as after Ctrl-C at its next progress-bar update once the check says so.
@@ -26,6 +34,7 @@ import datetime as _dt
 import json
 import math
 import os
+import platform
 import re
 import shutil
 import signal
@@ -449,6 +458,54 @@ def clear_run_dir(out: Path) -> None:
                                 f"at {p}", "remove it by hand or choose a new --out DIR") from e
 
 
+def _lock_run_dir(out: Path) -> int | None:
+    """Lock the existing run directory ``out`` for this run: the file descriptor holding the lock
+    (None where the platform or file system has no ``flock``). Another run holding it is an
+    error naming that run's process."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    try:
+        fd = os.open(out, os.O_RDONLY)
+    except OSError:
+        return None  # unreadable: _prepare_dir names the problem
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        proc = (read_results(out) or {}).get("process") or {}
+        who = f" (process {proc.get('pid')} on {proc.get('host')})" if proc.get("pid") else ""
+        raise BiolearnError(
+            f"another biolearn run is writing into this directory{who}", f"at {out}",
+            "wait for it to end or stop it, then --resume; or choose a new --out DIR") from None
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+@contextlib.contextmanager
+def _holding_run_dir(out: Path) -> Any:
+    """Hold the lock on ``out`` (if it exists) to the end of the block; yields a function that
+    takes it once the directory has been created."""
+    fds: list[int] = []
+
+    def take() -> None:
+        if not fds and out.is_dir():
+            fd = _lock_run_dir(out)
+            if fd is not None:
+                fds.append(fd)
+
+    take()
+    try:
+        yield take
+    finally:
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)  # closing the descriptor releases the flock
+
+
 def _prepare_dir(out: Path, resume: bool, overwrite: bool, resolved: dict,
                  extendable: Callable[[dict, Path], tuple[str, ...] | str] | None = None
                  ) -> None:
@@ -493,7 +550,9 @@ def _earlier_parts(old: dict) -> list[dict]:
     if not isinstance(prov, dict):
         return []
     keys = ("git_commit", "git_dirty", "biolearn_version", "start_utc", "end_utc")
-    part = {**{k: prov.get(k) for k in keys}, "status": old.get("status")}
+    status = old.get("status")
+    # "running" in the directory this run now holds: that process ended without a word
+    part = {**{k: prov.get(k) for k in keys}, "status": "killed" if status == "running" else status}
     metrics = old.get("metrics")
     if old.get("status") == "completed" and isinstance(metrics, dict):
         # a finished run resumed with more passes: its final test is replaced, keep its result
@@ -723,130 +782,137 @@ def execute(cfg: Any, out_dir: str | Path | None = None, quiet: bool = False,
     resolved = to_dict(cfg)
     check_data_root(data_root, cfg.data.root, getattr(cfg.data, "dataset", None))
     out = run_dir_for(cfg.name, out_dir, resume)
-    _prepare_dir(out, resume, overwrite, resolved, recipe.extendable)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise BiolearnError(
-            f"cannot create the run directory ({e.strerror or e})", f"at {out}",
-            "pass a writable --out DIR",
-        ) from e
-    start, t0 = _utcnow(), time.perf_counter()
-    code_git = process_git_info()
-    old = (read_results(out) or {}) if resume else {}
-    earlier = _earlier_parts(old)
-    n_loaded = len(loaded_datasets()) if loaded_datasets else 0
-    root = resolve_data_root(data_root, cfg.data.root)
-    # a resumed run stopped before its recipe reported anything keeps the earlier part's partial
-    # metrics (not those of a finished part: they are not this run's, see _earlier_parts)
-    state: dict[str, Any] = {"ctx": None, "earlier": old.get("metrics") if isinstance(
-        old.get("metrics"), dict) and old.get("status") not in ("completed", "diverged") else {}}
-
-    def results(status: str, metrics: dict, error: str | None = None) -> dict:
-        ctx = state["ctx"]
-        bad: list[tuple[str, str]] = []
-        metrics = _nonfinite_to_str(metrics, "", bad)
-        early: list[str] = []  # before the recipe started there is no ctx to hold them
-        for key, text in bad:
-            msg = f"metric '{key}' is {text} (kept as the string '{text}')"
-            if ctx is not None:
-                ctx.warn(msg)
-            elif msg not in early:
-                early.append(msg)
-                _stderr_line(f"warning: {msg}")
-        warnings = list(ctx.warnings) if ctx is not None else early
-        res = {
-            "config": _nonfinite_to_str(resolved, "", []),
-            "metrics": metrics,
-            "wall_time_s": time.perf_counter() - t0,
-            "biolearn_version": biolearn.__version__,
-            "seed": cfg.seed,
-            "status": status,
-            "warnings": warnings,
-            "provenance": provenance(
-                code_git,
-                start_utc=_iso(start),
-                end_utc=_iso(_utcnow()),
-                argv=[Path(sys.argv[0]).name, *sys.argv[1:]] if sys.argv else [],
-            ),
-        }
-        if earlier:
-            res["provenance"]["resumed_from"] = earlier
-        if config_path is not None:
-            res["provenance"]["config_file"] = str(config_path)
-        res["provenance"]["kernel_threads"] = n_threads
-        used: list[dict] = []
-        for d in (loaded_datasets()[n_loaded:] if loaded_datasets else []):
-            if d not in used:
-                used.append(d)
-        if used or getattr(cfg.data, "dataset", "none") != "none":
-            res["provenance"]["data_root"] = root
-        if used:
-            res["provenance"]["data"] = used
-        if error:
-            res["error"] = error
-        return res
-
-    def save(res: dict, must: bool = True) -> None:
+    with _holding_run_dir(out) as lock_now:  # from before the checks to the end of the run
+        _prepare_dir(out, resume, overwrite, resolved, recipe.extendable)
         try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise BiolearnError(
+                f"cannot create the run directory ({e.strerror or e})", f"at {out}",
+                "pass a writable --out DIR",
+            ) from e
+        lock_now()
+        start, t0 = _utcnow(), time.perf_counter()
+        code_git = process_git_info()
+        old = (read_results(out) or {}) if resume else {}
+        earlier = _earlier_parts(old)
+        n_loaded = len(loaded_datasets()) if loaded_datasets else 0
+        root = resolve_data_root(data_root, cfg.data.root)
+        # a resumed run stopped before its recipe reported anything keeps the earlier part's partial
+        # metrics (not those of a finished part: they are not this run's, see _earlier_parts)
+        partial = isinstance(old.get("metrics"), dict) and \
+            old.get("status") not in ("completed", "diverged")
+        state: dict[str, Any] = {"ctx": None, "earlier": old["metrics"] if partial else {}}
+
+        def results(status: str, metrics: dict, error: str | None = None,
+                    warn: bool = True) -> dict:
+            ctx = state["ctx"]
+            bad: list[tuple[str, str]] = []
+            metrics = _nonfinite_to_str(metrics, "", bad)
+            early: list[str] = []  # before the recipe started there is no ctx to hold them
+            for key, text in bad if warn else ():
+                msg = f"metric '{key}' is {text} (kept as the string '{text}')"
+                if ctx is not None:
+                    ctx.warn(msg)
+                elif msg not in early:
+                    early.append(msg)
+                    _stderr_line(f"warning: {msg}")
+            warnings = list(ctx.warnings) if ctx is not None else early
+            res = {
+                "config": _nonfinite_to_str(resolved, "", []),
+                "metrics": metrics,
+                "wall_time_s": time.perf_counter() - t0,
+                "biolearn_version": biolearn.__version__,
+                "seed": cfg.seed,
+                "status": status,
+                "warnings": warnings,
+                "provenance": provenance(
+                    code_git,
+                    start_utc=_iso(start),
+                    end_utc=_iso(_utcnow()),
+                    argv=[Path(sys.argv[0]).name, *sys.argv[1:]] if sys.argv else [],
+                ),
+            }
+            if earlier:
+                res["provenance"]["resumed_from"] = earlier
+            if config_path is not None:
+                res["provenance"]["config_file"] = str(config_path)
+            res["provenance"]["kernel_threads"] = n_threads
+            used: list[dict] = []
+            for d in (loaded_datasets()[n_loaded:] if loaded_datasets else []):
+                if d not in used:
+                    used.append(d)
+            if used or getattr(cfg.data, "dataset", "none") != "none":
+                res["provenance"]["data_root"] = root
+            if used:
+                res["provenance"]["data"] = used
+            if error:
+                res["error"] = error
+            return res
+
+        def save(res: dict, must: bool = True) -> None:
             try:
-                write_json_atomic(out / RESULTS, res)
-            except (TypeError, ValueError) as e:  # a recipe returned something odd: keep the run
-                res = {**res, "metrics": {k: repr(v) for k, v in res["metrics"].items()},
-                       "metrics_error": str(e)}
-                write_json_atomic(out / RESULTS, res)
-        except OSError:
-            if must:
+                try:
+                    write_json_atomic(out / RESULTS, res)
+                except (TypeError, ValueError) as e:  # a recipe returned something odd: keep it
+                    res = {**res, "metrics": {k: repr(v) for k, v in res["metrics"].items()},
+                           "metrics_error": str(e)}
+                    write_json_atomic(out / RESULTS, res)
+            except OSError:
+                if must:
+                    raise
+                # the run already failed (e.g. a full disk): report that error, not this one
+
+        from biolearn.engine import simulation as _engine
+
+        before = _engine._DEFAULT_THREADS
+        n_threads = threads or getattr(cfg, "threads", None)
+        if n_threads is not None:
+            _engine.set_default_threads(n_threads)
+        n_threads = _engine.default_threads()
+        from biolearn.alloc import reset_peak_rss
+
+        reset_peak_rss()  # the run's own peak, also in a process that ran others before
+        with SignalGuard() as guard, _restore_threads(before):
+            try:
+                write_atomic(out / RESOLVED, dump_yaml(cfg))
+                # what a killed run leaves: its process, and the metrics it resumed with
+                save({**results("running", _partial(state), warn=False), "process": {
+                    "pid": os.getpid(), "host": platform.node()}})
+                ctx = RunContext(out_dir=out, seed=cfg.seed, config=resolved,
+                                 config_path=Path(config_path) if config_path else None,
+                                 data_root=root, quiet=quiet, resume=resume)
+                state["ctx"] = ctx
+                metrics = recipe.run(cfg, ctx)
+                if guard.received:  # the handler's exception was swallowed (it landed in a
+                    # finaliser or weakref callback, where Python only prints it): stop now
+                    if guard.received == "SIGINT":
+                        raise KeyboardInterrupt
+                    raise Signalled(signal.Signals[guard.received].value)
+                if metrics is None:
+                    metrics = {}
+                if not isinstance(metrics, dict):
+                    raise TypeError(f"recipe '{cfg.model}' returned {type(metrics).__name__}, "
+                                    "not a dict")
+                res = results("completed", {**ctx.metrics, **metrics})
+                save(res)
+            except (KeyboardInterrupt, RunInterrupted) as e:  # the latter: a nested run's
+                guard.stop()
+                name = getattr(e, "name", None) or getattr(e, "signal", None) or guard.received \
+                    or "SIGINT"
+                res = results("interrupted", _partial(state))
+                res["interrupted_by"] = name
+                save(res, must=False)
+                raise RunInterrupted(out, res, name) from None
+            except Diverged as e:
+                guard.stop()
+                save(results("diverged", _partial(state), str(e)), must=False)
                 raise
-            # the run already failed (e.g. a full disk): report that error, not this one
-
-    from biolearn.engine import simulation as _engine
-
-    before = _engine._DEFAULT_THREADS
-    n_threads = threads or getattr(cfg, "threads", None)
-    if n_threads is not None:
-        _engine.set_default_threads(n_threads)
-    n_threads = _engine.default_threads()
-    from biolearn.alloc import reset_peak_rss
-
-    reset_peak_rss()  # the run's own peak, also in a process that ran others before
-    with SignalGuard() as guard, _restore_threads(before):
-        try:
-            write_atomic(out / RESOLVED, dump_yaml(cfg))
-            ctx = RunContext(out_dir=out, seed=cfg.seed, config=resolved,
-                             config_path=Path(config_path) if config_path else None,
-                             data_root=root, quiet=quiet, resume=resume)
-            state["ctx"] = ctx
-            metrics = recipe.run(cfg, ctx)
-            if guard.received:  # the handler's exception was swallowed (it landed in a
-                # finaliser or weakref callback, where Python only prints it): stop now
-                if guard.received == "SIGINT":
-                    raise KeyboardInterrupt
-                raise Signalled(signal.Signals[guard.received].value)
-            if metrics is None:
-                metrics = {}
-            if not isinstance(metrics, dict):
-                raise TypeError(f"recipe '{cfg.model}' returned {type(metrics).__name__}, "
-                                "not a dict")
-            res = results("completed", {**ctx.metrics, **metrics})
-            save(res)
-        except (KeyboardInterrupt, RunInterrupted) as e:  # the latter: a nested run's
-            guard.stop()
-            name = getattr(e, "name", None) or getattr(e, "signal", None) or guard.received \
-                or "SIGINT"
-            res = results("interrupted", _partial(state))
-            res["interrupted_by"] = name
-            save(res, must=False)
-            raise RunInterrupted(out, res, name) from None
-        except Diverged as e:
-            guard.stop()
-            save(results("diverged", _partial(state), str(e)), must=False)
-            raise
-        except BaseException as e:
-            guard.stop()
-            save(results("failed", _partial(state), f"{type(e).__name__}: {e}"), must=False)
-            raise
-    return json.loads(to_json(res))
+            except BaseException as e:
+                guard.stop()
+                save(results("failed", _partial(state), f"{type(e).__name__}: {e}"), must=False)
+                raise
+        return json.loads(to_json(res))
 
 
 @contextlib.contextmanager

@@ -386,6 +386,49 @@ def test_sigterm_and_sighup_stop_like_ctrl_c(tmp_path, sig, code):
     assert data["status"] == "completed" and data["metrics"]["resumed_from"] > 0
 
 
+def test_a_killed_run_is_left_running_and_its_resume_records_it_as_killed(tmp_path):
+    """SIGKILL (or the out-of-memory killer) leaves no chance to write a status: results.json
+    says "running" and names the process; --resume continues from the last checkpoint."""
+    import platform
+
+    out = tmp_path / "o"
+    proc, _ = _start_toy(tmp_path, 0.0, 0.0, "--out", str(out), "-q")
+    _wait_for(out / "checkpoint.npz", proc)
+    data = results(out)
+    assert data["status"] == "running"
+    assert data["process"] == {"pid": proc.pid, "host": platform.node()}
+    proc.kill()
+    proc.communicate(timeout=60)
+    assert results(out)["status"] == "running"
+    proc, _ = _start_toy(tmp_path, 0.0, 0.0, "--out", str(out), "--resume", "-q", step_s=0.0)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    data = results(out)
+    assert data["status"] == "completed" and data["metrics"]["resumed_from"] > 0
+    assert "process" not in data
+    assert [p["status"] for p in data["provenance"]["resumed_from"]] == ["killed"]
+
+
+def test_a_run_directory_in_use_is_refused_to_a_second_run(runner, tmp_path):
+    """While a run executes, resuming or overwriting its directory from elsewhere is refused
+    (before anything there is touched), naming the process that holds it."""
+    out = tmp_path / "o"
+    proc, _ = _start_toy(tmp_path, 0.0, 0.0, "--out", str(out), "-q")
+    try:
+        _wait_for(out / "checkpoint.npz", proc)
+        before = sorted(p.name for p in out.iterdir())
+        for how in ("--resume", "--overwrite"):
+            line = one_error(invoke(runner, ["run", toy_cfg(), "--out", out, how, "-q"]))
+            assert "another biolearn run is writing into this directory" in line
+            assert f"process {proc.pid} on " in line and str(out) in line
+            assert sorted(p.name for p in out.iterdir()) == before
+            assert results(out)["status"] == "running"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+    assert results(out)["status"] == "interrupted"
+
+
 def test_a_signal_inside_an_hdf5_file_callback_is_raised_after_it(tmp_path):
     """An exception raised inside HDF5's file driver leaves the library inconsistent (the
     process can crash at exit): a signal landing in a FailSoftFile call completes the call and

@@ -79,6 +79,15 @@ def _same_run(a: Path, b: Path) -> None:
     assert sorted(p.name for p in a.iterdir()) == sorted(p.name for p in b.iterdir())
 
 
+def _ended(run: Path) -> bool:
+    """The run has written the status it ended with (its results.json says "running" while it
+    runs)."""
+    try:
+        return json.loads((run / RESULTS).read_text()).get("status") != "running"
+    except (OSError, ValueError):
+        return False
+
+
 def _read_csv(path: Path) -> list[dict]:
     with open(path, newline="") as fh:
         return list(csv.DictReader(fh))
@@ -401,7 +410,7 @@ def test_a_signalled_sweep_keeps_its_tables_and_says_how_to_continue(tmp_path, s
     short, long_ = d / "duration_ms=200,seed=0", d / "duration_ms=10000000.0,seed=0"
     try:
         t0 = time.monotonic()
-        while not ((short / RESULTS).exists() and (long_ / "config.resolved.yaml").exists()):
+        while not (_ended(short) and (long_ / "config.resolved.yaml").exists()):
             assert p.poll() is None, p.communicate()
             assert time.monotonic() - t0 < 120, sorted(x.name for x in d.glob("*"))
             time.sleep(0.2)
@@ -544,8 +553,7 @@ def test_scheduler_sweep_survives_a_lost_worker(tmp_path, reference):
                         # keys are "biolearn-run-biolearn-sweep-<token>-<run name>"
                         name = str(key).split("-", 5)[-1]
                         run = d / name
-                        if (run / "config.resolved.yaml").exists() and \
-                                not (run / RESULTS).exists():
+                        if (run / "config.resolved.yaml").exists() and not _ended(run):
                             victim = (addr, name)
                 time.sleep(0.05)
             addr, name = victim
