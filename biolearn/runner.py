@@ -18,9 +18,11 @@ A run that could write no status (SIGKILL, the out-of-memory killer, a power cut
 ``running``; ``--resume`` continues it from its last checkpoint and records that part as
 ``killed`` in ``provenance.resumed_from``.
 
+(``running`` also stays when even the final status could not be written, e.g. on a full disk.)
+
 While a run executes it holds a lock on its directory (``flock``, which the kernel releases when
-the process ends, however it ends): a second run resuming or overwriting the same directory is
-refused instead of writing into it at the same time.
+the process ends, however it ends): a second run on the same machine resuming or overwriting
+that directory is refused instead of writing into it at the same time.
 
 A run outside the main thread (a sweep's task on a Dask worker) gets no signals; inside
 :func:`stop_when` it stops as after Ctrl-C at its next progress-bar update once the check says so.
@@ -458,10 +460,27 @@ def clear_run_dir(out: Path) -> None:
                                 f"at {p}", "remove it by hand or choose a new --out DIR") from e
 
 
+_HELD: set[int] = set()  # descriptors holding run-directory locks in this process
+
+
+def _close_held_in_child() -> None:
+    """A forked child (test workers) must not keep its parent's run directories locked once
+    the parent is gone: its copies of the descriptors are closed (the parent's lock stays)."""
+    for fd in list(_HELD):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _HELD.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_held_in_child)
+
+
 def _lock_run_dir(out: Path) -> int | None:
     """Lock the existing run directory ``out`` for this run: the file descriptor holding the lock
-    (None where the platform or file system has no ``flock``). Another run holding it is an
-    error naming that run's process."""
+    (None where the platform or file system has no ``flock``). Another process of this machine
+    holding it is an error; a lock on a network file system may not be seen from other
+    machines."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows
@@ -475,13 +494,17 @@ def _lock_run_dir(out: Path) -> int | None:
     except BlockingIOError:
         os.close(fd)
         proc = (read_results(out) or {}).get("process") or {}
-        who = f" (process {proc.get('pid')} on {proc.get('host')})" if proc.get("pid") else ""
+        who = f" (last recorded: process {proc.get('pid')} on {proc.get('host')})" \
+            if proc.get("pid") else ""
         raise BiolearnError(
             f"another biolearn run is writing into this directory{who}", f"at {out}",
             "wait for it to end or stop it, then --resume; or choose a new --out DIR") from None
-    except OSError:
+    except BaseException as e:
         os.close(fd)
-        return None
+        if isinstance(e, OSError):
+            return None  # no locks on this file system
+        raise
+    _HELD.add(fd)
     return fd
 
 
@@ -502,6 +525,7 @@ def _holding_run_dir(out: Path) -> Any:
         yield take
     finally:
         for fd in fds:
+            _HELD.discard(fd)
             with contextlib.suppress(OSError):
                 os.close(fd)  # closing the descriptor releases the flock
 
@@ -877,8 +901,11 @@ def execute(cfg: Any, out_dir: str | Path | None = None, quiet: bool = False,
             try:
                 write_atomic(out / RESOLVED, dump_yaml(cfg))
                 # what a killed run leaves: its process, and the metrics it resumed with
-                save({**results("running", _partial(state), warn=False), "process": {
-                    "pid": os.getpid(), "host": platform.node()}})
+                running = results("running", _partial(state), warn=False)
+                running.update(wall_time_s=None, process={"pid": os.getpid(),
+                                                         "host": platform.node()})
+                running["provenance"]["end_utc"] = None
+                save(running)
                 ctx = RunContext(out_dir=out, seed=cfg.seed, config=resolved,
                                  config_path=Path(config_path) if config_path else None,
                                  data_root=root, quiet=quiet, resume=resume)

@@ -547,8 +547,8 @@ def run_one(spec: dict) -> dict:
         except BiolearnError as e:
             return {**info, "status": "failed", "error": _error_line(e), "action": "invalid"}
         resume = has_checkpoint(out)
-        if not resume and out.exists():
-            shutil.rmtree(out)
+        # a directory without a checkpoint starts afresh: cleared by execute under its lock
+        overwrite = not resume and out.exists()
         data_root = spec.get("data_root")
         if data_root is None and cfg.data.root and not Path(cfg.data.root).expanduser() \
                 .is_absolute() and spec.get("cwd"):
@@ -556,14 +556,15 @@ def run_one(spec: dict) -> dict:
         action = "resumed" if resume else "started"
         try:
             with _signals_off_main_thread(), stop_when(lambda: _STOPS.get(topic)):
-                res = execute(cfg, out_dir=out, quiet=True, resume=resume, data_root=data_root,
-                              config_path=spec["config"])
+                res = execute(cfg, out_dir=out, quiet=True, resume=resume, overwrite=overwrite,
+                              data_root=data_root, config_path=spec["config"])
         except RunInterrupted as e:
             return {**info, "status": e.results.get("status", "interrupted"),
                     "error": "interrupted", "action": action}
         except Exception as e:
-            saved = read_results(out) or {}
-            return {**info, "status": saved.get("status") or "failed",
+            saved = (read_results(out) or {}).get("status")
+            # "running" here is another process's record, or one this run could not replace
+            return {**info, "status": "failed" if saved in (None, "running") else saved,
                     "error": _error_line(e), "action": action}
         return {**info, "status": res.get("status", "completed"),
                 "error": _one_line(res["error"]) if res.get("error") else None, "action": action}

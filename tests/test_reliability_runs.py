@@ -397,6 +397,7 @@ def test_a_killed_run_is_left_running_and_its_resume_records_it_as_killed(tmp_pa
     data = results(out)
     assert data["status"] == "running"
     assert data["process"] == {"pid": proc.pid, "host": platform.node()}
+    assert data["wall_time_s"] is None and data["provenance"]["end_utc"] is None
     proc.kill()
     proc.communicate(timeout=60)
     assert results(out)["status"] == "running"
@@ -406,7 +407,36 @@ def test_a_killed_run_is_left_running_and_its_resume_records_it_as_killed(tmp_pa
     data = results(out)
     assert data["status"] == "completed" and data["metrics"]["resumed_from"] > 0
     assert "process" not in data
-    assert [p["status"] for p in data["provenance"]["resumed_from"]] == ["killed"]
+    (part,) = data["provenance"]["resumed_from"]
+    assert part["status"] == "killed" and part["end_utc"] is None  # when it ended is unknown
+
+
+def _set_and_sleep(event) -> None:
+    event.set()
+    time.sleep(60)
+
+
+def test_a_forked_child_does_not_keep_the_run_directory_locked(tmp_path):
+    """Test workers are forked from a run: once the run lets its directory go, a worker still
+    alive (e.g. after the run was killed) must not hold the lock."""
+    import multiprocessing as mp
+
+    from biolearn.runner import _holding_run_dir
+
+    d = tmp_path / "r"
+    d.mkdir()
+    ctx = mp.get_context("fork")
+    started = ctx.Event()
+    with _holding_run_dir(d):
+        child = ctx.Process(target=_set_and_sleep, args=(started,))
+        child.start()
+        assert started.wait(30)
+    try:
+        with _holding_run_dir(d):  # raises if the child kept the parent's lock
+            pass
+    finally:
+        child.terminate()
+        child.join()
 
 
 def test_a_run_directory_in_use_is_refused_to_a_second_run(runner, tmp_path):

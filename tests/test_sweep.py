@@ -214,9 +214,9 @@ def test_run_one_skips_resumes_or_restarts_its_directory(tmp_path, monkeypatch):
 
     calls = []
 
-    def fake_execute(cfg, out_dir, quiet, resume, data_root, config_path):
-        calls.append((Path(out_dir), resume, sorted(p.name for p in Path(out_dir).glob("*"))
-                      if Path(out_dir).exists() else None))
+    def fake_execute(cfg, out_dir, quiet, resume, overwrite, data_root, config_path):
+        calls.append((Path(out_dir), resume, overwrite, sorted(
+            p.name for p in Path(out_dir).glob("*")) if Path(out_dir).exists() else None))
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         res = {"status": "completed", "metrics": {"x": 1}, "wall_time_s": 0.0}
         (Path(out_dir) / RESULTS).write_text(json.dumps(res))
@@ -228,7 +228,7 @@ def test_run_one_skips_resumes_or_restarts_its_directory(tmp_path, monkeypatch):
     out = tmp_path / "r"
     # nothing there: a fresh run
     assert run_one(spec)["action"] == "started"
-    assert calls[-1] == (out, False, None)
+    assert calls[-1] == (out, False, False, None)
     # finished: nothing to do
     assert run_one(spec)["action"] == "skipped" and len(calls) == 1
     # a checkpoint: resume in place
@@ -236,13 +236,13 @@ def test_run_one_skips_resumes_or_restarts_its_directory(tmp_path, monkeypatch):
     (out / "checkpoint.npz").write_bytes(b"state")
     (out / "config.resolved.yaml").write_text("model: network\n")
     assert run_one(spec)["action"] == "resumed"
-    assert calls[-1] == (out, True, ["checkpoint.npz", "config.resolved.yaml"])
-    # partial without a checkpoint: cleared, then a fresh run
+    assert calls[-1] == (out, True, False, ["checkpoint.npz", "config.resolved.yaml"])
+    # partial without a checkpoint: a fresh run that clears it (under the run directory's lock)
     (out / RESULTS).write_text(json.dumps({"status": "interrupted"}))
     (out / "checkpoint.npz").unlink()
     (out / "spikes.h5").write_bytes(b"half")
     assert run_one(spec)["action"] == "started"
-    assert calls[-1] == (out, False, None)
+    assert calls[-1] == (out, False, True, ["config.resolved.yaml", RESULTS, "spikes.h5"])
     # an exception is a failed run with one error line, not a failed task
     def boom(*a, **k):
         raise BiolearnError("bad thing", "in here", "do that")
@@ -251,6 +251,9 @@ def test_run_one_skips_resumes_or_restarts_its_directory(tmp_path, monkeypatch):
     (out / RESULTS).unlink()
     got = run_one(spec)
     assert got["status"] == "failed" and got["error"] == "error: bad thing, in here, do that"
+    # the record of another run still going there (or one the failed run could not replace)
+    (out / RESULTS).write_text(json.dumps({"status": "running"}))
+    assert run_one(spec)["status"] == "failed"
 
 
 # --------------------------------------------------------------------------------------------
