@@ -14,11 +14,9 @@ the partial metrics the recipe put in ``ctx.metrics``); ``diverged`` when a reci
 :func:`check_finite` found NaN or infinity in the network state; ``failed`` on any other error.
 ``warnings`` lists what looks wrong without stopping the run (a silent network, chance-level
 accuracy, non-finite metrics, which are kept as the strings ``"nan"``, ``"inf"``, ``"-inf"``).
-A run that could write no status (SIGKILL, the out-of-memory killer, a power cut) is left
-``running``; ``--resume`` continues it from its last checkpoint and records that part as
-``killed`` in ``provenance.resumed_from``.
-
-(``running`` also stays when even the final status could not be written, e.g. on a full disk.)
+A run that could write no status (SIGKILL, the out-of-memory killer, a power cut, or a full disk
+at the very end) is left ``running``; ``--resume`` continues it from its last checkpoint and
+records that part as ``killed`` in ``provenance.resumed_from``.
 
 While a run executes it holds a lock on its directory (``flock``, which the kernel releases when
 the process ends, however it ends): a second run on the same machine resuming or overwriting
