@@ -374,28 +374,36 @@ def test_spike_file_matches_in_memory_counts(tmp_path):
     assert len(np.asarray(pres["test"]["labels"] if "test" in pres else pres["labels"])) == 10
 
 
-@needs_mnist
-def test_interrupt_and_resume_gives_identical_weights(tmp_path, monkeypatch):
+def _stopped_at_image_130(out: Path, monkeypatch) -> None:
+    """The tiny config run into ``out`` and stopped by Ctrl-C at its 130th presentation, between
+    the checkpoints at 80 and 160 images."""
     from biolearn.protocols import image_stdp
     from biolearn.runner import RunInterrupted, execute
 
-    full = tmp_path / "full"
-    execute(_tiny_config(full), out_dir=full, quiet=True)
-
-    part = tmp_path / "part"
     real = image_stdp.Presenter.present
     calls = {"n": 0}
 
     def flaky(self, image, before=None):
         calls["n"] += 1
-        if calls["n"] == 130:  # between the checkpoints at 80 and 160 images
+        if calls["n"] == 130:
             raise KeyboardInterrupt
         return real(self, image, before)
 
     monkeypatch.setattr(image_stdp.Presenter, "present", flaky)
     with pytest.raises(RunInterrupted):
-        execute(_tiny_config(part), out_dir=part, quiet=True)
+        execute(_tiny_config(out), out_dir=out, quiet=True)
     monkeypatch.setattr(image_stdp.Presenter, "present", real)
+
+
+@needs_mnist
+def test_interrupt_and_resume_gives_identical_weights(tmp_path, monkeypatch):
+    from biolearn.runner import execute
+
+    full = tmp_path / "full"
+    execute(_tiny_config(full), out_dir=full, quiet=True)
+
+    part = tmp_path / "part"
+    _stopped_at_image_130(part, monkeypatch)
     execute(_tiny_config(part), out_dir=part, quiet=True, resume=True)
     _assert_same_weights(full, part)
 
@@ -406,28 +414,15 @@ def test_presentations_per_image_is_carried_over_a_resume_or_left_unknown(tmp_pa
     that never kept the count reports None rather than the part of the count it saw."""
     import json
 
-    from biolearn.protocols import image_stdp
-    from biolearn.runner import RunInterrupted, execute
+    from biolearn.runner import execute
 
     full = execute(_tiny_config(tmp_path / "full"), out_dir=tmp_path / "full", quiet=True)
     want = full["metrics"]["presentations_per_image"]
     assert want >= 1.0
-    real = image_stdp.Presenter.present
     got = {}
     for case in ("kept", "lost"):
         out = tmp_path / case
-        calls = {"n": 0}
-
-        def flaky(self, image, before=None, calls=calls):
-            calls["n"] += 1
-            if calls["n"] == 130:  # after the checkpoint at 80 images
-                raise KeyboardInterrupt
-            return real(self, image, before)
-
-        monkeypatch.setattr(image_stdp.Presenter, "present", flaky)
-        with pytest.raises(RunInterrupted):
-            execute(_tiny_config(out), out_dir=out, quiet=True)
-        monkeypatch.setattr(image_stdp.Presenter, "present", real)
+        _stopped_at_image_130(out, monkeypatch)
         if case == "lost":  # a checkpoint as written before the count was kept
             ckpt = out / "checkpoint.npz"
             with np.load(ckpt, allow_pickle=False) as z:
