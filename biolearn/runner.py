@@ -497,10 +497,11 @@ def _lock_run_dir(out: Path) -> int | None:
         raise BiolearnError(
             f"another biolearn run is writing into this directory{who}", f"at {out}",
             "wait for it to end or stop it, then --resume; or choose a new --out DIR") from None
-    except BaseException as e:
+    except OSError:
         os.close(fd)
-        if isinstance(e, OSError):
-            return None  # no locks on this file system
+        return None  # no locks on this file system
+    except BaseException:  # e.g. Ctrl-C: no descriptor left behind
+        os.close(fd)
         raise
     _HELD.add(fd)
     return fd
@@ -576,7 +577,7 @@ def _earlier_parts(old: dict) -> list[dict]:
     # "running" in the directory this run now holds: that process ended without a word
     part = {**{k: prov.get(k) for k in keys}, "status": "killed" if status == "running" else status}
     metrics = old.get("metrics")
-    if old.get("status") == "completed" and isinstance(metrics, dict):
+    if status == "completed" and isinstance(metrics, dict):
         # a finished run resumed with more passes: its final test is replaced, keep its result
         part.update({k: metrics[k] for k in ("test_accuracy", "epochs_trained") if k in metrics})
     return [*prov.get("resumed_from", []), part]
@@ -826,13 +827,13 @@ def execute(cfg: Any, out_dir: str | Path | None = None, quiet: bool = False,
             old.get("status") not in ("completed", "diverged")
         state: dict[str, Any] = {"ctx": None, "earlier": old["metrics"] if partial else {}}
 
-        def results(status: str, metrics: dict, error: str | None = None,
-                    warn: bool = True) -> dict:
+        def results(status: str, metrics: dict, error: str | None = None) -> dict:
             ctx = state["ctx"]
+            ended = status != "running"  # a running record has no end, and warns of nothing
             bad: list[tuple[str, str]] = []
             metrics = _nonfinite_to_str(metrics, "", bad)
             early: list[str] = []  # before the recipe started there is no ctx to hold them
-            for key, text in bad if warn else ():
+            for key, text in bad if ended else ():
                 msg = f"metric '{key}' is {text} (kept as the string '{text}')"
                 if ctx is not None:
                     ctx.warn(msg)
@@ -843,7 +844,7 @@ def execute(cfg: Any, out_dir: str | Path | None = None, quiet: bool = False,
             res = {
                 "config": _nonfinite_to_str(resolved, "", []),
                 "metrics": metrics,
-                "wall_time_s": time.perf_counter() - t0,
+                "wall_time_s": time.perf_counter() - t0 if ended else None,
                 "biolearn_version": biolearn.__version__,
                 "seed": cfg.seed,
                 "status": status,
@@ -851,7 +852,7 @@ def execute(cfg: Any, out_dir: str | Path | None = None, quiet: bool = False,
                 "provenance": provenance(
                     code_git,
                     start_utc=_iso(start),
-                    end_utc=_iso(_utcnow()),
+                    end_utc=_iso(_utcnow()) if ended else None,
                     argv=[Path(sys.argv[0]).name, *sys.argv[1:]] if sys.argv else [],
                 ),
             }
@@ -899,11 +900,8 @@ def execute(cfg: Any, out_dir: str | Path | None = None, quiet: bool = False,
             try:
                 write_atomic(out / RESOLVED, dump_yaml(cfg))
                 # what a killed run leaves: its process, and the metrics it resumed with
-                running = results("running", _partial(state), warn=False)
-                running.update(wall_time_s=None, process={"pid": os.getpid(),
-                                                         "host": platform.node()})
-                running["provenance"]["end_utc"] = None
-                save(running)
+                save({**results("running", _partial(state)),
+                      "process": {"pid": os.getpid(), "host": platform.node()}})
                 ctx = RunContext(out_dir=out, seed=cfg.seed, config=resolved,
                                  config_path=Path(config_path) if config_path else None,
                                  data_root=root, quiet=quiet, resume=resume)
